@@ -1,0 +1,202 @@
+"""Configuration: defaults < ``~/.loopcraft/config.toml`` < repo ``.loopcraft/config.toml``
+< ``LOOPCRAFT_*`` environment variables < CLI flags, validated with pydantic.
+
+Environment variables map onto keys: ``LOOPCRAFT_MODEL`` is ``model``;
+``LOOPCRAFT_AGENT__MAX_TURNS`` is ``agent.max_turns`` (double underscore nests).
+A bad value anywhere is one :class:`ConfigError` line naming the source, the key
+and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loopcraft.errors import ConfigError
+from loopcraft.paths import home_dir, repo_root, state_dir
+
+PermissionMode = Literal["default", "accept-edits", "plan", "yolo"]
+
+DEFAULT_DESTRUCTIVE = [
+    r"\brm\s+(-[a-zA-Z]*[rf][a-zA-Z]*\s+)+",
+    r"\bgit\s+push\s+.*(--force\b|-f\b|--force-with-lease\b)",
+    r"\bgit\s+reset\s+--hard\b",
+    r"\bgit\s+clean\s+-[a-zA-Z]*f",
+    r"\bgit\s+branch\s+-D\b",
+    r"\bgit\s+checkout\s+--\s+\.",
+    r"\bdrop\s+(database|table|schema)\b",
+    r"\btruncate\s+table\b",
+    r"\bmkfs(\.\w+)?\b",
+    r"\bdd\s+.*\bof=/dev/",
+    r"\bchmod\s+-R\s+777\b",
+    r":\(\)\s*\{\s*:\|:&\s*\};:",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelOptions(_Strict):
+    """Per-model settings, keyed by the model string (``[models."openai/gpt-5.5"]``)."""
+
+    api_base: str | None = None
+    api_key_env: str | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    input_cost_per_mtok: float | None = Field(default=None, ge=0)
+    output_cost_per_mtok: float | None = Field(default=None, ge=0)
+    cache_read_cost_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_cost_per_mtok: float | None = Field(default=None, ge=0)
+    script: str | None = None  # scripted models: path of the script file
+
+
+class RetryConfig(_Strict):
+    max_retries: int = Field(default=3, ge=0, le=20)
+    base_delay: float = Field(default=1.0, ge=0)
+    max_delay: float = Field(default=60.0, ge=0)
+    request_timeout: float = Field(default=600.0, gt=0)
+
+
+class PermissionRule(_Strict):
+    tool: str = "*"
+    pattern: str = "*"
+    action: Literal["allow", "ask", "deny"]
+
+
+class AgentConfig(_Strict):
+    max_turns: int = Field(default=100, gt=0)
+    max_tool_calls: int = Field(default=500, gt=0)
+    wall_time: float = Field(default=3600.0, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    max_dollars: float | None = Field(default=None, gt=0)
+    repeat_limit: int = Field(default=3, ge=2)
+    max_malformed: int = Field(default=3, ge=1)
+    compaction_threshold: float = Field(default=0.8, gt=0, le=1)
+    keep_recent_turns: int = Field(default=4, ge=1)
+    bash_timeout: float = Field(default=120.0, gt=0)
+    max_tool_output: int = Field(default=30_000, gt=100)
+    permission_mode: PermissionMode = "default"
+    permissions: list[PermissionRule] = Field(default_factory=list)
+    destructive_commands: list[str] = Field(default_factory=lambda: list(DEFAULT_DESTRUCTIVE))
+
+
+class EngineConfig(_Strict):
+    max_output: int = Field(default=20_000, gt=0)
+    max_depth: int = Field(default=8, gt=0)
+    lease_seconds: float = Field(default=10.0, gt=0)
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    poll_seconds: float = Field(default=0.1, gt=0)
+    default_concurrency: int = Field(default=8, gt=0)
+
+
+class Config(_Strict):
+    model: str | None = None
+    fallback_models: list[str] = Field(default_factory=list)
+    theme: str = "loopcraft-dark"
+    models: dict[str, ModelOptions] = Field(default_factory=dict)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+
+    def model_options(self, model: str) -> ModelOptions:
+        """Options for ``model`` (its exact string, then without ``:effort``), else defaults."""
+        if model in self.models:
+            return self.models[model]
+        return self.models.get(model.split(":", 1)[0], ModelOptions())
+
+
+_ENV_PREFIX = "LOOPCRAFT_"
+_ENV_RESERVED = {"HOME", "SCRIPTED_CALL_LOG", "SCRIPT", "NO_BACKGROUND", "DB"}
+
+
+def user_config_path() -> Path:
+    return home_dir() / "config.toml"
+
+
+def repo_config_path(root: Path | None = None) -> Path:
+    return state_dir(root) / "config.toml"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error: {path}: not valid TOML ({exc}); fix the file's syntax") from exc
+    except OSError as exc:
+        raise ConfigError(f"config error: {path}: cannot be read ({exc.strerror})") from exc
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(_ENV_PREFIX):
+            continue
+        name = key[len(_ENV_PREFIX) :]
+        if name in _ENV_RESERVED or not name:
+            continue
+        path = [part.lower() for part in name.split("__")]
+        if path[0] not in Config.model_fields:
+            continue
+        parsed: Any = value
+        if path == ["fallback_models"]:
+            parsed = [v.strip() for v in value.split(",") if v.strip()]
+        _set_path(layer, path, parsed)
+    return layer
+
+
+def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1]] = value
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any], origin: dict[tuple[str, ...], str], source: str,
+           prefix: tuple[str, ...] = ()) -> None:
+    for key, value in top.items():
+        loc = (*prefix, key)
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value, origin, source, loc)
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value
+            origin[loc] = source
+
+
+def _source_of(loc: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> str:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in origin:
+            return origin[loc[:end]]
+    return "configuration"
+
+
+def load_config(root: Path | None = None, flags: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Merge every layer and validate; raises :class:`ConfigError` with one clear line."""
+    root = root or repo_root()
+    merged: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], str] = {}
+    user_path, repo_path = user_config_path(), repo_config_path(root)
+    layers: list[tuple[str, Mapping[str, Any]]] = [
+        (str(user_path), _read_toml(user_path)),
+        (str(repo_path), _read_toml(repo_path)),
+        ("environment (LOOPCRAFT_*)", _env_layer(os.environ if environ is None else environ)),
+        ("command-line flags", {k: v for k, v in (flags or {}).items() if v is not None}),
+    ]
+    for source, layer in layers:
+        _merge(merged, layer, origin, source)
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(str(p) for p in err["loc"])
+        key = ".".join(loc) or "(top level)"
+        source = _source_of(loc, origin)
+        problem = "unknown key; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(f"config error: {source}: {key}: {problem}") from exc

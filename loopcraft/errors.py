@@ -1,0 +1,36 @@
+"""User-facing errors: each carries the one line a person reads and an exit code."""
+
+from __future__ import annotations
+
+
+class LoopcraftError(Exception):
+    """Base for every error a user may see. ``str(err)`` is the one-line message."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(LoopcraftError):
+    """A configuration file, variable or flag has a bad value."""
+
+
+class ModelSpecError(LoopcraftError):
+    """A model string is not ``provider/model[:effort]`` or names an unknown provider."""
+
+
+class ScriptError(LoopcraftError):
+    """A scripted-model script file is missing or malformed."""
+
+
+class NotFoundError(LoopcraftError):
+    """A named thing (workflow, run, stage, prompt, session) does not exist."""
+
+    exit_code = 4

@@ -1,0 +1,1 @@
+"""The Textual app: chat, runs and stage graph, transcripts, prompts, themes."""
