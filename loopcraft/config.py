@@ -112,7 +112,7 @@ class Config(_Strict):
 
 
 _ENV_PREFIX = "LOOPCRAFT_"
-_ENV_RESERVED = {"HOME", "SCRIPTED_CALL_LOG", "SCRIPT", "NO_BACKGROUND", "DB"}
+_ENV_RESERVED = {"HOME", "SCRIPTED_CALL_LOG", "SCRIPT", "NO_BACKGROUND", "DB", "NO_OLLAMA_PROBE"}
 
 
 def user_config_path() -> Path:

@@ -1,0 +1,208 @@
+"""The ``loopcraft`` command: the TUI by default, headless commands for scripts and CI.
+
+Every command turns a :class:`LoopcraftError` into one line on stderr and its exit code.
+Heavy modules (the engine, the TUI, litellm) are imported inside the commands, so
+``loopcraft --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import platform
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from loopcraft import __version__
+from loopcraft.config import Config, load_config
+from loopcraft.errors import LoopcraftError
+from loopcraft.paths import git_version, repo_root
+
+app = typer.Typer(
+    name="loopcraft",
+    help="A loop engine for coding agents. Run with no command for the interactive app.",
+    add_completion=False,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def friendly(fn: F) -> F:
+    """Turn LoopcraftError into ``error: <line>`` on stderr and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LoopcraftError as exc:
+            raise _fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _config(model: str | None = None) -> tuple[Path, Config]:
+    root = repo_root()
+    return root, load_config(root, flags={"model": model})
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"loopcraft {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+@friendly
+def main_callback(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model for the chat agent: provider/model[:effort]."),
+) -> None:
+    """Open the interactive app when no command is given."""
+    if ctx.invoked_subcommand is not None:
+        return
+    root, config = _config(model)
+    if model:
+        from loopcraft.models.spec import parse_model
+
+        parse_model(model)
+    from loopcraft.tui.app import run_app
+
+    run_app(root, config, model)
+
+
+@app.command()
+@friendly
+def doctor() -> None:
+    """Check Python, git, the configured models and which API keys are present."""
+    from loopcraft.models.resolve import api_key_status, resolve_model
+
+    root, config = _config()
+    typer.echo(f"loopcraft {__version__}")
+    typer.echo(f"python     {platform.python_version()} ({sys.executable})")
+    typer.echo(f"git        {git_version() or 'MISSING: install git'}")
+    typer.echo(f"repo       {root}")
+    resolved = resolve_model(config=config)
+    typer.echo(f"model      {resolved.model} (from {resolved.source})")
+    if resolved.notice:
+        typer.echo(f"           {resolved.notice}")
+    for fallback in config.fallback_models:
+        typer.echo(f"fallback   {fallback}")
+    for name in sorted(config.models):
+        typer.echo(f"configured {name}")
+    for var, present in api_key_status(os.environ).items():
+        typer.echo(f"key        {var}: {'present' if present else 'not set'}")
+
+
+# ----- workflows (headless) -------------------------------------------------------------
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise LoopcraftError(f"bad --input {pair!r}: use key=value, e.g. --input target=src/app.py")
+        inputs[key.strip()] = value
+    return inputs
+
+
+@app.command("workflows")
+@friendly
+def workflows_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the workflows found in the repo, your home folder and the built-ins."""
+    from loopcraft.headless import print_workflows
+
+    root, config = _config()
+    run_async(print_workflows(root, config, as_json=as_json))
+
+
+@app.command("run")
+@friendly
+def run_cmd(
+    workflow: str = typer.Argument(..., help="Workflow name (see `loopcraft workflows`)."),
+    inputs: list[str] = typer.Option([], "--input", "-i", help="An input as key=value; repeatable."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Default model for the run's stages."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final run as JSON instead of progress."),
+) -> None:
+    """Run a workflow to its end, showing progress; the exit code tells the final status."""
+    from loopcraft.headless import run_workflow
+
+    root, config = _config(model)
+    code = run_async(run_workflow(root, config, workflow, _parse_inputs(inputs), model=model, as_json=as_json))
+    raise typer.Exit(code)
+
+
+@app.command("resume")
+@friendly
+def resume_cmd(
+    run_id: str = typer.Argument(..., help="The run to resume."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final run as JSON."),
+) -> None:
+    """Resume a run: completed steps replay from the journal, the rest runs."""
+    from loopcraft.headless import resume_run
+
+    root, config = _config()
+    raise typer.Exit(run_async(resume_run(root, config, run_id, as_json=as_json)))
+
+
+@app.command("runs")
+@friendly
+def runs_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    limit: int = typer.Option(50, "--limit", "-n", help="How many recent runs."),
+) -> None:
+    """List recent runs with status, elapsed time and cost."""
+    from loopcraft.headless import print_runs
+
+    root, config = _config()
+    run_async(print_runs(root, config, as_json=as_json, limit=limit))
+
+
+@app.command("show")
+@friendly
+def show_cmd(
+    run_id: str = typer.Argument(..., help="The run to show."),
+    stage: str | None = typer.Option(None, "--stage", "-s", help="Show this stage's transcript."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a run: its stage graph, or one stage's transcript."""
+    from loopcraft.headless import show_run
+
+    root, config = _config()
+    run_async(show_run(root, config, run_id, stage=stage, as_json=as_json))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except LoopcraftError as exc:  # raised outside a command (e.g. in a callback)
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def dump_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
