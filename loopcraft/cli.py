@@ -97,9 +97,9 @@ def main_callback(
 @friendly
 def doctor() -> None:
     """Check Python, git, the configured models and which API keys are present."""
+    root, config = _config()
     from loopcraft.models.resolve import api_key_status, resolve_model
 
-    root, config = _config()
     typer.echo(f"loopcraft {__version__}")
     typer.echo(f"python     {platform.python_version()} ({sys.executable})")
     typer.echo(f"git        {git_version() or 'MISSING: install git'}")
