@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loopcraft.config import AgentConfig
 from loopcraft.models.types import ToolSchema
+
+if TYPE_CHECKING:
+    from loopcraft.agent.permissions import ApprovalToken
 
 
 @dataclass
@@ -16,6 +19,7 @@ class ToolContext:
     workspace: Path
     config: AgentConfig = field(default_factory=AgentConfig)
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    approval: ApprovalToken | None = None  # minted by a human answer; lets bash run a destructive command
 
 
 @dataclass

@@ -1,0 +1,179 @@
+"""The ``bash`` tool: one shell command in the workspace, in its own process group, bounded in time
+and output; the whole group is killed on timeout or cancel. Destructive commands need an approval
+token in the context (the runtime enforces it, not the prompt)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopcraft.agent.permissions import is_destructive
+from loopcraft.agent.tools.base import ToolContext, ToolResult
+from loopcraft.agent.tools.common import BuiltinTool, opt_float, req_str, schema
+
+KILL_GRACE = 0.3  # seconds between SIGTERM and SIGKILL of the group
+DRAIN_WAIT = 1.0  # seconds to collect output after the shell exits (background children may hold it)
+_CHUNK = 65536
+
+
+@dataclass
+class HeadTail:
+    """Keeps the first and last ``limit`` bytes of a stream, counting what is dropped between."""
+
+    limit: int
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytearray = field(default_factory=bytearray)
+    total: int = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > 2 * self.limit:
+                del self.tail[: len(self.tail) - self.limit]
+
+
+def cut_middle(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` cut to its head and tail with a note in the middle when longer than ``limit``."""
+    if len(text) <= limit:
+        return text, False
+    half = limit // 2
+    dropped = len(text) - 2 * half
+    note = (
+        f"\n\n[… {dropped} characters cut from the middle of the output; rerun with narrower output, "
+        "e.g. piping through `head`, `tail` or `grep` …]\n\n"
+    )
+    return text[:half] + note + text[-half:], True
+
+
+async def _read_into(stream: asyncio.StreamReader, sink: HeadTail) -> None:
+    while chunk := await stream.read(_CHUNK):
+        sink.add(chunk)
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal every process of a group; a group already gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the whole group, then SIGKILL it after a short grace."""
+    kill_group(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), KILL_GRACE)
+    except TimeoutError:
+        pass
+    kill_group(proc.pid, signal.SIGKILL)
+    await proc.wait()
+
+
+def _shell_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "TERM": "dumb"})
+    return env
+
+
+class BashTool(BuiltinTool):
+    name = "bash"
+    description = (
+        "Run a shell command (bash) in the workspace and return its combined stdout/stderr and exit code. "
+        "Give `timeout` in seconds for long commands. No interactive input is possible. "
+        "Destructive commands (rm -rf, git push --force, git reset --hard, …) need the user's approval."
+    )
+    parameters = schema(
+        {
+            "command": {"type": "string", "description": "The command line to run"},
+            "timeout": {"type": "number", "description": "Seconds before the command is killed"},
+        },
+        ["command"],
+    )
+    read_only = False
+
+    async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        command = req_str(args, "command")
+        limit = ctx.config.bash_timeout
+        timeout = min(opt_float(args, "timeout", limit) or limit, limit)
+        if is_destructive(command, ctx.config.destructive_commands) and not (
+            ctx.approval and ctx.approval.allows(self.name, command)
+        ):
+            return ToolResult(
+                f"refused: `{command}` is destructive and needs a human's approval, which this call does "
+                "not carry; ask the user, or find a non-destructive way",
+                is_error=True,
+                metadata={"refused": True},
+            )
+        return await run_command(command, ctx, timeout)
+
+
+async def run_command(command: str, ctx: ToolContext, timeout: float) -> ToolResult:
+    """Run ``command`` under bash in its own process group; see :class:`BashTool`."""
+    proc = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        command,
+        cwd=ctx.workspace,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+        env=_shell_env(),
+    )
+    assert proc.stdout is not None
+    sink = HeadTail(ctx.config.max_tool_output)
+    reader = asyncio.create_task(_read_into(proc.stdout, sink))
+    waiter = asyncio.create_task(proc.wait())
+    cancel = asyncio.create_task(ctx.cancel.wait())
+    stopped: str | None = None
+    try:
+        done, _ = await asyncio.wait({waiter, cancel}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            stopped = "cancelled" if cancel in done else "timed_out"
+            await _terminate(proc)
+        try:
+            await asyncio.wait_for(asyncio.shield(reader), DRAIN_WAIT)
+        except TimeoutError:  # background children still hold the output open
+            kill_group(proc.pid)
+            await asyncio.wait_for(reader, DRAIN_WAIT)
+    except BaseException:
+        kill_group(proc.pid)
+        raise
+    finally:
+        for task in (reader, waiter, cancel):
+            task.cancel()
+    return _result(command, sink, proc.returncode, stopped, timeout, ctx.config.max_tool_output)
+
+
+def _result(
+    command: str, sink: HeadTail, code: int | None, stopped: str | None, timeout: float, limit: int
+) -> ToolResult:
+    text = sink.head.decode("utf-8", errors="replace")
+    if sink.tail:
+        skipped = sink.total - len(sink.head) - len(sink.tail)
+        marker = f"\n[… {skipped} bytes …]\n" if skipped > 0 else ""
+        text += marker + sink.tail.decode("utf-8", errors="replace")
+    text, truncated = cut_middle(text.rstrip("\n"), limit)
+    exit_code = -1 if code is None else code
+    if stopped == "timed_out":
+        status = f"[timed out after {timeout:g}s; the command and its child processes were killed]"
+    elif stopped == "cancelled":
+        status = "[cancelled by the user; the command and its child processes were killed]"
+    else:
+        status = f"[exit code: {exit_code}]"
+    output = f"{text}\n{status}" if text else f"(no output)\n{status}"
+    meta = {
+        "exit_code": exit_code,
+        "timed_out": stopped == "timed_out",
+        "cancelled": stopped == "cancelled",
+        "truncated": truncated or sink.total > len(sink.head) + len(sink.tail),
+        "command": command,
+    }
+    return ToolResult(output, is_error=stopped is not None or exit_code != 0, metadata=meta)

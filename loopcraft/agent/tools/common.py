@@ -1,0 +1,90 @@
+"""Shared plumbing for the built-in tools: typed argument readers and the error-to-result wrapper."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from loopcraft.agent.tools.base import ToolContext, ToolError, ToolResult
+
+
+def req_str(args: dict[str, Any], key: str, *, allow_empty: bool = False) -> str:
+    """A required string argument, or a ToolError telling the model what is missing."""
+    value = args.get(key)
+    if not isinstance(value, str):
+        got = "missing" if value is None else f"a {type(value).__name__}"
+        raise ToolError(f"argument `{key}` is required and must be a string (got {got})")
+    if not allow_empty and not value:
+        raise ToolError(f"argument `{key}` must not be empty")
+    return value
+
+
+def opt_str(args: dict[str, Any], key: str, default: str | None = None) -> str | None:
+    value = args.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ToolError(f"argument `{key}` must be a string (got a {type(value).__name__})")
+    return value
+
+
+def opt_int(args: dict[str, Any], key: str, default: int, *, minimum: int = 0) -> int:
+    value = args.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ToolError(f"argument `{key}` must be an integer (got {value!r})")
+    if value < minimum:
+        raise ToolError(f"argument `{key}` must be at least {minimum} (got {value})")
+    return int(value)
+
+
+def opt_float(args: dict[str, Any], key: str, default: float | None) -> float | None:
+    value = args.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ToolError(f"argument `{key}` must be a positive number of seconds (got {value!r})")
+    return float(value)
+
+
+def opt_bool(args: dict[str, Any], key: str, default: bool = False) -> bool:
+    value = args.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ToolError(f"argument `{key}` must be true or false (got {value!r})")
+    return value
+
+
+class BuiltinTool:
+    """Base for the built-in tools: ``run`` turns a ToolError or OSError into an error result.
+
+    Subclasses set the class attributes and implement ``execute``; only CancelledError escapes.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    read_only: bool
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        if not isinstance(args, dict):
+            return ToolResult("tool arguments must be a JSON object", is_error=True)
+        try:
+            return await self.execute(args, ctx)
+        except asyncio.CancelledError:
+            raise
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            return ToolResult(f"{self.name} failed: {exc.strerror or exc}{where}", is_error=True)
+
+    async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        raise NotImplementedError
+
+
+def schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A JSON schema for an arguments object."""
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
