@@ -1,0 +1,442 @@
+"""The Textual app: layout, key bindings, slash-command dispatch, and startup.
+
+Startup stays fast: nothing heavy is imported here at module level. After the first
+paint, background workers resolve the model, import litellm and open the engine.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+
+from loopcraft.config import Config
+from loopcraft.errors import LoopcraftError
+from loopcraft.tui import commands
+from loopcraft.tui.chat import ChatRenderer, ChatView, Notice, PermissionPrompt, UserMessage
+from loopcraft.tui.chat_session import ChatSession
+from loopcraft.tui.panes.graph import GraphPane
+from loopcraft.tui.panes.prompts import PromptsPane
+from loopcraft.tui.panes.runs import RunsPane
+from loopcraft.tui.panes.transcript import TranscriptPane
+from loopcraft.tui.prompt_input import PromptInput
+from loopcraft.tui.statusbar import StatusBar
+from loopcraft.tui.themes import load_themes, remember_theme
+
+if TYPE_CHECKING:
+    from loopcraft.agent.permissions import Answer, PermissionRequest
+    from loopcraft.models.client import ModelClient
+    from loopcraft.tui.workflows import WorkflowController
+
+STARTED_AT = time.perf_counter()
+
+
+class LoopcraftApp(App[None]):
+    """One screen: chat (+ attached transcript) on the left, runs/graph/prompts on the right."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "loopcraft"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("escape", "interrupt", "interrupt", show=False),
+        Binding("ctrl+c,ctrl+q", "quit", "quit", priority=True),
+        Binding("ctrl+b", "toggle_side", "panes"),
+        Binding("f2", "focus_pane('runs')", "runs", show=False),
+        Binding("f3", "focus_pane('graph')", "graph", show=False),
+        Binding("f4", "focus_pane('prompts')", "prompts", show=False),
+        Binding("f5", "focus_pane('input')", "input", show=False),
+    ]
+
+    def __init__(
+        self,
+        root: Path,
+        config: Config,
+        model: str | None = None,
+        *,
+        client: ModelClient | None = None,
+        background: bool = True,
+    ) -> None:
+        super().__init__()
+        self.root = root
+        self.config = config
+        self.model_flag = model
+        self.background = background
+        self.first_paint_s: float | None = None
+        self.theme_set = load_themes()
+        for theme in self.theme_set.themes.values():
+            self.register_theme(theme)
+        self.chat = ChatSession(
+            root,
+            config,
+            model or config.model or "scripted/demo",
+            on_event=self._on_agent_event,
+            ask=self._ask_permission,
+            client=client,
+        )
+        self._client = client
+        self.workflows: WorkflowController | None = None
+        self._last_turn_tools = -1
+
+    # ----- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield ChatView(id="chat")
+                yield TranscriptPane(id="transcript")
+            with Vertical(id="side"):
+                yield RunsPane(id="runs")
+                yield GraphPane(id="graph")
+                yield PromptsPane(id="prompts")
+        yield PromptInput(
+            self._completion_values,
+            id="input",
+            placeholder="Ask the agent, or / for commands (Esc interrupts, Alt+Enter queues)",
+        )
+        yield StatusBar(id="status")
+
+    @property
+    def chat_view(self) -> ChatView:
+        return self.query_one("#chat", ChatView)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
+
+    @property
+    def input(self) -> PromptInput:
+        return self.query_one("#input", PromptInput)
+
+    def on_mount(self) -> None:
+        name = self.config.theme if self.config.theme in self.available_themes else "loopcraft-dark"
+        if name in self.available_themes:
+            self.theme = name
+        for path, error in self.theme_set.errors:
+            self.notify(f"theme file {path.name}: {error}", severity="warning")
+        self.status.update_info(model=self.chat.model, permission_mode=self.chat.permission_mode)
+        self.input.focus()
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self.first_paint_s = time.perf_counter() - STARTED_AT
+        if self.background:
+            self._resolve_model()
+            self._load_litellm()
+            self._open_engine()
+
+    @work(thread=True, exit_on_error=False, group="startup")
+    def _load_litellm(self) -> None:
+        from loopcraft.models.litellm_loader import load_litellm
+
+        load_litellm()
+
+    @work(thread=True, exit_on_error=False, group="startup")
+    def _resolve_model(self) -> None:
+        try:
+            from loopcraft.models.resolve import resolve_model
+
+            resolved = resolve_model(flag=self.model_flag, config=self.config)
+        except LoopcraftError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.call_from_thread(self._model_resolved, resolved.model, resolved.notice)
+
+    def _model_resolved(self, model: str, notice: str | None) -> None:
+        if not self.chat.running and self.chat.agent is None:
+            self.chat.model = model
+        self.status.update_info(model=self.chat.model)
+        if notice:
+            self.call_later(self.chat_view.add, Notice(notice, "warning"))
+
+    @work(exclusive=True, exit_on_error=False, group="engine")
+    async def _open_engine(self) -> None:
+        from loopcraft.tui.workflows import WorkflowController
+
+        controller = WorkflowController(self)
+        try:
+            await controller.open()
+        except Exception as exc:
+            await self.chat_view.add(Notice(f"workflow engine unavailable: {exc}", "warning"))
+            return
+        self.workflows = controller
+        self.chat.add_tool(controller.agent_tool())
+
+    async def on_unmount(self) -> None:
+        if self.workflows is not None:
+            await self.workflows.close()
+
+    # ----- input ------------------------------------------------------------------------
+
+    def _completion_values(self) -> dict[str, list[str]]:
+        values: dict[str, list[str]] = {"theme": sorted(self.available_themes)}
+        if self.workflows is not None:
+            values.update(self.workflows.completion_values())
+        values["model"] = sorted({self.chat.model, *self.config.models, *self.config.fallback_models})
+        return values
+
+    @on(PromptInput.Submitted, "#input")
+    async def _submitted(self, event: PromptInput.Submitted) -> None:
+        text = event.value.strip()
+        self.input.value = ""
+        if not text:
+            return
+        self.input.history.add(text)
+        if text.startswith("/"):
+            await self.run_command(text)
+        elif self.workflows is not None and self.workflows.attached is not None:
+            await self.workflows.steer_attached(text)
+        else:
+            await self.send_chat(text)
+
+    @on(PromptInput.Queued)
+    async def _queued(self, event: PromptInput.Queued) -> None:
+        outcome = self.chat.queue(event.value)
+        await self.chat_view.add(UserMessage(event.value, queued=outcome == "queued"))
+        self._refresh_status()
+
+    async def send_chat(self, text: str) -> None:
+        try:
+            outcome = self.chat.send(text)
+        except LoopcraftError as exc:
+            await self.show_error(str(exc))
+            return
+        await self.chat_view.add(UserMessage(text))
+        if outcome == "steered":
+            await self.chat_view.add(Notice("steering: delivered after the current tool call"))
+        self._refresh_status()
+
+    def action_interrupt(self) -> None:
+        prompt = self.focused if isinstance(self.focused, PermissionPrompt) else None
+        if prompt is not None:
+            return
+        if self.chat.interrupt():
+            self.status.update_info(state="interrupting…")
+
+    def action_toggle_side(self) -> None:
+        self.query_one("#side").toggle_class("visible")
+
+    def show_side(self) -> None:
+        self.query_one("#side").add_class("visible")
+
+    def action_focus_pane(self, name: str) -> None:
+        if name != "input":
+            self.show_side()
+        target = self.query_one(f"#{name}")
+        focusable = (
+            target if target.can_focus else next((w for w in target.query("*") if w.can_focus), target)
+        )
+        focusable.focus()
+
+    # ----- pane messages -------------------------------------------------------------------
+
+    @on(RunsPane.Selected)
+    async def _run_selected(self, event: RunsPane.Selected) -> None:
+        if self.workflows is not None:
+            await self.workflows.select(event.run_id)
+            self.action_focus_pane("graph")
+
+    @on(GraphPane.Attach)
+    async def _graph_attach(self, event: GraphPane.Attach) -> None:
+        if self.workflows is not None:
+            await self.run_command(f"/workflow attach {event.run_id} {event.key}")
+
+    @on(PromptsPane.Answer)
+    async def _prompt_answer(self, event: PromptsPane.Answer) -> None:
+        if self.workflows is not None:
+            await self.workflows.on_prompt_answer(event)
+
+    # ----- agent events and permissions ---------------------------------------------------
+
+    async def _on_agent_event(self, event: Any) -> None:
+        kind = getattr(event, "kind", "")
+        if kind == "turn_start":
+            if self._last_turn_tools == 0 and self.chat.queued:
+                self._mark_delivered(self.chat.queued[0])
+            self.status.update_info(state="running", model=event.model)
+        elif kind == "turn_end":
+            self._last_turn_tools = event.tool_calls
+        elif kind == "usage":
+            self._refresh_status()
+        elif kind == "stopped":
+            self._last_turn_tools = -1
+            self.status.update_info(state=event.status if event.status != "completed" else "idle")
+        await self.renderer.handle(event)
+
+    def _mark_delivered(self, text: str) -> None:
+        self.chat.delivered(text)
+        for message in self.chat_view.query(UserMessage):
+            if message.queued and message.text == text:
+                message.delivered()
+                break
+
+    @property
+    def renderer(self) -> ChatRenderer:
+        if not hasattr(self, "_renderer"):
+            self._renderer = ChatRenderer(self.chat_view)
+        return self._renderer
+
+    async def _ask_permission(self, request: PermissionRequest) -> Answer:
+        prompt = PermissionPrompt(
+            request.tool, request.subject, request.reason, destructive=request.destructive
+        )
+        await self.chat_view.add(prompt)
+        self.status.update_info(state="waiting for you")
+        prompt.focus()
+        self.bell()
+        try:
+            answer = await prompt.future
+        finally:
+            if self.focused is None or self.focused is prompt:
+                self.input.focus()
+            self.status.update_info(state="running")
+        return answer  # type: ignore[return-value]
+
+    # ----- status -----------------------------------------------------------------------
+
+    def _refresh_status(self) -> None:
+        usage = self.chat.usage
+        window = self._context_window()
+        last_input = self._last_context_tokens()
+        self.status.update_info(
+            model=self.chat.model,
+            tokens=usage.total_tokens,
+            cost=usage.cost_usd + (self.workflows.total_cost() if self.workflows else 0.0),
+            context_pct=100.0 * last_input / window if window else 0.0,
+            permission_mode=self.chat.permission_mode,
+            queued=len(self.chat.queued),
+            state="running" if self.chat.running else "idle",
+        )
+
+    def _context_window(self) -> int:
+        return self.config.model_options(self.chat.model).context_window or 128_000
+
+    def _last_context_tokens(self) -> int:
+        agent = self.chat.agent
+        if agent is None:
+            return 0
+        chars = sum(len(str(m.get("content") or "")) for m in getattr(agent, "messages", []))
+        return chars // 4
+
+    def refresh_workflow_status(self, active_runs: int, pending_prompts: int) -> None:
+        self.status.update_info(active_runs=active_runs, pending_prompts=pending_prompts)
+        self._refresh_status()
+
+    # ----- messages in the chat ----------------------------------------------------------
+
+    async def show_error(self, message: str) -> None:
+        await self.chat_view.add(Notice(message, "error"))
+
+    async def show_info(self, message: str, kind: str = "info") -> None:
+        await self.chat_view.add(Notice(message, kind))
+
+    # ----- slash commands ---------------------------------------------------------------
+
+    async def run_command(self, line: str) -> None:
+        try:
+            parsed = commands.parse(line)
+            handler = getattr(self, "cmd_" + parsed.name.replace(" ", "_"))
+            await handler(parsed)
+        except LoopcraftError as exc:
+            await self.show_error(str(exc))
+
+    async def cmd_help(self, cmd: commands.ParsedCommand) -> None:
+        topic = " ".join(cmd.args) or None
+        await self.show_info(commands.help_text(topic), "help")
+
+    async def cmd_quit(self, cmd: commands.ParsedCommand) -> None:
+        await self.chat.new()
+        self.exit()
+
+    async def cmd_new(self, cmd: commands.ParsedCommand) -> None:
+        await self.chat.new()
+        await self.chat_view.remove_children()
+        self._renderer = ChatRenderer(self.chat_view)
+        await self.show_info("new chat session")
+        self._refresh_status()
+
+    async def cmd_sessions(self, cmd: commands.ParsedCommand) -> None:
+        if cmd.args:
+            session = await self.chat.resume(cmd.args[0])
+            await self.show_info(f"resumed session {session.header.id}: the next message continues it")
+            self._refresh_status()
+            return
+        found = self.chat.list()
+        if not found:
+            await self.show_info("no saved sessions yet")
+            return
+        lines = [f"{s.id}  {s.messages:>4} msgs  {s.model}  {s.title}" for s in found[:20]]
+        await self.show_info("sessions (/sessions ID resumes one):\n" + "\n".join(lines), "help")
+
+    async def cmd_model(self, cmd: commands.ParsedCommand) -> None:
+        if not cmd.args:
+            await self.show_info(f"model: {self.chat.model}")
+            return
+        self.chat.switch_model(cmd.args[0])
+        await self.show_info(f"model: {self.chat.model}")
+        self._refresh_status()
+
+    async def cmd_compact(self, cmd: commands.ParsedCommand) -> None:
+        done = await self.chat.compact()
+        await self.show_info("history compacted" if done else "nothing to compact")
+        self._refresh_status()
+
+    async def cmd_cost(self, cmd: commands.ParsedCommand) -> None:
+        usage = self.chat.usage
+        lines = [
+            f"chat: {usage.input_tokens} in, {usage.output_tokens} out, "
+            f"{usage.cache_read_tokens} cache read, {usage.cache_write_tokens} cache write: ${usage.cost_usd:.4f}"
+        ]
+        if self.workflows is not None:
+            lines.append(f"workflow runs: ${self.workflows.total_cost():.4f}")
+        await self.show_info("\n".join(lines))
+
+    async def cmd_permissions(self, cmd: commands.ParsedCommand) -> None:
+        if cmd.args:
+            self.chat.set_permission_mode(cmd.args[0])
+            self._refresh_status()
+        await self.show_info(f"permission mode: {self.chat.permission_mode}")
+
+    async def cmd_theme(self, cmd: commands.ParsedCommand) -> None:
+        if not cmd.args:
+            names = ", ".join(sorted(n for n in self.available_themes if n.startswith("loopcraft")))
+            await self.show_info(f"theme: {self.theme} (loopcraft themes: {names}; any Textual theme works)")
+            return
+        name = cmd.args[0]
+        if name not in self.available_themes:
+            usage = commands.get_spec("theme").usage
+            raise commands.CommandError(
+                f"unknown theme {name!r}: choose one of {', '.join(sorted(self.available_themes))}; usage: {usage}"
+            )
+        self.theme = name
+        path = remember_theme(name)
+        await self.show_info(f"theme: {name} (saved to {path})")
+
+    def _need_workflows(self) -> WorkflowController:
+        if self.workflows is None:
+            raise LoopcraftError("the workflow engine is not open yet (or failed to open); try again shortly")
+        return self.workflows
+
+    async def _workflow(self, cmd: commands.ParsedCommand) -> None:
+        await self._need_workflows().command(cmd)
+
+    cmd_workflow_list = _workflow
+    cmd_workflow_run = _workflow
+    cmd_workflow_status = _workflow
+    cmd_workflow_attach = _workflow
+    cmd_workflow_detach = _workflow
+    cmd_workflow_pause = _workflow
+    cmd_workflow_resume = _workflow
+    cmd_workflow_interrupt = _workflow
+    cmd_workflow_kill = _workflow
+    cmd_workflow_answer = _workflow
+    cmd_workflow_reload = _workflow
+
+
+def run_app(root: Path, config: Config, model: str | None) -> None:
+    """Run the interactive app in ``root`` (the CLI calls this with no subcommand)."""
+    LoopcraftApp(root, config, model).run()

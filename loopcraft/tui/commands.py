@@ -1,0 +1,231 @@
+"""Slash commands: the registry, parsing a typed line into a command, and completion.
+
+Pure logic with no Textual imports, so it is unit-testable. The app maps a
+:class:`ParsedCommand` to a handler; a bad line raises :class:`CommandError` whose
+message ends with the command's usage.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from loopcraft.errors import LoopcraftError
+
+PERMISSION_MODES = ("default", "accept-edits", "plan", "yolo")
+
+
+class CommandError(LoopcraftError):
+    """A slash command that is unknown or has bad arguments; the message carries the usage."""
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One command: its full name (``"workflow run"``), usage line, help and argument bounds."""
+
+    name: str
+    usage: str
+    help: str
+    min_args: int = 0
+    max_args: int | None = 0  # None: any number
+    choices: tuple[str, ...] = ()  # allowed values of the first argument, when fixed
+    options: tuple[str, ...] = ()  # accepted ``--option VALUE`` names
+
+
+@dataclass
+class ParsedCommand:
+    name: str
+    args: list[str] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
+
+    def arg(self, index: int, default: str | None = None) -> str | None:
+        return self.args[index] if index < len(self.args) else default
+
+
+def _spec(name: str, usage: str, help: str, **kw: object) -> CommandSpec:
+    return CommandSpec(name, usage, help, **kw)  # type: ignore[arg-type]
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    _spec("help", "/help [COMMAND]", "list commands, or show one command's usage", max_args=2),
+    _spec("new", "/new", "start a new chat session"),
+    _spec("sessions", "/sessions [ID]", "list saved chat sessions, or resume one", max_args=1),
+    _spec("model", "/model [MODEL]", "show or switch the chat model (provider/model[:effort])", max_args=1),
+    _spec("compact", "/compact", "compact the chat history now"),
+    _spec("cost", "/cost", "show tokens and cost of this session and of the runs"),
+    _spec(
+        "permissions",
+        "/permissions [default|accept-edits|plan|yolo]",
+        "show or set the chat agent's permission mode",
+        max_args=1,
+        choices=PERMISSION_MODES,
+    ),
+    _spec("theme", "/theme [NAME]", "list themes, or switch to one (remembered)", max_args=1),
+    _spec("quit", "/quit", "leave loopcraft"),
+    _spec("workflow list", "/workflow list", "list the workflows you can run"),
+    _spec(
+        "workflow run",
+        "/workflow run NAME [key=value ...]",
+        "start a workflow run with its inputs",
+        min_args=1,
+        max_args=None,
+    ),
+    _spec("workflow status", "/workflow status [RUN]", "show runs, or one run's status", max_args=1),
+    _spec(
+        "workflow attach",
+        "/workflow attach RUN [STAGE]",
+        "watch a run's stage transcript; typing steers it",
+        min_args=1,
+        max_args=2,
+    ),
+    _spec("workflow detach", "/workflow detach", "stop watching the attached stage"),
+    _spec("workflow pause", "/workflow pause [RUN]", "pause a run at its next safe point", max_args=1),
+    _spec(
+        "workflow resume",
+        "/workflow resume [RUN] [--message TEXT]",
+        "resume a paused or stopped run",
+        max_args=1,
+        options=("message",),
+    ),
+    _spec("workflow interrupt", "/workflow interrupt [RUN]", "interrupt a run's running stages", max_args=1),
+    _spec("workflow kill", "/workflow kill [RUN]", "kill a run", max_args=1),
+    _spec(
+        "workflow answer",
+        "/workflow answer [ANSWER ...]",
+        "answer the oldest pending prompt (no answer: focus the prompts pane)",
+        max_args=None,
+    ),
+    _spec("workflow reload", "/workflow reload", "re-discover workflow files"),
+)
+
+_BY_NAME = {spec.name: spec for spec in COMMANDS}
+GROUPS = {"workflow": tuple(s.name.split(" ", 1)[1] for s in COMMANDS if s.name.startswith("workflow "))}
+
+
+def get_spec(name: str) -> CommandSpec:
+    return _BY_NAME[name]
+
+
+def help_text(name: str | None = None) -> str:
+    """All commands with their help, or one command's (or group's) usage."""
+    if name:
+        name = name.lstrip("/")
+        specs = [s for s in COMMANDS if s.name == name or s.name.startswith(name + " ")]
+        if not specs:
+            raise CommandError(f"unknown command /{name}; usage: {get_spec('help').usage}")
+    else:
+        specs = list(COMMANDS)
+    width = max(len(s.usage) for s in specs)
+    return "\n".join(f"{s.usage.ljust(width)}  {s.help}" for s in specs)
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise CommandError(f"cannot parse {line!r}: {exc}") from exc
+
+
+def parse(line: str) -> ParsedCommand:
+    """Parse ``/name args…``; raises :class:`CommandError` with the usage on any problem."""
+    text = line.strip()
+    if not text.startswith("/"):
+        raise CommandError("commands start with '/'; type /help for the list")
+    words = _split(text[1:])
+    if not words:
+        raise CommandError("empty command; type /help for the list")
+    head, rest = words[0].lower(), words[1:]
+    if head in GROUPS:
+        subs = GROUPS[head]
+        usage = f"/{head} {'|'.join(subs)} …"
+        if not rest:
+            raise CommandError(f"/{head} needs a subcommand; usage: {usage}")
+        if rest[0].lower() not in subs:
+            raise CommandError(f"unknown subcommand /{head} {rest[0]}; usage: {usage}")
+        head, rest = f"{head} {rest[0].lower()}", rest[1:]
+    spec = _BY_NAME.get(head)
+    if spec is None:
+        raise CommandError(f"unknown command /{head}; type /help for the list")
+    args, options = _take_options(spec, rest)
+    if len(args) < spec.min_args or (spec.max_args is not None and len(args) > spec.max_args):
+        raise CommandError(f"wrong number of arguments for /{spec.name}; usage: {spec.usage}")
+    if spec.choices and args and args[0] not in spec.choices:
+        raise CommandError(f"invalid value {args[0]!r} for /{spec.name}; usage: {spec.usage}")
+    return ParsedCommand(spec.name, args, options)
+
+
+def _take_options(spec: CommandSpec, words: list[str]) -> tuple[list[str], dict[str, str]]:
+    args: list[str] = []
+    options: dict[str, str] = {}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word.startswith("--") and len(word) > 2:
+            name, _, value = word[2:].partition("=")
+            if name not in spec.options:
+                raise CommandError(f"unknown option --{name} for /{spec.name}; usage: {spec.usage}")
+            if not value:
+                index += 1
+                if index >= len(words):
+                    raise CommandError(f"option --{name} needs a value; usage: {spec.usage}")
+                value = words[index]
+            options[name] = value
+        else:
+            args.append(word)
+        index += 1
+    return args, options
+
+
+def parse_inputs(pairs: list[str], usage: str) -> dict[str, str]:
+    """``key=value`` words into a dict (values stay strings; the engine coerces them)."""
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"expected key=value, got {pair!r}; usage: {usage}")
+        inputs[key] = value
+    return inputs
+
+
+def complete(text: str, dynamic: dict[str, list[str]] | None = None) -> list[str]:
+    """Whole-line completions of ``text`` (a partial slash command), best first.
+
+    ``dynamic`` offers values for arguments: keys ``"theme"``, ``"model"``, ``"workflow"``
+    (workflow names for run), ``"run"`` (run ids), ``"session"``.
+    """
+    if not text.startswith("/"):
+        return []
+    dynamic = dynamic or {}
+    body = text[1:]
+    words = body.split(" ")
+    top = sorted({s.name.split(" ")[0] for s in COMMANDS})
+    if len(words) == 1:
+        return [f"/{name}" for name in top if name.startswith(words[0].lower())]
+    head = words[0].lower()
+    if head in GROUPS and len(words) == 2:
+        return [f"/{head} {sub}" for sub in GROUPS[head] if sub.startswith(words[1].lower())]
+    prefix_words, last = words[:-1], words[-1]
+    values = _argument_values(prefix_words, dynamic)
+    prefix = "/" + " ".join(prefix_words) + " "
+    return [prefix + value for value in values if value.startswith(last) and value != last]
+
+
+def _argument_values(words: list[str], dynamic: dict[str, list[str]]) -> list[str]:
+    head = words[0].lower()
+    if head == "permissions" and len(words) == 1:
+        return list(PERMISSION_MODES)
+    if head == "theme" and len(words) == 1:
+        return dynamic.get("theme", [])
+    if head == "model" and len(words) == 1:
+        return dynamic.get("model", [])
+    if head == "sessions" and len(words) == 1:
+        return dynamic.get("session", [])
+    if head == "help" and len(words) == 1:
+        return sorted({s.name.split(" ")[0] for s in COMMANDS})
+    if head == "workflow" and len(words) == 2:
+        sub = words[1].lower()
+        if sub == "run":
+            return dynamic.get("workflow", [])
+        if sub in ("status", "attach", "pause", "resume", "interrupt", "kill"):
+            return dynamic.get("run", [])
+    return []

@@ -1,0 +1,1 @@
+"""The app's side panes: runs, stage graph, attached transcript, pending prompts."""

@@ -1,0 +1,240 @@
+"""The stage graph pane: the selected run's stages as a live tree.
+
+:class:`GraphModel` is the pure part: stages keyed by their step key, nested under the
+nearest enclosing scope (so parallel branches are siblings under their group and a
+nested workflow's stages sit, collapsible, under the workflow node). :class:`GraphPane`
+renders it in a Textual ``Tree``, redrawing at most every 0.2 s, and posts
+:class:`GraphPane.Attach` when Enter is pressed on a stage.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Static, Tree
+from textual.widgets.tree import TreeNode
+
+from loopcraft.tui.statusbar import format_tokens
+
+ICONS = {
+    "pending": ("·", "dim"),
+    "running": ("⟳", "bold cyan"),
+    "awaiting_input": ("?", "bold yellow"),
+    "paused": ("‖", "yellow"),
+    "completed": ("✓", "green"),
+    "failed": ("✗", "bold red"),
+    "skipped": ("–", "dim"),
+}
+GROUP_KINDS = frozenset({"parallel", "workflow", "chain", "group"})
+
+
+@dataclass
+class StageNode:
+    key: str
+    name: str
+    kind: str = "task"
+    status: str = "pending"
+    model: str | None = None
+    elapsed: float = 0.0
+    tokens: int = 0
+    cost: float = 0.0
+    error: str | None = None
+    started: float | None = None  # monotonic, while running here
+    parents: list[str] = field(default_factory=list)
+
+    def live_elapsed(self, now: float | None = None) -> float:
+        if self.status == "running" and self.started is not None:
+            return self.elapsed + ((now or time.monotonic()) - self.started)
+        return self.elapsed
+
+
+def node_label(node: StageNode, now: float | None = None) -> Text:
+    icon, style = ICONS.get(node.status, ("•", ""))
+    text = Text(f"{icon} ", style=style)
+    text.append(node.name, style="bold" if node.kind in GROUP_KINDS else "")
+    if node.kind not in ("task",):
+        text.append(f" ({node.kind})", style="dim")
+    details = []
+    if node.model:
+        details.append(node.model)
+    elapsed = node.live_elapsed(now)
+    if elapsed:
+        details.append(f"{elapsed:.1f}s")
+    if node.tokens:
+        details.append(f"{format_tokens(node.tokens)} tok")
+    if node.status not in ("completed", "running", "pending"):
+        details.append(node.status)
+    if details:
+        text.append("  " + " · ".join(details), style="dim")
+    if node.error:
+        text.append(f"  {node.error[:60]}", style="red")
+    return text
+
+
+class GraphModel:
+    """Stages of one run, kept in arrival order, with their tree parents."""
+
+    def __init__(self, run_id: str | None = None) -> None:
+        self.run_id = run_id
+        self.nodes: dict[str, StageNode] = {}
+
+    def add(self, key: str, name: str, kind: str = "task", parents: list[str] | None = None) -> StageNode:
+        node = self.nodes.get(key)
+        if node is None:
+            node = StageNode(key, name or key, kind, parents=list(parents or []))
+            self.nodes[key] = node
+        return node
+
+    def set_status(
+        self, key: str, status: str, model: str | None = None, error: str | None = None
+    ) -> StageNode:
+        node = self.nodes.get(key) or self.add(key, _name_from_key(key))
+        now = time.monotonic()
+        if status == "running" and node.status != "running":
+            node.started = now
+        elif node.status == "running" and status != "running" and node.started is not None:
+            node.elapsed += now - node.started
+            node.started = None
+        node.status = status
+        if model:
+            node.model = model
+        if error:
+            node.error = error
+        return node
+
+    def add_usage(self, key: str, tokens: int, cost: float) -> None:
+        node = self.nodes.get(key)
+        if node is not None:
+            node.tokens, node.cost = tokens, cost
+
+    def parent_of(self, key: str) -> str | None:
+        """The nearest enclosing scope that is itself a node (``a/1:x`` encloses ``a/1:x/0:y``)."""
+        cut = key.rfind("/")
+        while cut > 0:
+            prefix = key[:cut]
+            if prefix in self.nodes:
+                return prefix
+            cut = prefix.rfind("/")
+        return None
+
+    def children(self, key: str | None) -> list[StageNode]:
+        return [n for n in self.nodes.values() if self.parent_of(n.key) == key]
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for node in self.nodes.values():
+            found[node.status] = found.get(node.status, 0) + 1
+        return found
+
+
+def _name_from_key(key: str) -> str:
+    last = key.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[-1]
+
+
+def model_from_graph(run_id: str, graph: Any) -> GraphModel:
+    """Build a :class:`GraphModel` from the engine's ``Graph`` (nodes with key, name, kind,
+    status, model, elapsed, tokens, cost, children for nested workflows)."""
+    model = GraphModel(run_id)
+
+    def visit(nodes: Any) -> None:
+        for item in nodes or []:
+            node = model.add(
+                item.key,
+                getattr(item, "name", ""),
+                getattr(item, "kind", "task"),
+                list(getattr(item, "parents", []) or []),
+            )
+            node.status = getattr(item, "status", "pending") or "pending"
+            node.model = getattr(item, "model", None)
+            node.elapsed = float(getattr(item, "elapsed", 0.0) or 0.0)
+            node.tokens = int(getattr(item, "tokens", 0) or 0)
+            node.cost = float(getattr(item, "cost", 0.0) or 0.0)
+            node.error = getattr(item, "error", None)
+            if node.status == "running":
+                node.started = time.monotonic()
+            visit(getattr(item, "children", None))
+
+    nodes = getattr(graph, "nodes", graph)
+    visit(nodes.values() if isinstance(nodes, dict) else nodes)
+    return model
+
+
+class GraphPane(Vertical):
+    """The live stage tree of one run; Enter on a stage attaches to it."""
+
+    class Attach(Message):
+        def __init__(self, run_id: str, key: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+            self.key = key
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = GraphModel()
+        self._dirty = False
+        self._tree_nodes: dict[str, TreeNode[str]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("Stages", classes="pane-title", id="graph-title")
+        tree: Tree[str] = Tree("no run selected", id="graph-tree")
+        tree.show_root = True
+        tree.auto_expand = True
+        yield tree
+
+    @property
+    def tree_widget(self) -> Tree[str]:
+        return self.query_one("#graph-tree", Tree)
+
+    def on_mount(self) -> None:
+        self.set_interval(0.2, self._flush)
+
+    def show(self, model: GraphModel, title: str = "") -> None:
+        """Replace the shown run."""
+        self.model = model
+        self._tree_nodes.clear()
+        self.tree_widget.clear()
+        self.tree_widget.root.set_label(Text(title or (model.run_id or "")))
+        self._dirty = True
+        self._flush()
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def _flush(self) -> None:
+        running = any(n.status == "running" for n in self.model.nodes.values())
+        if not (self._dirty or running):
+            return
+        self._dirty = False
+        now = time.monotonic()
+        for node in self.model.nodes.values():
+            tree_node = self._tree_nodes.get(node.key)
+            if tree_node is None:
+                parent_key = self.model.parent_of(node.key)
+                parent = self._tree_nodes.get(parent_key) if parent_key else self.tree_widget.root
+                if parent is None:
+                    parent = self.tree_widget.root
+                tree_node = parent.add(node_label(node, now), data=node.key, expand=True)
+                self._tree_nodes[node.key] = tree_node
+                if parent is not self.tree_widget.root or not parent.is_expanded:
+                    parent.expand()
+            else:
+                tree_node.set_label(node_label(node, now))
+            if node.kind not in GROUP_KINDS and not self.model.children(node.key):
+                tree_node.allow_expand = False
+        self.tree_widget.root.expand()
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
+        event.stop()
+        node = event.node
+        data = node.data
+        if data is None or self.model.run_id is None:
+            return
+        if self.model.nodes[data].kind not in GROUP_KINDS or not node.children:
+            self.post_message(self.Attach(self.model.run_id, data))

@@ -1,0 +1,141 @@
+"""The prompts pane: pending human gates from every run, answered from the keyboard.
+
+confirm: y / n; select: arrows + Enter; input: type + Enter; editor: type, Ctrl+S sends.
+Each answer is posted as :class:`PromptsPane.Answer`; the app sends it to the engine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, OptionList, Static, TextArea
+
+from loopcraft.tui.chat import PERMISSION_GRACE_S
+
+
+@dataclass
+class PendingPrompt:
+    prompt_id: str
+    run_id: str
+    key: str
+    kind: str  # confirm | select | input | editor
+    question: str
+    options: list[Any] | None = None
+    default: Any = None
+
+
+class PromptCard(Vertical, can_focus=True):
+    """One pending prompt with the widget its kind needs."""
+
+    BINDINGS = [
+        Binding("y", "confirm(True)", "yes", show=False),
+        Binding("n", "confirm(False)", "no", show=False),
+        Binding("ctrl+s", "send_editor", "send", show=False),
+    ]
+
+    def __init__(self, prompt: PendingPrompt) -> None:
+        super().__init__(classes=f"prompt-card prompt-{prompt.kind}")
+        self.prompt = prompt
+        self.shown_at = time.monotonic()
+
+    def compose(self) -> ComposeResult:
+        prompt = self.prompt
+        head = Text(f"? {prompt.question}", style="bold")
+        head.append(f"   run {prompt.run_id[:12]} · {prompt.key}", style="dim")
+        yield Static(head)
+        if prompt.kind == "confirm":
+            yield Static("[y] yes   [n] no", classes="prompt-keys")
+        elif prompt.kind == "select":
+            yield OptionList(*[str(o) for o in prompt.options or []], classes="prompt-options")
+        elif prompt.kind == "editor":
+            yield TextArea(str(prompt.default or ""), classes="prompt-editor")
+            yield Static("Ctrl+S sends", classes="prompt-keys")
+        else:
+            yield Input(
+                value=str(prompt.default or ""), placeholder="answer, then Enter", classes="prompt-input"
+            )
+
+    def focus_answer(self) -> None:
+        target = next((w for w in self.query("OptionList, TextArea, Input") if w.can_focus), None)
+        (target or self).focus()
+
+    def _ready(self) -> bool:
+        return time.monotonic() - self.shown_at >= PERMISSION_GRACE_S
+
+    def _send(self, answer: Any) -> None:
+        if self._ready():
+            self.post_message(PromptsPane.Answer(self.prompt, answer))
+
+    def action_confirm(self, value: bool) -> None:
+        if self.prompt.kind == "confirm":
+            self._send(value)
+
+    def action_send_editor(self) -> None:
+        if self.prompt.kind == "editor":
+            self._send(self.query_one(TextArea).text)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._send(event.value)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        options = self.prompt.options or []
+        self._send(
+            options[event.option_index] if event.option_index < len(options) else str(event.option.prompt)
+        )
+
+
+class PromptsPane(Vertical):
+    """Every pending prompt; ``add`` rings the bell and notifies."""
+
+    class Answer(Message):
+        def __init__(self, prompt: PendingPrompt, answer: Any) -> None:
+            super().__init__()
+            self.prompt = prompt
+            self.answer = answer
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pending: dict[str, PendingPrompt] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("Prompts (none pending)", classes="pane-title", id="prompts-title")
+
+    async def add(self, prompt: PendingPrompt) -> bool:
+        """Show ``prompt``; False when it was already shown."""
+        if prompt.prompt_id in self.pending:
+            return False
+        self.pending[prompt.prompt_id] = prompt
+        await self.mount(PromptCard(prompt))
+        self._retitle()
+        return True
+
+    async def resolve(self, prompt_id: str) -> None:
+        self.pending.pop(prompt_id, None)
+        for card in self.query(PromptCard):
+            if card.prompt.prompt_id == prompt_id:
+                await card.remove()
+        self._retitle()
+
+    def oldest(self) -> PendingPrompt | None:
+        return next(iter(self.pending.values()), None)
+
+    def focus_first(self) -> bool:
+        cards = list(self.query(PromptCard))
+        if cards:
+            cards[0].focus_answer()
+        return bool(cards)
+
+    def _retitle(self) -> None:
+        count = len(self.pending)
+        title = f"Prompts ({count} pending)" if count else "Prompts (none pending)"
+        self.query_one("#prompts-title", Static).update(title)
+        self.set_class(bool(count), "has-prompts")

@@ -1,0 +1,109 @@
+"""The runs pane: every run with status, elapsed time and cost; Enter selects one."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+ACTIVE_STATES = frozenset({"pending", "running", "paused", "awaiting_input"})
+STATUS_STYLE = {
+    "running": "bold cyan", "awaiting_input": "bold yellow", "paused": "yellow", "completed": "green",
+    "failed": "bold red", "crashed": "bold red", "killed": "red", "cancelled": "red",
+    "blocked": "yellow", "needs_human": "yellow", "budget_exceeded": "yellow",
+}  # fmt: skip
+
+
+def format_elapsed(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def live_elapsed(run: Any, now: float | None = None) -> float:
+    """A run's elapsed time, counting up while it is active."""
+    if run.status in ACTIVE_STATES and run.status != "paused":
+        return max(float(run.elapsed or 0.0), (now or time.time()) - float(run.created))
+    return float(run.elapsed or 0.0)
+
+
+class RunsPane(Vertical):
+    """A table of runs (newest first); Enter or a click selects the run for the graph."""
+
+    class Selected(Message):
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runs: dict[str, Any] = {}
+        self.selected: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Runs", classes="pane-title")
+        table: DataTable[Any] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=False)
+        table.add_columns("run", "workflow", "status", "elapsed", "cost")
+        yield table
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#runs-table", DataTable)
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+
+    def set_runs(self, runs: list[Any]) -> None:
+        self.runs = {run.id: run for run in runs}
+        self._redraw()
+
+    def update_run(self, run: Any) -> None:
+        self.runs[run.id] = run
+        self._redraw()
+
+    def active_count(self) -> int:
+        return sum(1 for run in self.runs.values() if run.status in ACTIVE_STATES)
+
+    def _tick(self) -> None:
+        if self.active_count():
+            self._redraw()
+
+    def _redraw(self) -> None:
+        table = self.table
+        cursor_key = self.selected
+        table.clear()
+        now = time.time()
+        ordered = sorted(self.runs.values(), key=lambda r: r.created, reverse=True)
+        for run in ordered:
+            status = Text(run.status, style=STATUS_STYLE.get(run.status, ""))
+            table.add_row(
+                run.id[:12],
+                run.workflow,
+                status,
+                format_elapsed(live_elapsed(run, now)),
+                f"${float(run.cost or 0.0):.4f}",
+                key=run.id,
+            )
+        if cursor_key is not None and cursor_key in self.runs:
+            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+
+    def select(self, run_id: str) -> None:
+        self.selected = run_id
+        if run_id in self.runs:
+            self.table.move_cursor(row=self.table.get_row_index(run_id), animate=False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.selected = str(event.row_key.value)
+            self.post_message(self.Selected(self.selected))

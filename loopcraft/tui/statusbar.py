@@ -1,0 +1,65 @@
+"""The status bar: model, tokens, cost, context %, active runs, pending prompts, agent state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    model: str = "…"
+    tokens: int = 0
+    cost: float = 0.0
+    context_pct: float = 0.0
+    active_runs: int = 0
+    pending_prompts: int = 0
+    state: str = "idle"  # idle | running | waiting for you | interrupted …
+    permission_mode: str = "default"
+    queued: int = 0
+
+
+def format_tokens(count: int) -> str:
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f}M"
+    if count >= 1_000:
+        return f"{count / 1_000:.1f}k"
+    return str(count)
+
+
+def render_status(info: StatusInfo) -> Text:
+    """The one-line status text (pure, so it is unit-testable)."""
+    text = Text()
+    text.append(f" {info.model} ", style="bold reverse")
+    text.append(f" {info.state}")
+    if info.queued:
+        text.append(f" (+{info.queued} queued)")
+    text.append(f" │ {format_tokens(info.tokens)} tok │ ${info.cost:.4f} │ ctx {info.context_pct:.0f}%")
+    text.append(f" │ {info.permission_mode}")
+    text.append(f" │ runs {info.active_runs}")
+    prompts = f" │ prompts {info.pending_prompts} "
+    text.append(prompts, style="bold reverse" if info.pending_prompts else "")
+    return text
+
+
+class StatusBar(Static):
+    """A one-line bar at the bottom; ``update_info(**changes)`` re-renders it."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; dock: bottom; background: $panel; color: $foreground; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.info = StatusInfo()
+
+    def on_mount(self) -> None:
+        self.update(render_status(self.info))
+
+    def update_info(self, **changes: object) -> None:
+        new = replace(self.info, **changes)  # type: ignore[arg-type]
+        if new != self.info:
+            self.info = new
+            self.update(render_status(new))

@@ -1,0 +1,458 @@
+"""The app's side of the workflow engine: owns the ``Engine``, turns its events into pane
+updates, and implements the ``/workflow`` commands (also used by the agent's ``workflow``
+tool, so both do exactly the same thing)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from loopcraft.errors import LoopcraftError, NotFoundError
+from loopcraft.tui import commands
+from loopcraft.tui.panes.graph import GraphModel, GraphPane, model_from_graph
+from loopcraft.tui.panes.prompts import PendingPrompt, PromptsPane
+from loopcraft.tui.panes.runs import ACTIVE_STATES, RunsPane, format_elapsed, live_elapsed
+from loopcraft.tui.panes.transcript import TranscriptPane
+
+if TYPE_CHECKING:
+    from loopcraft.agent.tools.base import Tool
+    from loopcraft.engine.service import Engine
+    from loopcraft.tui.app import LoopcraftApp
+
+
+class NotAvailable(LoopcraftError):
+    """A control the engine does not offer (yet)."""
+
+
+class WorkflowController:
+    """Engine + panes. ``open()`` after the first paint; ``close()`` on exit."""
+
+    def __init__(self, app: LoopcraftApp, engine: Engine | None = None) -> None:
+        self.app = app
+        self.engine: Engine | None = engine
+        self.graphs: dict[str, GraphModel] = {}
+        self.selected: str | None = None
+        self.attached: tuple[str, str] | None = None
+        self._unsubscribe: Any = None
+
+    # ----- lifecycle -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self.engine is None:
+            from loopcraft.engine.service import Engine
+
+            self.engine = await Engine.open(self.app.root, self.app.config, client=self.app.chat._client)
+        self._unsubscribe = self.engine.bus.subscribe(self._on_event)
+        runs = await self.engine.runs()
+        self.runs_pane.set_runs(runs)
+        if runs:
+            self.app.show_side()
+            await self.select(runs[0].id)
+        for prompt in await self._pending_prompts():
+            await self.prompts_pane.add(prompt)
+        self._status()
+
+    async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self.engine is not None:
+            await self.engine.close()
+
+    @property
+    def eng(self) -> Engine:
+        if self.engine is None:
+            raise LoopcraftError("the workflow engine is not open")
+        return self.engine
+
+    # ----- panes ---------------------------------------------------------------------------
+
+    @property
+    def runs_pane(self) -> RunsPane:
+        return self.app.query_one("#runs", RunsPane)
+
+    @property
+    def graph_pane(self) -> GraphPane:
+        return self.app.query_one("#graph", GraphPane)
+
+    @property
+    def prompts_pane(self) -> PromptsPane:
+        return self.app.query_one("#prompts", PromptsPane)
+
+    @property
+    def transcript_pane(self) -> TranscriptPane:
+        return self.app.query_one("#transcript", TranscriptPane)
+
+    def _status(self) -> None:
+        self.app.refresh_workflow_status(self.runs_pane.active_count(), len(self.prompts_pane.pending))
+
+    def total_cost(self) -> float:
+        return sum(float(run.cost or 0.0) for run in self.runs_pane.runs.values())
+
+    def completion_values(self) -> dict[str, list[str]]:
+        names = [info.name for info in self.eng.workflows().list()] if self.engine else []
+        return {"workflow": names, "run": [r.id for r in self.runs_pane.runs.values()]}
+
+    async def select(self, run_id: str) -> None:
+        """Show ``run_id``'s graph (loaded from the journal, then kept live by events)."""
+        self.selected = run_id
+        try:
+            graph = await self.eng.graph(run_id)
+            model = model_from_graph(run_id, graph)
+        except Exception:
+            model = self.graphs.get(run_id) or GraphModel(run_id)
+        live = self.graphs.get(run_id)
+        if live is not None:  # events may have arrived before the journal load finished
+            for key, node in live.nodes.items():
+                model.nodes.setdefault(key, node)
+        self.graphs[run_id] = model
+        run = self.runs_pane.runs.get(run_id)
+        title = f"{run.workflow} · {run_id[:12]} · {run.status}" if run else run_id
+        self.graph_pane.show(model, title)
+        self.runs_pane.select(run_id)
+
+    def _graph(self, run_id: str) -> GraphModel:
+        return self.graphs.setdefault(run_id, GraphModel(run_id))
+
+    # ----- events --------------------------------------------------------------------------
+
+    async def _on_event(self, event: Any) -> None:
+        try:
+            await self._dispatch(event)
+        except Exception as exc:  # a rendering problem must never break the engine
+            self.app.log.error(f"event handling failed: {exc!r}")
+
+    async def _dispatch(self, event: Any) -> None:
+        kind = getattr(event, "type", "")
+        run_id = event.run_id
+        if kind == "run_status":
+            await self._refresh_run(run_id)
+            if self.selected is None or self.selected == run_id:
+                await self._retitle(run_id)
+        elif kind == "stage_added":
+            self._graph(run_id).add(event.key, event.name, event.kind, event.parents)
+            self._graph_changed(run_id)
+        elif kind == "stage_status":
+            self._graph(run_id).set_status(event.key, event.status, event.model, event.error)
+            self._graph_changed(run_id)
+            if self.attached == (run_id, event.key):
+                self.transcript_pane.set_title(event.status)
+        elif kind == "stage_event":
+            inner = event.event
+            if getattr(inner, "kind", "") == "usage":
+                total = inner.total
+                self._graph(run_id).add_usage(event.key, total.total_tokens, total.cost_usd)
+                self._graph_changed(run_id)
+            if self.attached == (run_id, event.key):
+                await self.transcript_pane.on_stage_event(inner)
+        elif kind == "prompt_pending":
+            prompt = PendingPrompt(
+                event.prompt_id,
+                run_id,
+                event.key,
+                event.kind,
+                event.question,
+                event.options,
+                getattr(event, "default", None),
+            )
+            if await self.prompts_pane.add(prompt):
+                self.app.show_side()
+                self.app.bell()
+                self.app.notify(
+                    f"{prompt.question}  (F4 to answer)", title="loopcraft needs you", severity="warning"
+                )
+            self._status()
+        elif kind == "prompt_answered":
+            await self.prompts_pane.resolve(event.prompt_id)
+            self._status()
+        elif kind == "usage":
+            await self._refresh_run(run_id)
+
+    def _graph_changed(self, run_id: str) -> None:
+        if self.selected == run_id:
+            self.graph_pane.mark_dirty()
+
+    async def _refresh_run(self, run_id: str) -> None:
+        try:
+            run = await self.eng.get_run(run_id)
+        except NotFoundError:
+            return
+        self.runs_pane.update_run(run)
+        self._status()
+
+    async def _retitle(self, run_id: str) -> None:
+        run = self.runs_pane.runs.get(run_id)
+        if run is not None and self.selected == run_id:
+            self.graph_pane.tree_widget.root.set_label(f"{run.workflow} · {run_id[:12]} · {run.status}")
+
+    async def _pending_prompts(self) -> list[PendingPrompt]:
+        fetch = getattr(self.eng, "pending_prompts", None)
+        if fetch is None:
+            return []
+        found = await fetch()
+        return [
+            PendingPrompt(
+                p.id if hasattr(p, "id") else p.prompt_id,
+                p.run_id,
+                getattr(p, "key", "") or "",
+                p.kind,
+                p.question,
+                getattr(p, "options", None),
+                getattr(p, "default", None),
+            )
+            for p in found
+        ]
+
+    # ----- operations (shared by /workflow and the agent's workflow tool) ----------------
+
+    def list_text(self) -> str:
+        catalog = self.eng.workflows()
+        lines = []
+        for info in catalog.list():
+            fields = ", ".join(_input_names(info.inputs)) or "no inputs"
+            lines.append(f"{info.name}: {info.description or '(no description)'}  [{fields}]")
+        for path, error in catalog.errors:
+            lines.append(f"broken: {path}: {error}")
+        return "\n".join(lines) or "no workflows found"
+
+    async def run(self, name: str, inputs: dict[str, Any]) -> str:
+        run_id = await self.eng.start(name, inputs)
+        self.app.show_side()
+        await self._refresh_run(run_id)
+        await self.select(run_id)
+        return run_id
+
+    def _run_or_selected(self, run_id: str | None) -> str:
+        chosen = run_id or self.selected or (self.attached[0] if self.attached else None)
+        if chosen is None:
+            raise LoopcraftError("no run selected: give a run id (/workflow status lists them)")
+        return self._full_id(chosen)
+
+    def _full_id(self, prefix: str) -> str:
+        if prefix in self.runs_pane.runs:
+            return prefix
+        matches = [rid for rid in self.runs_pane.runs if rid.startswith(prefix)]
+        return matches[0] if len(matches) == 1 else prefix
+
+    async def status_text(self, run_id: str | None = None) -> str:
+        if run_id is None:
+            runs = await self.eng.runs()
+            self.runs_pane.set_runs(runs)
+            if not runs:
+                return "no runs yet: /workflow run NAME starts one"
+            return "\n".join(_run_line(run) for run in runs[:20])
+        run = await self.eng.get_run(self._full_id(run_id))
+        self.runs_pane.update_run(run)
+        model = self.graphs.get(run.id)
+        lines = [_run_line(run)]
+        if run.error:
+            lines.append(f"error: {run.error}")
+        if model is not None:
+            counts = ", ".join(f"{n} {state}" for state, n in sorted(model.counts().items()))
+            lines.append(f"stages: {counts or 'none yet'}")
+        if run.output is not None and run.status == "completed":
+            lines.append(f"output: {str(run.output)[:500]}")
+        return "\n".join(lines)
+
+    async def attach(self, run_id: str, key: str | None = None) -> str:
+        run_id = self._full_id(run_id)
+        await self.select(run_id)
+        model = self.graphs[run_id]
+        if key is None:
+            key = _default_stage(model)
+            if key is None:
+                raise LoopcraftError(f"run {run_id} has no stages yet; try again in a moment")
+        elif key not in model.nodes:
+            matches = [k for k, n in model.nodes.items() if n.name == key or k.endswith(key)]
+            if len(matches) != 1:
+                names = ", ".join(n.name for n in model.nodes.values())
+                raise NotFoundError(f"no single stage {key!r} in run {run_id}; stages: {names}")
+            key = matches[0]
+        entries = await self.eng.stage_transcript(run_id, key)
+        self.attached = (run_id, key)
+        await self.transcript_pane.attach(run_id, key, entries, model.nodes[key].status)
+        self.app.input.add_class("attached")
+        return key
+
+    async def detach(self) -> None:
+        self.attached = None
+        await self.transcript_pane.detach()
+        self.app.input.remove_class("attached")
+
+    async def _control(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self.eng, name, None)
+        if method is None:
+            raise NotAvailable(f"{name} is not available yet in this engine")
+        result = method(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    async def pause(self, run_id: str | None = None) -> str:
+        rid = self._run_or_selected(run_id)
+        await self._control("pause", rid)
+        return rid
+
+    async def resume(self, run_id: str | None = None, message: str | None = None) -> str:
+        rid = self._run_or_selected(run_id)
+        run = await self.eng.get_run(rid)
+        if message:
+            await self._control("steer", rid, None, message)
+        if run.status == "paused" and hasattr(self.eng, "pause"):
+            await self._control("resume", rid)
+        else:
+            self._start_resume(rid)
+        await self.select(rid)
+        return rid
+
+    def _start_resume(self, run_id: str) -> None:
+        async def resume() -> None:
+            try:
+                await self.eng.resume(run_id)
+            except LoopcraftError as exc:
+                await self.app.show_error(f"resume {run_id}: {exc}")
+
+        self.app.run_worker(resume(), group="resume", exit_on_error=False)
+
+    async def interrupt(self, run_id: str | None = None) -> str:
+        rid = self._run_or_selected(run_id)
+        await self._control("interrupt", rid)
+        return rid
+
+    async def kill(self, run_id: str | None = None) -> str:
+        rid = self._run_or_selected(run_id)
+        await self._control("kill", rid)
+        return rid
+
+    async def steer(self, run_id: str, key: str | None, text: str) -> None:
+        await self._control("steer", self._full_id(run_id), key, text)
+
+    async def steer_attached(self, text: str) -> None:
+        assert self.attached is not None
+        run_id, key = self.attached
+        try:
+            await self.steer(run_id, key, text)
+        except LoopcraftError as exc:
+            await self.app.show_error(str(exc))
+            return
+        await self.transcript_pane.view.add(_steer_note(text))
+
+    async def answer(self, answer: Any, prompt_id: str | None = None) -> PendingPrompt:
+        pending = self.prompts_pane.pending
+        prompt = pending.get(prompt_id) if prompt_id else self.prompts_pane.oldest()
+        if prompt is None:
+            raise NotFoundError("no pending prompt" + (f" {prompt_id!r}" if prompt_id else ""))
+        await self._control("answer", prompt.run_id, prompt.prompt_id, _coerce(prompt, answer))
+        await self.prompts_pane.resolve(prompt.prompt_id)
+        self._status()
+        return prompt
+
+    async def reload(self) -> str:
+        reload = getattr(self.eng, "reload", None)
+        if reload is not None:
+            result = reload()
+            if inspect.isawaitable(result):
+                await result
+        catalog = self.eng.workflows()
+        return f"{len(catalog.list())} workflows loaded" + (
+            f", {len(catalog.errors)} broken" if catalog.errors else ""
+        )
+
+    # ----- /workflow commands ------------------------------------------------------------
+
+    async def command(self, cmd: commands.ParsedCommand) -> None:
+        app = self.app
+        sub = cmd.name.split(" ", 1)[1]
+        if sub == "list":
+            await app.show_info(self.list_text(), "help")
+        elif sub == "run":
+            inputs = commands.parse_inputs(cmd.args[1:], commands.get_spec(cmd.name).usage)
+            run_id = await self.run(cmd.args[0], inputs)
+            await app.show_info(
+                f"started {cmd.args[0]} as run {run_id} (F3: graph, Enter on a stage attaches)"
+            )
+        elif sub == "status":
+            await app.show_info(await self.status_text(cmd.arg(0)), "help")
+        elif sub == "attach":
+            key = await self.attach(cmd.args[0], cmd.arg(1))
+            await app.show_info(f"attached to {key}: typing steers it; /workflow detach returns to the chat")
+        elif sub == "detach":
+            await self.detach()
+            await app.show_info("detached: typing talks to the chat agent again")
+        elif sub == "pause":
+            await app.show_info(f"pausing run {await self.pause(cmd.arg(0))} at its next safe point")
+        elif sub == "resume":
+            await app.show_info(f"resuming run {await self.resume(cmd.arg(0), cmd.options.get('message'))}")
+        elif sub == "interrupt":
+            await app.show_info(f"interrupting run {await self.interrupt(cmd.arg(0))}")
+        elif sub == "kill":
+            await app.show_info(f"killing run {await self.kill(cmd.arg(0))}")
+        elif sub == "answer":
+            if not cmd.args:
+                if not self.prompts_pane.focus_first():
+                    await app.show_info("no pending prompt")
+                else:
+                    app.show_side()
+                return
+            prompt = await self.answer(" ".join(cmd.args))
+            await app.show_info(f"answered: {prompt.question}")
+        elif sub == "reload":
+            await app.show_info(await self.reload())
+
+    async def on_prompt_answer(self, message: PromptsPane.Answer) -> None:
+        try:
+            await self.answer(message.answer, message.prompt.prompt_id)
+        except LoopcraftError as exc:
+            await self.app.show_error(str(exc))
+            return
+        self.app.input.focus()
+
+    def agent_tool(self) -> Tool:
+        from loopcraft.tui.workflow_tool import WorkflowTool
+
+        return WorkflowTool(self)
+
+
+def _input_names(schema: dict[str, Any]) -> list[str]:
+    required = set(schema.get("required", []))
+    return [f"{name}{'' if name in required else '?'}" for name in (schema.get("properties") or {})]
+
+
+def _run_line(run: Any) -> str:
+    return (
+        f"{run.id}  {run.workflow:<16} {run.status:<15} {format_elapsed(live_elapsed(run)):>8}  "
+        f"${float(run.cost or 0.0):.4f}"
+    )
+
+
+def _default_stage(model: GraphModel) -> str | None:
+    """The stage to attach to: a running one, else the last task."""
+    tasks = [n for n in model.nodes.values() if n.kind in ("task", "stage")]
+    running = [n for n in tasks if n.status in ("running", "awaiting_input")]
+    chosen = running[-1] if running else (tasks[-1] if tasks else None)
+    return chosen.key if chosen else None
+
+
+def _coerce(prompt: PendingPrompt, answer: Any) -> Any:
+    """Typed answers: confirm takes yes/no words; select takes an option or its number."""
+    if prompt.kind == "confirm" and isinstance(answer, str):
+        word = answer.strip().lower()
+        if word in ("y", "yes", "true", "1", "ok", "approve"):
+            return True
+        if word in ("n", "no", "false", "0", "reject"):
+            return False
+        raise LoopcraftError(f"answer yes or no to: {prompt.question}")
+    if prompt.kind == "select" and isinstance(answer, str) and prompt.options:
+        options = [str(o) for o in prompt.options]
+        if answer in options:
+            return prompt.options[options.index(answer)]
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return prompt.options[int(answer) - 1]
+        raise LoopcraftError(f"choose one of: {', '.join(options)}")
+    return answer
+
+
+def _steer_note(text: str) -> Any:
+    from loopcraft.tui.chat import UserMessage
+
+    return UserMessage(f"(steer) {text}")
+
+
+__all__ = ["ACTIVE_STATES", "WorkflowController"]
