@@ -1,0 +1,698 @@
+"""The inner loop: one agent session calls the model and runs its tools until it answers.
+
+Every model response, tool start and tool result is journaled to the session's JSONL as it
+happens, so an :class:`Agent` rebuilt from the same file continues where the last process
+stopped without re-calling the model for turns it already has. The runtime (not the
+prompt) enforces budgets, repeated-action and malformed-call limits, permissions,
+steering and interrupts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from loopcraft.agent import prompts
+from loopcraft.agent.budget import Budget, Limits, first_exceeded
+from loopcraft.agent.compaction import DEFAULT_CONTEXT_WINDOW, Compactor, message_chars
+from loopcraft.agent.events import (
+    AgentEvent,
+    BudgetWarning,
+    Compaction,
+    EventCallback,
+    FollowUpQueued,
+    Steered,
+    Stopped,
+    TextDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    TurnEnd,
+    TurnStart,
+    UsageUpdate,
+    emit,
+)
+from loopcraft.agent.loopdetect import RepeatDetector, repeat_warning
+from loopcraft.agent.session import SessionHeader, SessionLog, new_session_id
+from loopcraft.agent.tools.base import Tool, ToolContext, ToolError, ToolResult, tool_schema
+from loopcraft.config import AgentConfig
+from loopcraft.errors import LoopcraftError
+from loopcraft.models.client import ModelClient
+from loopcraft.models.types import CompletionRequest, CompletionResult, Delta, Message, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from loopcraft.agent.permissions import PermissionPolicy
+
+Status = Literal["completed", "budget_exceeded", "blocked", "interrupted", "failed"]
+Stop = tuple[Status, str]
+SafePoint = Callable[[], Awaitable[None]]
+T = TypeVar("T")
+
+TOOL_GRACE_S = (
+    0.5  # after an interrupt, a tool gets this long to stop on ctx.cancel before its task is cancelled
+)
+
+
+@dataclass
+class AgentResult:
+    text: str
+    status: Status
+    reason: str
+    usage: Usage  # the whole session's usage
+    turns: int  # model turns since the last prompt
+    tool_calls: int  # tool calls run since the last prompt
+    model: str | None  # the model that gave the last answer
+
+
+@dataclass
+class _Pending:
+    """A tool call found unresolved in the transcript on resume."""
+
+    call: ToolCall
+    started: bool
+
+
+@dataclass
+class _Segment:
+    """Counters since the last user prompt (what the agent's own limits apply to)."""
+
+    budget: Budget
+    repeat: RepeatDetector
+    malformed: int = 0
+    steer_skipped: int = 0
+
+
+def create_session(
+    path: Path,
+    *,
+    workspace: Path,
+    model: str,
+    tools: list[Tool] | None = None,
+    system_prompt: str | None = None,
+    stage: str = "chat",
+    session_id: str | None = None,
+    guard: Callable[[], None] | None = None,
+    durable: bool = True,
+) -> SessionLog:
+    """A new session file whose header carries the system prompt and tool names the agent will use."""
+    tools = _default_tools() if tools is None else tools
+    header = SessionHeader(
+        id=session_id or new_session_id(),
+        workspace=str(workspace),
+        model=model,
+        system_prompt=system_prompt or prompts.default_system_prompt(str(workspace)),
+        tools=[t.name for t in tools],
+        stage=stage,
+    )
+    return SessionLog.create(path, header, guard=guard, durable=durable)
+
+
+def _default_tools() -> list[Tool]:
+    from loopcraft.agent.tools.registry import default_tools
+
+    return default_tools()
+
+
+class Agent:
+    """One agent session. ``run(prompt)`` works until the model answers; ``run()`` resumes."""
+
+    def __init__(
+        self,
+        *,
+        client: ModelClient,
+        session: SessionLog,
+        workspace: Path,
+        model: str,
+        fallback_models: list[str] | None = None,
+        tools: list[Tool] | None = None,
+        policy: PermissionPolicy | None = None,
+        config: AgentConfig | None = None,
+        limits: Limits | None = None,
+        budget: Budget | None = None,
+        stage: str = "chat",
+        system_prompt: str | None = None,
+        response_format: dict[str, Any] | None = None,
+        on_event: EventCallback | None = None,
+        safe_point: SafePoint | None = None,
+        context_window: int | None = None,
+    ) -> None:
+        self.client = client
+        self.session = session
+        self.workspace = Path(workspace)
+        self.model = model
+        self.fallback_models = list(fallback_models or [])
+        self.config = config or AgentConfig()
+        self.tools = _default_tools() if tools is None else list(tools)
+        self.policy = policy if policy is not None else _default_policy(self.config)
+        self.limits = Limits.from_config(self.config, limits)
+        self.shared_budget = budget
+        self.stage = stage
+        self.response_format = response_format
+        self.on_event = on_event
+        self.safe_point = safe_point
+        self.context_window = context_window
+        self.system_prompt = (
+            session.header.system_prompt
+            or system_prompt
+            or prompts.default_system_prompt(str(self.workspace))
+        )
+        self.messages: list[Message] = [{"role": "system", "content": self.system_prompt}]
+        self.usage = Usage()
+        self.turns = 0  # every model turn in the session
+        self.last_text = ""
+        self.last_model: str | None = None
+        self._tools = {t.name: t for t in self.tools}
+        self._schemas = [tool_schema(t) for t in self.tools]
+        self._fixed_chars = len(self.system_prompt) + len(json.dumps(self._schemas))
+        self._chars = 0
+        self._seg = self._new_segment()
+        self._compactor = Compactor(client, stage=stage, keep_recent_turns=self.config.keep_recent_turns)
+        self._steers: list[str] = []
+        self._follow_ups: list[str] = []
+        self._cancel = asyncio.Event()
+        self._model_tasks: set[asyncio.Task[Any]] = set()
+        self._tool_tasks: set[asyncio.Task[Any]] = set()
+        self._interrupted = False
+        self._running = False
+        self._pending: list[_Pending] = []
+        self._restore(session.entries)
+        recorded_model = self._recorded_model(session)
+        if recorded_model != model:
+            session.append("model_change", model=model, previous=recorded_model)
+
+    # ---- public control -------------------------------------------------------------
+
+    async def run(self, prompt: str | None = None) -> AgentResult:
+        """Work on ``prompt`` (or, with None, continue the session) until a stop condition."""
+        if self._running:
+            raise LoopcraftError("the agent is already running; steer or interrupt it instead")
+        self._running = True
+        self._interrupted = False
+        self._cancel = asyncio.Event()
+        self._seg.budget.restart_clock()  # wall time counts per run() call
+        try:
+            self.session.append("status", status="running", reason="")
+            if prompt is not None:
+                self._seg = self._new_segment()
+                self._append_message({"role": "user", "content": prompt}, source="prompt")
+            elif not self._pending and self._answered() and not self._steers:
+                if not self._follow_ups:
+                    return await self._finish(("completed", "nothing to continue: the agent has answered"))
+                self._deliver_follow_up()
+            stop = await self._loop()
+        except asyncio.CancelledError:
+            if self._interrupted:
+                return await self._finish(("interrupted", "interrupted by the user"))
+            raise
+        finally:
+            self._running = False
+        return await self._finish(stop)
+
+    def steer(self, text: str) -> None:
+        """Deliver ``text`` after the current tool batch; tool calls not yet started are skipped."""
+        self._steers.append(text)
+
+    def follow_up(self, text: str) -> None:
+        """Deliver ``text`` when the agent would otherwise stop."""
+        self._follow_ups.append(text)
+        self._emit_nowait(FollowUpQueued(text))
+
+    def interrupt(self) -> None:
+        """Stop the in-flight model call or tool now; the session stays resumable."""
+        if not self._running:
+            return
+        self._interrupted = True
+        self._cancel.set()
+        for task in list(self._model_tasks):
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        for task in list(self._tool_tasks):
+            loop.call_later(TOOL_GRACE_S, task.cancel)
+
+    def set_model(self, model: str) -> None:
+        """Switch the model for later turns (recorded in the transcript)."""
+        if model != self.model:
+            self.session.append("model_change", model=model, previous=self.model)
+            self.model = model
+
+    async def compact(self) -> bool:
+        """Compact the history now (on demand); True when it changed."""
+        if self._running:
+            raise LoopcraftError("cannot compact while the agent is running; interrupt it first")
+        return await self._compact()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def estimated_tokens(self) -> int:
+        return (self._fixed_chars + self._chars) // 4
+
+    # ---- the loop -------------------------------------------------------------------
+
+    async def _loop(self) -> Stop:
+        if self._pending:
+            stop = await self._resolve_pending()
+            if stop:
+                return stop
+        while True:
+            self._deliver_steers()
+            if self._interrupted:
+                return ("interrupted", "interrupted by the user")
+            limit = self._exceeded()
+            if limit:
+                return await self._wrap_up(limit)
+            await self._auto_compact()
+            outcome = await self._model_turn(self._schemas)
+            if isinstance(outcome, tuple):
+                return outcome
+            await self._safe_point()
+            if outcome.tool_calls:
+                limit = self._exceeded(counts=False)
+                if limit:
+                    await self._skip(outcome.tool_calls, prompts.skipped_budget(limit))
+                    return await self._wrap_up(limit)
+                stop = await self._run_tool_calls(outcome.tool_calls)
+                if stop:
+                    return stop
+                continue
+            if self._steers or self._interrupted:
+                continue
+            if self._follow_ups:
+                self._deliver_follow_up()
+                continue
+            return ("completed", "")
+
+    async def _model_turn(self, tools: list[dict[str, Any]]) -> CompletionResult | Stop:
+        turn = self.turns + 1
+        await self._emit(TurnStart(turn, self.model))
+        request = CompletionRequest(
+            model=self.model,
+            messages=list(self.messages),
+            tools=tools,
+            fallback_models=self.fallback_models,
+            stage=self.stage,
+            response_format=self.response_format,
+        )
+
+        async def on_delta(delta: Delta) -> None:
+            if delta.kind == "text" and delta.text:
+                await self._emit(TextDelta(delta.text, turn))
+
+        try:
+            result = await self._cancellable(self.client.complete(request, on_delta), self._model_tasks)
+        except asyncio.CancelledError:
+            if self._interrupted:
+                return ("interrupted", "interrupted by the user during a model call")
+            raise
+        except Exception as exc:  # the model layer already retried and walked the fallbacks
+            return ("failed", f"model call failed: {exc}")
+        self.turns = turn
+        for budget in self._budgets():
+            budget.add_turn()
+            budget.charge(result.usage)
+        self._record_usage(result.usage, turn, "turn")
+        self._append_message(
+            result.assistant_message(), model=result.model, finish_reason=result.finish_reason, turn=turn
+        )
+        self.last_text = result.text
+        self.last_model = result.model
+        await self._emit(UsageUpdate(result.usage, self.usage, turn))
+        await self._emit(TurnEnd(turn, result.text, len(result.tool_calls), result.model))
+        return result
+
+    async def _wrap_up(self, limit: str) -> Stop:
+        """One last turn without tools, then stop as ``budget_exceeded``."""
+        reason = f"budget exceeded: {limit}"
+        await self._emit(BudgetWarning(limit, reason))
+        self._append_message({"role": "user", "content": prompts.wrap_up_prompt(limit)}, source="wrapup")
+        outcome = await self._model_turn([])
+        if isinstance(outcome, tuple):
+            status, why = outcome
+            return (status, why) if status == "interrupted" else ("budget_exceeded", f"{reason} ({why})")
+        if outcome.tool_calls:
+            await self._skip(outcome.tool_calls, prompts.skipped_budget(limit))
+        return ("budget_exceeded", reason)
+
+    # ---- tools ----------------------------------------------------------------------
+
+    def _read_only(self, call: ToolCall) -> bool:
+        tool = self._tools.get(call.name)
+        return tool is not None and tool.read_only
+
+    def _batches(self, calls: list[ToolCall]) -> list[list[ToolCall]]:
+        """Consecutive read-only calls form one concurrent batch; every other call is alone."""
+        batches: list[list[ToolCall]] = []
+        for call in calls:
+            if batches and self._read_only(call) and self._read_only(batches[-1][-1]):
+                batches[-1].append(call)
+            else:
+                batches.append([call])
+        return batches
+
+    async def _run_tool_calls(self, calls: list[ToolCall]) -> Stop | None:
+        batches = self._batches(calls)
+        for index, batch in enumerate(batches):
+            rest = [c for b in batches[index:] for c in b]
+            if self._interrupted:
+                await self._skip(rest, prompts.SKIPPED_INTERRUPT)
+                return ("interrupted", "interrupted by the user")
+            if self._steers:
+                await self._skip(rest, prompts.SKIPPED_STEER)
+                self._seg.steer_skipped += len(rest)
+                return None
+            if not all(b.tool_calls_left() for b in self._budgets()):
+                limit = first_exceeded(self._budgets()) or "max_tool_calls"
+                await self._skip(rest, prompts.skipped_budget(limit))
+                return await self._wrap_up(limit)
+            if len(batch) == 1:
+                outcomes = [await self._call(batch[0])]
+            else:
+                outcomes = list(await asyncio.gather(*(self._call(c) for c in batch)))
+            blocked = False
+            for call, (result, ran) in zip(batch, outcomes, strict=True):
+                blocked = await self._conclude(call, result, ran) or blocked
+            stop = await self._after_batch(blocked, [c for b in batches[index + 1 :] for c in b])
+            if stop:
+                return stop
+            await self._safe_point()
+        return None
+
+    async def _after_batch(self, blocked: bool, rest: list[ToolCall]) -> Stop | None:
+        if blocked:
+            await self._skip(rest, "skipped: the agent was stopped for repeating the same action")
+            return (
+                "blocked",
+                f"repeated action: the same tool call returned the same result "
+                f"{2 * self.config.repeat_limit} times",
+            )
+        if self._seg.malformed >= self.config.max_malformed:
+            await self._skip(rest, "skipped: the agent was stopped after too many malformed tool calls")
+            return ("failed", f"{self._seg.malformed} malformed tool calls in a row")
+        return None
+
+    async def _call(self, call: ToolCall) -> tuple[ToolResult, bool]:
+        """Validate, authorize and run one tool call; (result, whether the tool actually ran)."""
+        await self._emit(ToolCallStart(call.id, call.name, call.arguments))
+        tool = self._tools.get(call.name)
+        if tool is None:
+            self._seg.malformed += 1
+            known = ", ".join(sorted(self._tools)) or "none"
+            return ToolResult(f"unknown tool {call.name!r}; available tools: {known}", is_error=True), False
+        try:
+            args = call.parsed()
+        except ValueError as exc:
+            self._seg.malformed += 1
+            return ToolResult(
+                f"the arguments for {call.name} are not a valid JSON object ({exc}); send them again as JSON",
+                is_error=True,
+            ), False
+        self._seg.malformed = 0
+        for budget in self._budgets():
+            budget.add_tool_calls()
+        return await self._execute(tool, call, args), True
+
+    async def _conclude(self, call: ToolCall, result: ToolResult, ran: bool) -> bool:
+        """Loop detection and the journal entry for a finished call; True when it must stop."""
+        verdict = (
+            self._seg.repeat.observe(call.name, call.arguments, result.output, result.is_error)
+            if ran
+            else "ok"
+        )
+        if verdict == "warn":
+            warning = repeat_warning(call.name, self.config.repeat_limit)
+            result = ToolResult(f"{result.output}\n\n{warning}", result.is_error, result.metadata)
+            await self._emit(BudgetWarning("repeat_limit", warning))
+        await self._record_result(call, result)
+        return verdict == "block"
+
+    async def _execute(self, tool: Tool, call: ToolCall, args: dict[str, Any]) -> ToolResult:
+        try:
+            token = None
+            if self.policy is not None:
+                auth = await self._cancellable(self.policy.authorize(tool, args), self._tool_tasks)
+                if not auth.allowed:
+                    return ToolResult(f"permission denied: {auth.reason}", is_error=True)
+                token = auth.token
+            self.session.append(
+                "tool_call_start",
+                call_id=call.id,
+                name=call.name,
+                arguments=call.arguments,
+                read_only=tool.read_only,
+            )
+            ctx = ToolContext(self.workspace, self.config, self._cancel, approval=token)
+            return await self._cancellable(tool.run(args, ctx), self._tool_tasks)
+        except asyncio.CancelledError:
+            if self._interrupted:
+                return ToolResult(prompts.INTERRUPTED_TOOL, is_error=True)
+            raise
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+        except Exception as exc:
+            return ToolResult(f"tool {tool.name} failed: {type(exc).__name__}: {exc}", is_error=True)
+
+    async def _record_result(self, call: ToolCall, result: ToolResult, *, skipped: bool = False) -> None:
+        self.session.append(
+            "tool_result",
+            call_id=call.id,
+            name=call.name,
+            output=result.output,
+            is_error=result.is_error,
+            metadata=result.metadata,
+            skipped=skipped,
+        )
+        self._add_history(_tool_message(call.id, result.output))
+        await self._emit(ToolCallEnd(call.id, call.name, result.output, result.is_error, result.metadata))
+
+    async def _skip(self, calls: list[ToolCall], text: str) -> None:
+        for call in calls:
+            await self._record_result(call, ToolResult(text, is_error=True), skipped=True)
+
+    async def _resolve_pending(self) -> Stop | None:
+        """Finish the tool calls a previous process left unresolved."""
+        pending, self._pending = self._pending, []
+        rerun: list[ToolCall] = []
+        for item in pending:
+            tool = self._tools.get(item.call.name)
+            if item.started and not (tool is not None and tool.read_only):
+                await self._record_result(item.call, ToolResult(prompts.OUTCOME_UNKNOWN, is_error=True))
+            else:
+                rerun.append(item.call)
+        return await self._run_tool_calls(rerun) if rerun else None
+
+    # ---- steering, budgets, compaction ------------------------------------------------
+
+    def _deliver_steers(self) -> None:
+        while self._steers:
+            text = self._steers.pop(0)
+            self._append_message({"role": "user", "content": text}, source="steer")
+            skipped, self._seg.steer_skipped = self._seg.steer_skipped, 0
+            self._emit_nowait(Steered(text, skipped))
+
+    def _deliver_follow_up(self) -> None:
+        text = self._follow_ups.pop(0)
+        self._append_message({"role": "user", "content": text}, source="follow_up")
+
+    def _budgets(self) -> list[Budget]:
+        return [self._seg.budget] if self.shared_budget is None else [self._seg.budget, self.shared_budget]
+
+    def _exceeded(self, *, counts: bool = True) -> str | None:
+        return first_exceeded(self._budgets(), counts=counts)
+
+    def _new_segment(self) -> _Segment:
+        return _Segment(Budget(self.limits), RepeatDetector(self.config.repeat_limit))
+
+    def _window(self) -> int:
+        if self.context_window is None:
+            self.context_window = _model_context_window(self.model)
+        return self.context_window
+
+    async def _auto_compact(self) -> None:
+        if self._compactor.gave_up:
+            return
+        if self.estimated_tokens() <= self.config.compaction_threshold * self._window():
+            return
+        await self._compact()
+
+    async def _compact(self) -> bool:
+        history = self.messages[1:]
+        if not self._compactor.can_compact(history):
+            return False
+        before = self.estimated_tokens()
+        try:
+            outcome = await self._cancellable(
+                self._compactor.compact(history, self.model, self.fallback_models), self._model_tasks
+            )
+        except asyncio.CancelledError:
+            if self._interrupted:
+                return False
+            raise
+        for budget in self._budgets():
+            budget.charge(outcome.usage)
+        self._record_usage(outcome.usage, self.turns, "compaction")
+        if not outcome.ok:
+            await self._emit(BudgetWarning("compaction", f"compaction failed: {outcome.error}"))
+            return False
+        self.session.append(
+            "compaction",
+            method=outcome.method,
+            prefix_len=outcome.prefix_len,
+            messages=outcome.replacement,
+            dropped_lines=outcome.dropped_lines,
+        )
+        self._set_history(outcome.replacement + history[outcome.prefix_len :])
+        await self._emit(Compaction(outcome.method, before, self.estimated_tokens(), outcome.dropped_lines))
+        return True
+
+    # ---- transcript and history ------------------------------------------------------
+
+    def _append_message(self, message: Message, **extra: Any) -> None:
+        self.session.append("message", message=message, **extra)
+        self._add_history(message)
+
+    def _add_history(self, message: Message) -> None:
+        self.messages.append(message)
+        self._chars += message_chars(message)
+
+    def _set_history(self, history: list[Message]) -> None:
+        self.messages = [self.messages[0], *history]
+        self._chars = sum(message_chars(m) for m in history)
+
+    def _record_usage(self, usage: Usage, turn: int, source: str) -> None:
+        self.usage = self.usage + usage
+        self.session.append(
+            "usage", turn=turn, source=source, usage=usage.to_dict(), total=self.usage.to_dict()
+        )
+
+    def _answered(self) -> bool:
+        last = self.messages[-1]
+        return last.get("role") == "assistant" and not last.get("tool_calls")
+
+    def _restore(self, entries: list[dict[str, Any]]) -> None:
+        """Rebuild history, usage and counters from a transcript's entries."""
+        history: list[Message] = []
+        calls: dict[str, ToolCall] = {}
+        started: set[str] = set()
+        resolved: set[str] = set()
+        open_calls: list[ToolCall] = []
+        for entry in entries:
+            kind = entry.get("type")
+            if kind == "message":
+                message = entry["message"]
+                history.append(message)
+                if entry.get("source") == "prompt":
+                    self._seg = self._new_segment()
+                if message.get("role") == "assistant":
+                    self.turns += 1
+                    self._seg.budget.add_turn()
+                    self.last_text = message.get("content") or ""
+                    self.last_model = entry.get("model")
+                    open_calls = [
+                        ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
+                        for c in message.get("tool_calls") or ()
+                    ]
+                    calls.update((c.id, c) for c in open_calls)
+            elif kind == "tool_call_start":
+                started.add(entry["call_id"])
+            elif kind == "tool_result":
+                history.append(_tool_message(entry["call_id"], entry["output"]))
+                resolved.add(entry["call_id"])
+                call = calls.get(entry["call_id"])
+                if call is not None and not entry.get("skipped"):
+                    self._seg.budget.add_tool_calls()
+                    self._seg.repeat.observe(call.name, call.arguments, entry["output"], entry["is_error"])
+            elif kind == "compaction":
+                history = list(entry["messages"]) + history[entry["prefix_len"] :]
+            elif kind == "usage":
+                self.usage = Usage.from_dict(entry.get("total"))
+                self._seg.budget.charge(Usage.from_dict(entry.get("usage")))
+        self._set_history(history)
+        self._pending = [_Pending(c, c.id in started) for c in open_calls if c.id not in resolved]
+
+    @staticmethod
+    def _recorded_model(session: SessionLog) -> str:
+        model = session.header.model
+        for entry in session.entries:
+            if entry.get("type") == "model_change":
+                model = entry["model"]
+        return model
+
+    # ---- plumbing ---------------------------------------------------------------------
+
+    async def _cancellable(self, coro: Coroutine[Any, Any, T], registry: set[asyncio.Task[Any]]) -> T:
+        """Run ``coro`` as a task that :meth:`interrupt` can cancel."""
+        task = asyncio.ensure_future(coro)
+        registry.add(task)
+        try:
+            return await task
+        finally:
+            registry.discard(task)
+
+    async def _safe_point(self) -> None:
+        if self.safe_point is not None:
+            await self.safe_point()
+
+    async def _emit(self, event: AgentEvent) -> None:
+        await emit(self.on_event, event)
+
+    def _emit_nowait(self, event: AgentEvent) -> None:
+        """Emit from synchronous code: an async callback is scheduled on the running loop."""
+        if self.on_event is None:
+            return
+        outcome = self.on_event(event)
+        if asyncio.iscoroutine(outcome):
+            task = asyncio.get_running_loop().create_task(outcome)
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    async def _finish(self, stop: Stop) -> AgentResult:
+        status, reason = stop
+        self.session.append(
+            "status",
+            status=status,
+            reason=reason,
+            turns=self._seg.budget.turns,
+            tool_calls=self._seg.budget.tool_calls,
+        )
+        await self._emit(Stopped(status, reason))
+        return AgentResult(
+            self.last_text,
+            status,
+            reason,
+            self.usage,
+            self._seg.budget.turns,
+            self._seg.budget.tool_calls,
+            self.last_model or self.model,
+        )
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _tool_message(call_id: str, output: str) -> Message:
+    return {"role": "tool", "tool_call_id": call_id, "content": output}
+
+
+def _default_policy(config: AgentConfig) -> PermissionPolicy:
+    """No policy given: the config's rules with no human to ask (fails closed)."""
+    from loopcraft.agent.permissions import PermissionPolicy
+
+    return PermissionPolicy(config)
+
+
+def _model_context_window(model: str) -> int:
+    """The model's input window from litellm's bundled model info, else 128k."""
+    if model.startswith("scripted/"):
+        return DEFAULT_CONTEXT_WINDOW
+    try:
+        from loopcraft.models.litellm_loader import load_litellm
+        from loopcraft.models.spec import parse_model
+
+        info = load_litellm().get_model_info(parse_model(model).litellm_model)
+        return int(info.get("max_input_tokens") or DEFAULT_CONTEXT_WINDOW)
+    except Exception:
+        return DEFAULT_CONTEXT_WINDOW
