@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from loopcraft.agent.tools.common import BuiltinTool, opt_float, req_str, schema
 
 KILL_GRACE = 0.3  # seconds between SIGTERM and SIGKILL of the group
 DRAIN_WAIT = 1.0  # seconds to collect output after the shell exits (background children may hold it)
+POLL = 0.05  # seconds between checks of exit, cancel and deadline
 _CHUNK = 65536
 
 
@@ -65,15 +67,27 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
+async def _exited(proc: asyncio.subprocess.Process, within: float) -> bool:
+    """Whether the shell exits within ``within`` seconds. Polls the return code: ``proc.wait()``
+    also waits for the output pipe, which a background child may hold open."""
+    for _ in range(max(1, round(within / POLL))):
+        if proc.returncode is not None:
+            break
+        await asyncio.sleep(POLL)
+    return proc.returncode is not None
+
+
 async def _terminate(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM the whole group, then SIGKILL it after a short grace."""
     kill_group(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), KILL_GRACE)
-    except TimeoutError:
-        pass
+    await _exited(proc, KILL_GRACE)
     kill_group(proc.pid, signal.SIGKILL)
-    await proc.wait()
+    await _exited(proc, KILL_GRACE)
+
+
+async def _drained(reader: asyncio.Task[None]) -> bool:
+    done, _ = await asyncio.wait({reader}, timeout=DRAIN_WAIT)
+    return bool(done)
 
 
 def _shell_env() -> dict[str, str]:
@@ -130,26 +144,38 @@ async def run_command(command: str, ctx: ToolContext, timeout: float) -> ToolRes
     assert proc.stdout is not None
     sink = HeadTail(ctx.config.max_tool_output)
     reader = asyncio.create_task(_read_into(proc.stdout, sink))
-    waiter = asyncio.create_task(proc.wait())
     cancel = asyncio.create_task(ctx.cancel.wait())
     stopped: str | None = None
+    deadline = time.monotonic() + timeout
     try:
-        done, _ = await asyncio.wait({waiter, cancel}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if waiter not in done:
-            stopped = "cancelled" if cancel in done else "timed_out"
+        while proc.returncode is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                stopped = "timed_out"
+                break
+            done, _ = await asyncio.wait({cancel}, timeout=min(POLL, remaining))
+            if done:
+                stopped = "cancelled"
+                break
+        if stopped:
             await _terminate(proc)
-        try:
-            await asyncio.wait_for(asyncio.shield(reader), DRAIN_WAIT)
-        except TimeoutError:  # background children still hold the output open
+        orphans = not await _drained(reader)
+        if orphans:  # background children still hold the output open
             kill_group(proc.pid)
-            await asyncio.wait_for(reader, DRAIN_WAIT)
+            await _drained(reader)
     except BaseException:
         kill_group(proc.pid)
         raise
     finally:
-        for task in (reader, waiter, cancel):
+        for task in (reader, cancel):
             task.cancel()
-    return _result(command, sink, proc.returncode, stopped, timeout, ctx.config.max_tool_output)
+    result = _result(command, sink, proc.returncode, stopped, timeout, ctx.config.max_tool_output)
+    if orphans:
+        result.output += (
+            "\n[background processes still holding the output were stopped; redirect their output "
+            "(e.g. `cmd > log 2>&1 &`) to keep them running]"
+        )
+    return result
 
 
 def _result(

@@ -3,8 +3,8 @@
 Each edit is tried, in order, on the text the previous edits produced:
 
 1. exact: ``old_string`` must occur exactly once (or ``replace_all``);
-2. already applied: ``old_string`` is absent but ``new_string`` is present, so it is reported
-   and not repeated;
+2. already applied: ``old_string`` is absent (or only present inside ``new_string``) but
+   ``new_string`` is present, so it is reported and not repeated;
 3. whitespace-tolerant: the lines of ``old_string`` match a unique run of the file's lines when
    leading and trailing whitespace is ignored; ``new_string`` is re-indented to the file's
    indentation at that spot;
@@ -132,6 +132,13 @@ def _not_found(text: str, spec: EditSpec, label: str, shown: str) -> EditFailed:
     )
 
 
+def _inside_new(text: str, spec: EditSpec, spots: list[int]) -> bool:
+    """Whether every occurrence of old_string is the copy inside an occurrence of new_string
+    (new_string extends old_string and was already put in place)."""
+    offset = spec.new.find(spec.old)
+    return offset >= 0 and all(spot >= offset and text.startswith(spec.new, spot - offset) for spot in spots)
+
+
 def apply_edit(
     text: str, spec: EditSpec, label: str = "edit", shown: str = "the file"
 ) -> tuple[str, Outcome]:
@@ -141,6 +148,8 @@ def apply_edit(
     if spec.old == spec.new:
         raise EditFailed(f"{label}: old_string and new_string are identical; there is nothing to change")
     spots = _occurrences(text, spec.old)
+    if spots and _inside_new(text, spec, spots):
+        return text, Outcome("already_applied", _line_of(text, spots[0] - spec.new.find(spec.old)))
     if len(spots) == 1 or (spots and spec.replace_all):
         replaced = text.replace(spec.old, spec.new, -1 if spec.replace_all else 1)
         return replaced, Outcome("applied", _line_of(text, spots[0]), "exact", len(spots))
