@@ -22,15 +22,21 @@ from loopcraft.paths import home_dir, repo_root, state_dir
 
 PermissionMode = Literal["default", "accept-edits", "plan", "yolo"]
 
+# Shell commands that need a human's approval token in every permission mode (yolo included);
+# headless runs refuse them. Regexes searched anywhere in the command line; override the whole
+# list with ``agent.destructive_commands``. Covers: recursive/forced rm, force pushes, hard
+# resets, git clean -f, deleting branches, discarding the work tree, dropping or truncating
+# database objects (any case), formatting disks, dd onto devices, chmod -R 777, a fork bomb.
 DEFAULT_DESTRUCTIVE = [
-    r"\brm\s+(-[a-zA-Z]*[rf][a-zA-Z]*\s+)+",
+    r"\brm\s+(-[a-zA-Z]*[rRf][a-zA-Z]*\s+)+",
+    r"\brm\s+(.*\s)?--(recursive|force)\b",
     r"\bgit\s+push\s+.*(--force\b|-f\b|--force-with-lease\b)",
     r"\bgit\s+reset\s+--hard\b",
     r"\bgit\s+clean\s+-[a-zA-Z]*f",
     r"\bgit\s+branch\s+-D\b",
     r"\bgit\s+checkout\s+--\s+\.",
-    r"\bdrop\s+(database|table|schema)\b",
-    r"\btruncate\s+table\b",
+    r"(?i)\bdrop\s+(database|table|schema)\b",
+    r"(?i)\btruncate\s+table\b",
     r"\bmkfs(\.\w+)?\b",
     r"\bdd\s+.*\bof=/dev/",
     r"\bchmod\s+-R\s+777\b",
