@@ -1,0 +1,187 @@
+"""The real :class:`TaskRunner`: each stage is a :class:`loopcraft.agent.loop.Agent` session whose
+JSONL transcript lives in the run's folder, so a resumed stage continues without re-calling the
+model for turns it already has, and keeps the model that answered before the crash."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from loopcraft.config import Config
+from loopcraft.engine.tasks import CORRECTION_PREFIX, TaskOutcome, TaskRequest
+from loopcraft.errors import LoopcraftError
+from loopcraft.models.client import ModelClient, default_client
+from loopcraft.models.types import Usage
+
+if TYPE_CHECKING:
+    from loopcraft.agent.budget import Limits
+    from loopcraft.agent.loop import Agent
+    from loopcraft.agent.session import SessionLog
+
+_BUDGET_KEYS = {
+    "turns": "max_turns",
+    "tool_calls": "max_tool_calls",
+    "tokens": "max_tokens",
+    "dollars": "max_dollars",
+    "seconds": "wall_time",
+}
+
+
+def limits_from(budget: dict[str, Any] | None) -> Limits | None:
+    """A task's ``budget=`` dict (turns, tool_calls, tokens, dollars, seconds) as agent Limits."""
+    if not budget:
+        return None
+    from loopcraft.agent.budget import Limits
+
+    known = {f.name for f in fields(Limits)}
+    values: dict[str, Any] = {}
+    for key, value in budget.items():
+        name = _BUDGET_KEYS.get(key, key)
+        if name not in known:
+            raise LoopcraftError(f"unknown budget key {key!r}; use {', '.join(_BUDGET_KEYS)}")
+        values[name] = value
+    return Limits(**values)
+
+
+def answered_model(entries: list[dict[str, Any]]) -> str | None:
+    """The model that answered the session's last model turn (None before the first answer)."""
+    model = None
+    for entry in entries:
+        if (
+            entry.get("type") == "message"
+            and entry["message"].get("role") == "assistant"
+            and entry.get("model")
+        ):
+            model = entry["model"]
+    return model
+
+
+def _session_total(entries: list[dict[str, Any]]) -> Usage:
+    totals = [e.get("total") for e in entries if e.get("type") == "usage"]
+    return Usage.from_dict(totals[-1]) if totals else Usage()
+
+
+class AgentTaskSession:
+    """One stage's agent, reopened from its transcript when it exists."""
+
+    def __init__(self, agent: Agent, log: SessionLog) -> None:
+        self.agent = agent
+        self.log = log
+        entries = log.entries
+        fork = next(
+            (e for e in reversed(entries) if e.get("type") == "status" and e.get("status") == "forked"), None
+        )
+        if fork is not None:  # only what happened after the fork belongs to this stage
+            entries = entries[entries.index(fork) + 1 :]
+        self._base = Usage.from_dict(fork.get("usage")) if fork else Usage()
+        messages = [e for e in entries if e.get("type") == "message"]
+        self._started = any(e.get("source") == "prompt" for e in messages)
+        self._corrections = sum(
+            1
+            for e in messages
+            if e["message"].get("role") == "user"
+            and str(e["message"].get("content") or "").startswith(CORRECTION_PREFIX)
+        )
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def corrections(self) -> int:
+        return self._corrections
+
+    async def run(self, prompt: str | None) -> TaskOutcome:
+        result = await self.agent.run(prompt)
+        self._started = True
+        usage = result.usage + Usage(
+            -self._base.input_tokens,
+            -self._base.output_tokens,
+            -self._base.cache_read_tokens,
+            -self._base.cache_write_tokens,
+            -self._base.cost_usd,
+        )
+        return TaskOutcome(
+            text=result.text, status=result.status, reason=result.reason, usage=usage, model=result.model
+        )
+
+    def steer(self, text: str) -> None:
+        self.agent.steer(text)
+
+    def follow_up(self, text: str) -> None:
+        self.agent.follow_up(text)
+
+    def interrupt(self) -> None:
+        self.agent.interrupt()
+
+    def close(self) -> None:
+        self.log.close()
+
+
+class AgentTaskRunner:
+    """Opens an Agent per stage with the stage's tools, permissions (headless: yolo, no human) and limits."""
+
+    def __init__(self, config: Config, client: ModelClient | None = None) -> None:
+        self.config = config
+        self._client = client
+
+    @property
+    def client(self) -> ModelClient:
+        if self._client is None:
+            self._client = default_client(self.config)
+        return self._client
+
+    async def open(self, request: TaskRequest) -> AgentTaskSession:
+        from loopcraft.agent.loop import Agent, create_session
+        from loopcraft.agent.permissions import PermissionPolicy
+        from loopcraft.agent.session import SessionLog
+        from loopcraft.agent.tools.registry import get_tools
+
+        tools = get_tools(request.tools, request.exclude_tools)
+        path = request.session_path
+        model, fallbacks = request.model, list(request.fallback_models)
+        if path.is_file():
+            log = SessionLog.open(path)
+            pinned = answered_model(log.entries)
+            if pinned and pinned != model:  # keep the model that answered before the crash
+                fallbacks = [m for m in [model, *fallbacks] if m != pinned]
+                model = pinned
+        else:
+            if request.fork_from is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(request.fork_from, path)
+                log = SessionLog.open(path)
+                log.append(
+                    "status",
+                    status="forked",
+                    reason=f"forked from {request.fork_from.name}",
+                    usage=_session_total(log.entries).to_dict(),
+                )
+                log.close()
+                log = SessionLog.open(path)
+            else:
+                log = create_session(
+                    path,
+                    workspace=request.workspace,
+                    model=model,
+                    tools=tools,
+                    system_prompt=request.system,
+                    stage=request.name,
+                )
+        policy = PermissionPolicy(self.config.agent, approver=None, mode=request.permissions or "yolo")  # type: ignore[arg-type]
+        agent = Agent(
+            client=self.client,
+            session=log,
+            workspace=request.workspace,
+            model=model,
+            fallback_models=fallbacks,
+            tools=tools,
+            policy=policy,
+            config=self.config.agent,
+            limits=limits_from(request.budget),
+            stage=request.name,
+            system_prompt=request.system,
+            on_event=request.on_event,
+        )
+        return AgentTaskSession(agent, log)

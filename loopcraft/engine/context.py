@@ -1,0 +1,163 @@
+"""``Context``: the object a workflow function receives. Every ``ctx.*`` call is a durable step.
+
+Step keys are reserved synchronously when a method is *called* (not when its result is
+awaited), so ``asyncio.gather(ctx.task(...), ctx.task(...))`` gets the same keys on every
+replay. The work itself is done by :class:`loopcraft.engine.runtime.Execution`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from pydantic import BaseModel
+
+from loopcraft.engine.results import EXIT_STATUSES, StageResult
+from loopcraft.engine.tasks import TaskSpec
+from loopcraft.errors import LoopcraftError
+
+if TYPE_CHECKING:
+    from loopcraft.engine.definition import Workflow
+    from loopcraft.engine.runtime import Execution, LiveStage, Scope
+
+__all__ = ["Context", "StageResult", "TaskSpec", "WorkflowExit"]
+
+_idempotency_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("loopcraft_idem", default=None)
+
+
+class WorkflowExit(BaseException):
+    """Raised by ``ctx.exit``: ends the run with ``status`` (a BaseException so ``except Exception``
+    in workflow code does not swallow it)."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class UI:
+    """Human gates: each call persists a prompt and waits, durably, for its answer."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def _gate(
+        self, kind: str, question: str, options: list[Any] | None, default: Any
+    ) -> Coroutine[Any, Any, Any]:
+        ctx = self._ctx
+        pos, key = ctx._scope.reserve("prompt", kind)
+        return ctx._exec.run_prompt(ctx._scope, pos, key, kind, question, options, default)
+
+    def input(self, question: str, *, default: str | None = None) -> Coroutine[Any, Any, str]:
+        return self._gate("input", question, None, default)
+
+    def confirm(self, question: str, *, default: bool | None = None) -> Coroutine[Any, Any, bool]:
+        return self._gate("confirm", question, None, default)
+
+    def select(
+        self, question: str, options: Sequence[str], *, default: str | None = None
+    ) -> Coroutine[Any, Any, str]:
+        return self._gate("select", question, list(options), default)
+
+    def editor(self, question: str, *, default: str | None = None) -> Coroutine[Any, Any, str]:
+        return self._gate("editor", question, None, default)
+
+
+class Context:
+    """The durable handle a workflow uses to run stages (see DESIGN.md, "Public workflow API")."""
+
+    def __init__(self, execution: Execution, scope: Scope, inputs: dict[str, Any]) -> None:
+        self._exec = execution
+        self._scope = scope
+        self.inputs = inputs
+        self.ui = UI(self)
+
+    # -- facts -------------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self._exec.run_id
+
+    @property
+    def workspace(self) -> Path:
+        return self._exec.workspace
+
+    @property
+    def run_dir(self) -> Path:
+        return self._exec.files.dir
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self._exec.files.artifacts_dir
+
+    @property
+    def depth(self) -> int:
+        return self._scope.depth
+
+    @property
+    def idempotency_key(self) -> str:
+        """Inside a ``ctx.tool`` function: ``<run id>:<step key>``, stable across retries and resumes."""
+        key = _idempotency_key.get()
+        if key is None:
+            raise LoopcraftError("ctx.idempotency_key is only available inside a ctx.tool function")
+        return key
+
+    # -- stages ------------------------------------------------------------------------------
+
+    def spec(self, name: str, prompt: str | None = None, **options: Any) -> TaskSpec:
+        """A task description for ``parallel``/``chain`` (nothing runs, no key is reserved)."""
+        return TaskSpec(name=name, prompt=prompt, **options)
+
+    def task(self, name: str, prompt: str | None = None, **options: Any) -> Coroutine[Any, Any, StageResult]:
+        """Run one agent session to completion as a durable stage."""
+        spec = TaskSpec(name=name, prompt=prompt, **options)
+        pos, key = self._scope.reserve("task", name)
+        return self._exec.run_task(self._scope, pos, key, spec)
+
+    def chain(self, specs: Sequence[TaskSpec]) -> Coroutine[Any, Any, list[StageResult]]:
+        """Run tasks one after another, each given the previous one's output."""
+        pos, key = self._scope.reserve("chain", "")
+        return self._exec.run_chain(self._scope, pos, key, list(specs))
+
+    def parallel(
+        self, *items: TaskSpec | Awaitable[Any], concurrency: int | None = None, fail_fast: bool = True
+    ) -> Coroutine[Any, Any, list[Any]]:
+        """Run specs (and/or awaitables from other ``ctx`` calls) concurrently; results in order."""
+        pos, key = self._scope.reserve("parallel", "")
+        return self._exec.run_parallel(self._scope, pos, key, list(items), concurrency, fail_fast)
+
+    def workflow(self, other: Workflow | str, **inputs: Any) -> Coroutine[Any, Any, Any]:
+        """Run another workflow as a nested stage of this run."""
+        name = other if isinstance(other, str) else other.name
+        pos, key = self._scope.reserve("workflow", name)
+        return self._exec.run_nested(self._scope, pos, key, other, inputs)
+
+    def tool(
+        self, name: str, fn: Callable[[], Any], *, retries: int = 0, timeout: float | None = None
+    ) -> Coroutine[Any, Any, Any]:
+        """A durable side effect: ``fn()`` (sync or async) runs until it succeeds once; its JSON result is
+        journaled and replayed. ``ctx.idempotency_key`` is available inside ``fn``."""
+        pos, key = self._scope.reserve("tool", name)
+        return self._exec.run_tool(self._scope, pos, key, name, fn, retries, timeout)
+
+    def stage(self, name: str, **options: Any) -> LiveStage:
+        """A long-lived stage: ``await stage.prompt(text)`` as many times as you like; ``steer``/``follow_up``."""
+        spec = TaskSpec(name=name, **options)
+        pos, key = self._scope.reserve("stage", name)
+        return self._exec.live_stage(self._scope, pos, key, spec)
+
+    def exit(self, status: str, reason: str = "") -> NoReturn:
+        """End the run now with ``status`` (completed, blocked, needs_human, failed, budget_exceeded, cancelled)."""
+        if status not in EXIT_STATUSES:
+            raise LoopcraftError(
+                f"ctx.exit: unknown status {status!r}; use one of {', '.join(EXIT_STATUSES)}"
+            )
+        raise WorkflowExit(status, reason)
+
+    def structured(self, result: StageResult, schema: type[BaseModel]) -> BaseModel:
+        """``result.structured`` checked to be a ``schema`` instance (a convenience for typed code)."""
+        if not isinstance(result.structured, schema):
+            raise LoopcraftError(f"stage result has no {schema.__name__} output")
+        return result.structured

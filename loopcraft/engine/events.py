@@ -1,0 +1,145 @@
+"""Engine events: typed dataclasses published on an in-process :class:`EventBus`.
+
+The runtime also appends every event but text deltas to the journal's ``events`` table,
+so another process (or a later look) sees the same history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineEvent:
+    run_id: str
+    type: ClassVar[str] = "event"
+    persist: ClassVar[bool] = True
+
+    def payload(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("run_id", None)
+        return data
+
+
+@dataclass
+class RunStatus(EngineEvent):
+    status: str = "pending"
+    workflow: str = ""
+    error: str | None = None
+    type: ClassVar[str] = "run_status"
+
+
+@dataclass
+class StageAdded(EngineEvent):
+    key: str = ""
+    name: str = ""
+    kind: str = "task"
+    parents: list[str] = field(default_factory=list)
+    type: ClassVar[str] = "stage_added"
+
+
+@dataclass
+class StageStatus(EngineEvent):
+    key: str = ""
+    status: str = "running"
+    model: str | None = None
+    error: str | None = None
+    type: ClassVar[str] = "stage_status"
+
+
+@dataclass
+class StageEvent(EngineEvent):
+    """An agent event of one stage; ``event`` is the agent's own event object."""
+
+    key: str = ""
+    kind: str = ""
+    event: Any = None
+    type: ClassVar[str] = "stage_event"
+
+    def payload(self) -> dict[str, Any]:
+        ev = self.event
+        body = asdict(ev) if ev is not None and hasattr(ev, "__dataclass_fields__") else {"value": repr(ev)}
+        return {"key": self.key, "kind": self.kind, "event": body}
+
+
+@dataclass
+class PromptPending(EngineEvent):
+    prompt_id: str = ""
+    key: str = ""
+    kind: str = "input"
+    question: str = ""
+    options: list[Any] | None = None
+    type: ClassVar[str] = "prompt_pending"
+
+
+@dataclass
+class PromptAnswered(EngineEvent):
+    prompt_id: str = ""
+    key: str = ""
+    answer: Any = None
+    type: ClassVar[str] = "prompt_answered"
+
+
+@dataclass
+class UsageEvent(EngineEvent):
+    key: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    run_usage: dict[str, Any] = field(default_factory=dict)
+    type: ClassVar[str] = "usage"
+
+
+TEXT_DELTA_KINDS = frozenset({"text_delta", "TextDelta"})
+
+
+def is_persisted(event: EngineEvent) -> bool:
+    """Text deltas are only published; everything else is journaled too."""
+    return not (isinstance(event, StageEvent) and event.kind in TEXT_DELTA_KINDS)
+
+
+Subscriber = Callable[[EngineEvent], Any]
+
+
+class EventBus:
+    """Fan-out of engine events to callbacks and async iterators, in publication order."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Subscriber] = []
+        self._queues: list[asyncio.Queue[EngineEvent]] = []
+        self._background: set[asyncio.Future[Any]] = set()
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event (a coroutine result is scheduled); returns unsubscribe."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+
+    def publish(self, event: EngineEvent) -> None:
+        for callback in list(self._callbacks):
+            try:
+                result = callback(event)
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+            except Exception:  # a broken subscriber never breaks the engine
+                log.exception("event subscriber failed")
+        for queue in list(self._queues):
+            queue.put_nowait(event)
+
+    async def stream(self, run_id: str | None = None) -> AsyncIterator[EngineEvent]:
+        """Iterate events (optionally of one run) from now on, until the consumer stops."""
+        queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                if run_id is None or event.run_id == run_id:
+                    yield event
+        finally:
+            self._queues.remove(queue)

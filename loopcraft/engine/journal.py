@@ -1,0 +1,510 @@
+"""The durable journal: runs, steps, events, artifacts, mailbox and prompts in SQLite (aiosqlite, WAL).
+
+One :class:`Journal` (one connection, so one writer) per process. Every SQLite failure
+that a user can meet (locked, corrupted, too new) becomes a one-line :class:`JournalError`;
+nothing is ever deleted or rewritten to "repair" a database.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from loopcraft.engine.schema import MIGRATIONS, SCHEMA_VERSION
+from loopcraft.errors import LoopcraftError
+
+
+class JournalError(LoopcraftError):
+    """The journal database cannot be used (locked, corrupted, from a newer loopcraft)."""
+
+    exit_code = 8
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass
+class RunRow:
+    id: str
+    workflow: str
+    inputs: dict[str, Any]
+    status: str
+    output: Any
+    error: str | None
+    created: float
+    updated: float
+    finished: float | None
+    parent_run: str | None = None
+    model: str | None = None
+    budget: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    owner: str | None = None
+    lease_expires: float | None = None
+    heartbeat_at: float | None = None
+
+
+@dataclass
+class StepRow:
+    run_id: str
+    key: str
+    pos: str
+    kind: str
+    name: str
+    status: str
+    output: Any = None
+    error: dict[str, Any] | None = None
+    attempts: int = 0
+    usage: dict[str, Any] | None = None
+    model: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    parents: list[str] = field(default_factory=list)
+    seq: int = 0
+
+
+@dataclass
+class PromptRow:
+    id: str
+    run_id: str
+    step_key: str
+    kind: str
+    question: str
+    options: list[Any] | None
+    default: Any
+    status: str
+    answer: Any
+    created: float
+    answered_at: float | None
+
+
+@dataclass
+class MailRow:
+    id: int
+    run_id: str
+    stage_key: str | None
+    kind: str
+    payload: dict[str, Any]
+    created: float
+    consumed_at: float | None
+
+
+_RUN_COLS = (
+    "id, workflow, inputs, status, output, error, created, updated, finished, parent_run, model, "
+    "budget, usage, owner, lease_expires, heartbeat_at"
+)
+_STEP_COLS = "run_id, key, pos, kind, name, status, output, error, attempts, usage, model, started, finished, parents, seq"
+_PROMPT_COLS = (
+    'id, run_id, step_key, kind, question, options, "default", status, answer, created, answered_at'
+)
+
+
+def _run_row(r: sqlite3.Row | tuple[Any, ...]) -> RunRow:
+    return RunRow(
+        r[0],
+        r[1],
+        loads(r[2]) or {},
+        r[3],
+        loads(r[4]),
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        loads(r[11]),
+        loads(r[12]),
+        r[13],
+        r[14],
+        r[15],
+    )
+
+
+def _step_row(r: sqlite3.Row | tuple[Any, ...]) -> StepRow:
+    return StepRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        loads(r[6]),
+        loads(r[7]),
+        r[8],
+        loads(r[9]),
+        r[10],
+        r[11],
+        r[12],
+        loads(r[13]) or [],
+        r[14],
+    )
+
+
+def _prompt_row(r: sqlite3.Row | tuple[Any, ...]) -> PromptRow:
+    return PromptRow(r[0], r[1], r[2], r[3], r[4], loads(r[5]), loads(r[6]), r[7], loads(r[8]), r[9], r[10])
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return (
+            f"the journal {path} is locked by another process ({text}); wait for it to finish and try again"
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (
+            f"the journal {path} is damaged ({text}); move it aside to start a fresh journal "
+            "(nothing was changed in it)"
+        )
+    if "readonly" in text or "unable to open" in text:
+        return f"the journal {path} cannot be written ({text}); check the folder's permissions"
+    return f"journal error in {path}: {text}"
+
+
+class Journal:
+    """Async access to one journal database file."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: Path, *, busy_timeout: float = 5.0) -> Journal:
+        """Open (creating and migrating as needed); raises :class:`JournalError` on a bad file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(str(path), timeout=busy_timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(path, exc)) from exc
+        journal = cls(conn, path)
+        try:
+            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await journal._migrate()
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise JournalError(_explain(path, exc)) from exc
+        except BaseException:
+            await conn.close()
+            raise
+        return journal
+
+    async def _migrate(self) -> None:
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"the journal {self.path} was written by a newer loopcraft (schema {version}, this one "
+                f"knows {SCHEMA_VERSION}); upgrade loopcraft"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for index in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[index].split(";"):
+                    if statement.strip():
+                        await self._conn.execute(statement)
+            await self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            await self._conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    # -- low-level helpers -----------------------------------------------------------------
+
+    async def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
+        try:
+            cur = await self._conn.execute(sql, tuple(params))
+            count = cur.rowcount
+            await cur.close()
+            return count
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(self.path, exc)) from exc
+
+    async def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            await self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(self.path, exc)) from exc
+
+    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        try:
+            async with self._conn.execute(sql, tuple(params)) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(self.path, exc)) from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Group writes atomically (``BEGIN IMMEDIATE`` so a busy writer is detected up front)."""
+        await self._exec("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await self._exec("ROLLBACK")
+            raise
+        await self._exec("COMMIT")
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        inputs: dict[str, Any],
+        *,
+        model: str | None = None,
+        parent_run: str | None = None,
+        budget: dict[str, Any] | None = None,
+        status: str = "pending",
+    ) -> None:
+        now = time.time()
+        await self._exec(
+            "INSERT INTO runs (id, workflow, inputs, status, created, updated, parent_run, model, budget) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                workflow,
+                dumps(inputs),
+                status,
+                now,
+                now,
+                parent_run,
+                model,
+                None if budget is None else dumps(budget),
+            ),
+        )
+
+    async def get_run(self, run_id: str) -> RunRow | None:
+        rows = await self._fetch(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,))
+        return _run_row(rows[0]) if rows else None
+
+    async def find_runs(self, prefix: str) -> list[RunRow]:
+        rows = await self._fetch(f"SELECT {_RUN_COLS} FROM runs WHERE id LIKE ? LIMIT 5", (prefix + "%",))
+        return [_run_row(r) for r in rows]
+
+    async def list_runs(self, limit: int = 50) -> list[RunRow]:
+        rows = await self._fetch(f"SELECT {_RUN_COLS} FROM runs ORDER BY created DESC LIMIT ?", (limit,))
+        return [_run_row(r) for r in rows]
+
+    async def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set columns of a run (JSON columns encoded here); ``updated`` is always refreshed."""
+        json_cols = {"inputs", "output", "budget", "usage"}
+        fields["updated"] = time.time()
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        values = [dumps(v) if k in json_cols and v is not None else v for k, v in fields.items()]
+        await self._exec(f"UPDATE runs SET {sets} WHERE id = ?", (*values, run_id))
+
+    async def usage_by_workflow(self) -> dict[str, dict[str, Any]]:
+        rows = await self._fetch("SELECT workflow, usage FROM runs")
+        totals: dict[str, dict[str, Any]] = {}
+        for workflow, usage in rows:
+            into = totals.setdefault(workflow, {"runs": 0})
+            into["runs"] += 1
+            for k, v in (loads(usage) or {}).items():
+                into[k] = into.get(k, 0) + v
+        return totals
+
+    # -- steps -----------------------------------------------------------------------------
+
+    async def load_steps(self, run_id: str) -> list[StepRow]:
+        rows = await self._fetch(f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [_step_row(r) for r in rows]
+
+    async def start_step(self, step: StepRow) -> None:
+        await self._exec(
+            f"INSERT OR REPLACE INTO steps ({_STEP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                step.run_id,
+                step.key,
+                step.pos,
+                step.kind,
+                step.name,
+                step.status,
+                dumps(step.output),
+                None if step.error is None else dumps(step.error),
+                step.attempts,
+                None if step.usage is None else dumps(step.usage),
+                step.model,
+                step.started,
+                step.finished,
+                dumps(step.parents),
+                step.seq,
+            ),
+        )
+
+    async def finish_step(self, step: StepRow) -> None:
+        await self._exec(
+            "UPDATE steps SET status = ?, output = ?, error = ?, attempts = ?, usage = ?, model = ?, "
+            "finished = ? WHERE run_id = ? AND pos = ?",
+            (
+                step.status,
+                dumps(step.output),
+                None if step.error is None else dumps(step.error),
+                step.attempts,
+                None if step.usage is None else dumps(step.usage),
+                step.model,
+                step.finished,
+                step.run_id,
+                step.pos,
+            ),
+        )
+
+    async def set_step_status(self, run_id: str, pos: str, status: str) -> None:
+        await self._exec("UPDATE steps SET status = ? WHERE run_id = ? AND pos = ?", (status, run_id, pos))
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def max_event_seq(self, run_id: str) -> int:
+        rows = await self._fetch("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?", (run_id,))
+        return int(rows[0][0])
+
+    async def append_events(self, rows: list[tuple[str, int, float, str, dict[str, Any]]]) -> None:
+        await self._many(
+            "INSERT OR REPLACE INTO events (run_id, seq, ts, type, payload) VALUES (?, ?, ?, ?, ?)",
+            [(r, s, t, ty, dumps(p)) for r, s, t, ty, p in rows],
+        )
+
+    async def events(self, run_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
+        rows = await self._fetch(
+            "SELECT seq, ts, type, payload FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+            (run_id, after_seq),
+        )
+        return [{"seq": s, "ts": t, "type": ty, "payload": loads(p)} for s, t, ty, p in rows]
+
+    # -- artifacts -------------------------------------------------------------------------
+
+    async def add_artifact(self, run_id: str, step_key: str | None, name: str, path: str, size: int) -> None:
+        await self._exec(
+            "INSERT OR REPLACE INTO artifacts (run_id, step_key, name, path, size, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, step_key, name, path, size, time.time()),
+        )
+
+    async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        rows = await self._fetch(
+            "SELECT step_key, name, path, size, created FROM artifacts WHERE run_id = ? ORDER BY created",
+            (run_id,),
+        )
+        return [{"step_key": k, "name": n, "path": p, "size": s, "created": c} for k, n, p, s, c in rows]
+
+    # -- mailbox ---------------------------------------------------------------------------
+
+    async def post(
+        self,
+        run_id: str,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        stage_key: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> int | None:
+        """Queue a command; returns its id, or None when ``dedupe_key`` was already posted."""
+        try:
+            cur = await self._conn.execute(
+                "INSERT OR IGNORE INTO mailbox (run_id, stage_key, kind, payload, created, dedupe_key) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, stage_key, kind, dumps(payload or {}), time.time(), dedupe_key),
+            )
+            new_id = cur.lastrowid if cur.rowcount else None
+            await cur.close()
+            return new_id
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(self.path, exc)) from exc
+
+    async def pending_mail(self, run_id: str) -> list[MailRow]:
+        rows = await self._fetch(
+            "SELECT id, run_id, stage_key, kind, payload, created, consumed_at FROM mailbox "
+            "WHERE run_id = ? AND consumed_at IS NULL ORDER BY id",
+            (run_id,),
+        )
+        return [MailRow(r[0], r[1], r[2], r[3], loads(r[4]) or {}, r[5], r[6]) for r in rows]
+
+    async def consume_mail(self, mail_id: int) -> bool:
+        """Mark one command consumed; False when another consumer got it first."""
+        count = await self._exec(
+            "UPDATE mailbox SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL", (time.time(), mail_id)
+        )
+        return count == 1
+
+    # -- prompts ---------------------------------------------------------------------------
+
+    async def create_prompt(
+        self,
+        run_id: str,
+        step_key: str,
+        kind: str,
+        question: str,
+        options: list[Any] | None = None,
+        default: Any = None,
+    ) -> PromptRow:
+        """The prompt of ``step_key`` (created once; an existing one is returned as is)."""
+        existing = await self.prompt_for_step(run_id, step_key)
+        if existing is not None:
+            return existing
+        prompt_id = uuid.uuid4().hex[:8]
+        await self._exec(
+            f"INSERT INTO prompts ({_PROMPT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?, NULL)",
+            (
+                prompt_id,
+                run_id,
+                step_key,
+                kind,
+                question,
+                None if options is None else dumps(options),
+                dumps(default),
+                time.time(),
+            ),
+        )
+        prompt = await self.get_prompt(prompt_id)
+        assert prompt is not None
+        return prompt
+
+    async def get_prompt(self, prompt_id: str) -> PromptRow | None:
+        rows = await self._fetch(f"SELECT {_PROMPT_COLS} FROM prompts WHERE id = ?", (prompt_id,))
+        return _prompt_row(rows[0]) if rows else None
+
+    async def prompt_for_step(self, run_id: str, step_key: str) -> PromptRow | None:
+        rows = await self._fetch(
+            f"SELECT {_PROMPT_COLS} FROM prompts WHERE run_id = ? AND step_key = ?", (run_id, step_key)
+        )
+        return _prompt_row(rows[0]) if rows else None
+
+    async def prompts(self, run_id: str | None = None, *, pending_only: bool = False) -> list[PromptRow]:
+        where, params = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if pending_only:
+            where.append("status = 'pending'")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._fetch(f"SELECT {_PROMPT_COLS} FROM prompts {clause} ORDER BY created", params)
+        return [_prompt_row(r) for r in rows]
+
+    async def answer_prompt(self, prompt_id: str, answer: Any) -> bool:
+        """Record an answer once; False when the prompt is not pending (a second answer is ignored)."""
+        count = await self._exec(
+            "UPDATE prompts SET status = 'answered', answer = ?, answered_at = ? WHERE id = ? AND status = 'pending'",
+            (dumps(answer), time.time(), prompt_id),
+        )
+        return count == 1

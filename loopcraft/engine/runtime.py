@@ -1,0 +1,783 @@
+"""Executing one run of a workflow: the step protocol (check, run, record), scopes and step keys,
+the stage graph's parent tracking, events, and the run's final status.
+
+Replay: a run is re-executed from the top; a step found in the journal returns its recorded
+output (or re-raises its recorded error) without running; the first unrecorded step runs for
+real. A recorded step whose kind or name differs from the code's is a
+:class:`NonDeterminismError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopcraft.config import Config
+from loopcraft.engine.artifacts import RunFiles, write_durably
+from loopcraft.engine.context import Context, WorkflowExit, _idempotency_key
+from loopcraft.engine.definition import Workflow
+from loopcraft.engine.events import (
+    EngineEvent,
+    EventBus,
+    PromptAnswered,
+    PromptPending,
+    RunStatus,
+    StageAdded,
+    StageEvent,
+    StageStatus,
+    UsageEvent,
+    is_persisted,
+)
+from loopcraft.engine.gates import normalize_answer
+from loopcraft.engine.journal import Journal, StepRow
+from loopcraft.engine.results import StageResult
+from loopcraft.engine.tasks import (
+    StageFailure,
+    TaskRequest,
+    TaskRunner,
+    TaskSession,
+    TaskSpec,
+    build_prompt,
+    resolve_reads,
+    run_agent_task,
+    shape_output,
+    stage_result,
+)
+from loopcraft.errors import LoopcraftError
+from loopcraft.models.types import Usage
+
+if TYPE_CHECKING:
+    from loopcraft.engine.discovery import WorkflowCatalog
+
+log = logging.getLogger(__name__)
+
+STAGE_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt"})
+_KEY_UNSAFE = str.maketrans({"/": "_", ":": "_"})
+
+
+class NonDeterminismError(LoopcraftError):
+    """The workflow code no longer makes the calls the journal recorded."""
+
+    exit_code = 1
+
+
+class StepError(LoopcraftError):
+    """A step failed (now or in the recorded past); the same error on every replay."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "",
+        name: str = "",
+        error_type: str = "",
+        run_status: str = "failed",
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+        self.error_type = error_type
+        self.run_status = run_status
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Scope:
+    """A step-key namespace: ``path`` plus a call counter, and the stage-graph frontier."""
+
+    path: str
+    depth: int = 0
+    counter: int = 0
+    frontier: list[str] = field(default_factory=list)
+
+    def reserve(self, kind: str, name: str) -> tuple[str, str]:
+        """Synchronously take the next position; returns (position, key)."""
+        pos = f"{self.path}/{self.counter}"
+        self.counter += 1
+        safe = name.translate(_KEY_UNSAFE)
+        return pos, f"{pos}:{kind}:{safe}" if safe else f"{pos}:{kind}"
+
+    def child(self, key: str, *, depth: int | None = None, frontier: list[str] | None = None) -> Scope:
+        return Scope(key, self.depth if depth is None else depth, 0, list(frontier or []))
+
+    def settle(self, key: str, parents: list[str]) -> None:
+        self.frontier = [k for k in self.frontier if k not in parents] + [key]
+
+
+class LiveStage:
+    """A long-lived stage: one agent session prompted several times from workflow code."""
+
+    def __init__(self, execution: Execution, scope: Scope, pos: str, key: str, spec: TaskSpec) -> None:
+        self._exec = execution
+        self._scope = scope.child(key)
+        self.key = key
+        self.spec = spec
+        self.session: TaskSession | None = None
+
+    def prompt(self, text: str) -> Awaitable[StageResult]:
+        pos, key = self._scope.reserve("stage_prompt", self.spec.name)
+        return self._exec.run_stage_prompt(self, pos, key, text)
+
+    def steer(self, text: str) -> None:
+        if self.session is not None:
+            self.session.steer(text)
+
+    def follow_up(self, text: str) -> None:
+        if self.session is not None:
+            self.session.follow_up(text)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+
+class Execution:
+    """One process's execution of one run (fresh or resumed)."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        bus: EventBus,
+        config: Config,
+        runner: TaskRunner,
+        workspace: Path,
+        run_id: str,
+        workflow: Workflow,
+        inputs: dict[str, Any],
+        run_model: str | None,
+        catalog: WorkflowCatalog | None = None,
+    ) -> None:
+        self.journal = journal
+        self.bus = bus
+        self.config = config
+        self.runner = runner
+        self.workspace = workspace
+        self.run_id = run_id
+        self.workflow = workflow
+        self.inputs = inputs
+        self.run_model = run_model
+        self.catalog = catalog
+        self.files = RunFiles(workspace, run_id)
+        self.recorded: dict[str, StepRow] = {}
+        self.live: dict[str, TaskSession] = {}  # stage key -> running agent session (for control)
+        self.usage = Usage()
+        self._seq = 0
+        self._event_seq = 0
+        self._event_buffer: list[tuple[str, int, float, str, dict[str, Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._last_session: Path | None = None
+        self._pending_prompts: set[str] = set()
+        self.answer_signal = asyncio.Event()
+
+    # -- events ----------------------------------------------------------------------------
+
+    def emit(self, event: EngineEvent) -> None:
+        self.bus.publish(event)
+        if is_persisted(event):
+            self._event_seq += 1
+            self._event_buffer.append(
+                (self.run_id, self._event_seq, time.time(), event.type, event.payload())
+            )
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.ensure_future(self._flush_events())
+
+    async def _flush_events(self) -> None:
+        while self._event_buffer:
+            rows, self._event_buffer = self._event_buffer, []
+            await self.journal.append_events(rows)
+
+    async def flush(self) -> None:
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+        await self._flush_events()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def execute(self) -> None:
+        """Run (or replay) the workflow to its end and record the run's final status."""
+        for row in await self.journal.load_steps(self.run_id):
+            self.recorded[row.pos] = row
+            self._seq = max(self._seq, row.seq)
+        self._event_seq = await self.journal.max_event_seq(self.run_id)
+        heartbeat = asyncio.ensure_future(self._heartbeat())
+        try:
+            await self._set_status("running")
+            status, output, error = await self._call_workflow()
+            usage = self.usage.to_dict()
+            await self.journal.update_run(
+                self.run_id,
+                status=status,
+                output=output,
+                error=error,
+                usage=usage,
+                finished=time.time(),
+                lease_expires=None,
+            )
+            self.emit(UsageEvent(self.run_id, None, {}, usage))
+            self.emit(RunStatus(self.run_id, status, self.workflow.name, error))
+        finally:
+            heartbeat.cancel()
+            for session in self.live.values():
+                session.close()
+            await self.flush()
+
+    async def _call_workflow(self) -> tuple[str, Any, str | None]:
+        scope = Scope("root")
+        ctx = Context(self, scope, self.inputs)
+        try:
+            value = await self.workflow.fn(ctx, **self.workflow.call_kwargs(self.inputs))
+            output = self.files.store_output("output", self.workflow.validate_output(value))
+            return "completed", output, None
+        except WorkflowExit as exc:
+            return exc.status, None, exc.reason or None
+        except (StageFailure, StepError) as exc:
+            return exc.run_status, None, str(exc)
+        except LoopcraftError as exc:
+            return "failed", None, str(exc)
+        except Exception as exc:
+            write_durably(self.files.dir / "error.txt", traceback.format_exc())
+            first = (str(exc).splitlines() or [""])[0]
+            return "failed", None, f"workflow raised {type(exc).__name__}: {first}"
+
+    async def _set_status(self, status: str) -> None:
+        now = time.time()
+        await self.journal.update_run(
+            self.run_id,
+            status=status,
+            owner=owner_id(),
+            heartbeat_at=now,
+            lease_expires=now + self.config.engine.lease_seconds,
+        )
+        self.emit(RunStatus(self.run_id, status, self.workflow.name, None))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.engine.heartbeat_seconds)
+            now = time.time()
+            try:
+                await self.journal.update_run(
+                    self.run_id, heartbeat_at=now, lease_expires=now + self.config.engine.lease_seconds
+                )
+            except LoopcraftError:
+                log.warning("heartbeat of run %s failed", self.run_id)
+
+    # -- the step protocol -----------------------------------------------------------------
+
+    def _check(self, pos: str, key: str, kind: str, name: str) -> StepRow | None:
+        row = self.recorded.get(pos)
+        if row is None:
+            return None
+        if row.kind != kind or row.name != name:
+            raise NonDeterminismError(
+                f"non-deterministic workflow in run {self.run_id}: step {pos} was recorded as {row.kind} "
+                f"{row.name!r} but the code now calls {kind} {name!r}; restore the code the run started "
+                "with, or start a new run"
+            )
+        return row
+
+    async def step(
+        self,
+        scope: Scope,
+        pos: str,
+        key: str,
+        kind: str,
+        name: str,
+        body: Callable[[StepRow], Awaitable[Any]],
+        *,
+        parents: list[str] | None = None,
+        encode: Callable[[Any], Any] = lambda v: v,
+        decode: Callable[[Any], Any] = lambda v: v,
+        usage_of: Callable[[Any], Usage | None] = lambda v: None,
+    ) -> Any:
+        """Check, run, record. ``body(row)`` does the work; its value is ``encode``d into the journal."""
+        row = self._check(pos, key, kind, name)
+        if row is not None and row.status == "completed":
+            value = decode(self.files.load_output(row.output))
+            if row.usage:
+                self.usage = self.usage + Usage.from_dict(row.usage)
+            if kind in STAGE_KINDS:
+                scope.settle(key, row.parents)
+            return value
+        if row is not None and row.status == "failed":
+            err = row.error or {}
+            if kind in STAGE_KINDS:
+                scope.settle(key, row.parents)
+            raise StepError(
+                err.get("message", f"step {key} failed"),
+                kind=kind,
+                name=name,
+                error_type=err.get("type", ""),
+                run_status=err.get("run_status", "failed"),
+            )
+        is_stage = kind in STAGE_KINDS
+        if row is None:
+            self._seq += 1
+            row = StepRow(
+                self.run_id,
+                key,
+                pos,
+                kind,
+                name,
+                "running",
+                started=time.time(),
+                parents=list(scope.frontier if parents is None else parents),
+                seq=self._seq,
+            )
+            self.recorded[pos] = row
+            await self.journal.start_step(row)
+            if is_stage:
+                self.emit(StageAdded(self.run_id, key, name, kind, row.parents))
+        elif row.status != "running":
+            row.status = "running"
+            await self.journal.set_step_status(self.run_id, pos, "running")
+        if is_stage:
+            self.emit(StageStatus(self.run_id, key, "running"))
+        try:
+            value = await body(row)
+        except (StageFailure, StepError, LoopcraftError, Exception) as exc:
+            await self._record_failure(row, exc)
+            if is_stage:
+                scope.settle(key, row.parents)
+            if isinstance(exc, StepError | NonDeterminismError):
+                raise
+            run_status = getattr(exc, "run_status", "failed")
+            message = str(exc) if isinstance(exc, LoopcraftError) else f"{type(exc).__name__}: {exc}"
+            raise StepError(
+                message, kind=kind, name=name, error_type=type(exc).__name__, run_status=run_status
+            ) from exc
+        encoded = encode(value)
+        usage = usage_of(value)
+        row.status, row.finished = "completed", time.time()
+        row.output = self.files.store_output(key, encoded)
+        if usage is not None:
+            row.usage = usage.to_dict()
+            self.usage = self.usage + usage
+        await self.journal.finish_step(row)
+        if is_stage:
+            scope.settle(key, row.parents)
+            self.emit(StageStatus(self.run_id, key, "completed", row.model))
+            if usage is not None:
+                self.emit(UsageEvent(self.run_id, key, row.usage or {}, self.usage.to_dict()))
+        return decode(encoded)
+
+    async def _record_failure(self, row: StepRow, exc: BaseException) -> None:
+        if isinstance(exc, NonDeterminismError):
+            return  # the code is wrong, not the step: never record it
+        message = str(exc) if isinstance(exc, LoopcraftError) else f"{type(exc).__name__}: {exc}"
+        row.status, row.finished = "failed", time.time()
+        row.error = {
+            "type": type(exc).__name__,
+            "message": message,
+            "run_status": getattr(exc, "run_status", "failed"),
+        }
+        await self.journal.finish_step(row)
+        if row.kind in STAGE_KINDS:
+            self.emit(StageStatus(self.run_id, row.key, "failed", row.model, message))
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def resolve_models(self, spec: TaskSpec) -> tuple[str, list[str]]:
+        model = spec.model or self.run_model or self.config.model
+        if model is None:
+            try:
+                from loopcraft.models.resolve import resolve_model
+
+                model = resolve_model(config=self.config).model
+            except ImportError:
+                model = "scripted/demo"
+        fallbacks = self.config.fallback_models if spec.fallback_models is None else spec.fallback_models
+        return model, [m for m in fallbacks if m != model]
+
+    def _fork_source(self, spec: TaskSpec) -> Path | None:
+        if spec.context != "fork":
+            return None
+        if spec.fork_from is None:
+            if self._last_session is None:
+                raise StageFailure(f"stage {spec.name!r}: context='fork' but no earlier task session to fork")
+            return self._last_session
+        by_key = next(
+            (r for r in self.recorded.values() if spec.fork_from in (r.key, r.name) and r.kind == "task"),
+            None,
+        )
+        path = self.files.session_path(by_key.key) if by_key else Path(spec.fork_from)
+        if not path.is_file():
+            raise StageFailure(f"stage {spec.name!r}: cannot fork {spec.fork_from!r}: no such session")
+        return path
+
+    def _request(self, key: str, spec: TaskSpec, session_path: Path) -> TaskRequest:
+        model, fallbacks = self.resolve_models(spec)
+        if spec.worktree:
+            raise StageFailure(f"stage {spec.name!r}: worktree=True is not supported yet")
+
+        def on_event(event: Any) -> None:
+            self.emit(StageEvent(self.run_id, key, getattr(event, "kind", type(event).__name__), event))
+
+        return TaskRequest(
+            run_id=self.run_id,
+            key=key,
+            name=spec.name,
+            workspace=self.workspace,
+            session_path=session_path,
+            model=model,
+            fallback_models=fallbacks,
+            tools=spec.tools,
+            exclude_tools=spec.exclude_tools,
+            fork_from=self._fork_source(spec),
+            budget=spec.budget,
+            permissions=spec.permissions,
+            system=spec.system,
+            skills=spec.skills,
+            on_event=on_event,
+        )
+
+    async def _task_body(self, key: str, spec: TaskSpec, row: StepRow) -> StageResult:
+        reads = resolve_reads(spec, self.files)
+        prompt = build_prompt(spec, reads)
+        session_path = self.files.session_path(key)
+        request = self._request(key, spec, session_path)
+        row.model = request.model
+        session = await self.runner.open(request)
+        self.live[key] = session
+        try:
+            outcome, structured, usage = await run_agent_task(spec, session, prompt)
+        finally:
+            self.live.pop(key, None)
+            session.close()
+        row.model = outcome.model or request.model
+        text, written = shape_output(spec, outcome.text, self.files, self.config.engine.max_output)
+        for path in written:
+            await self.journal.add_artifact(self.run_id, key, path.name, str(path), path.stat().st_size)
+        self._last_session = session_path
+        return stage_result(outcome, text, structured, usage, written, session_path)
+
+    async def run_task(
+        self, scope: Scope, pos: str, key: str, spec: TaskSpec, parents: list[str] | None = None
+    ) -> StageResult:
+        result: StageResult = await self.step(
+            scope,
+            pos,
+            key,
+            "task",
+            spec.name,
+            lambda row: self._task_body(key, spec, row),
+            parents=parents,
+            encode=lambda r: r.to_dict(),
+            decode=lambda d: StageResult.from_dict(d, spec.schema),
+            usage_of=lambda r: r.usage,
+        )
+        if result.session_path:
+            self._last_session = Path(result.session_path)
+        return result
+
+    async def run_chain(self, scope: Scope, pos: str, key: str, specs: list[TaskSpec]) -> list[StageResult]:
+        async def body(row: StepRow) -> list[StageResult]:
+            inner = Scope(key, scope.depth, 0, scope.frontier)
+            results: list[StageResult] = []
+            for spec in specs:
+                if results:
+                    spec = spec.with_previous(results[-1].text)
+                cpos, ckey = inner.reserve("task", spec.name)
+                results.append(await self.run_task(inner, cpos, ckey, spec))
+            scope.frontier = inner.frontier
+            return results
+
+        return await self._structural(scope, pos, key, "chain", body)
+
+    async def _structural(
+        self, scope: Scope, pos: str, key: str, kind: str, body: Callable[[StepRow], Awaitable[Any]]
+    ) -> Any:
+        """A grouping step (chain, parallel): journaled for determinism, its children hold the results."""
+        self._check(pos, key, kind, "")
+        row = self.recorded.get(pos)
+        if row is None:
+            self._seq += 1
+            row = StepRow(
+                self.run_id,
+                key,
+                pos,
+                kind,
+                "",
+                "running",
+                started=time.time(),
+                seq=self._seq,
+                parents=list(scope.frontier),
+            )
+            self.recorded[pos] = row
+            await self.journal.start_step(row)
+        value = await body(row)
+        if row.status != "completed":
+            row.status, row.finished = "completed", time.time()
+            await self.journal.finish_step(row)
+        return value
+
+    async def run_parallel(
+        self, scope: Scope, pos: str, key: str, items: list[Any], concurrency: int | None, fail_fast: bool
+    ) -> list[Any]:
+        limit = concurrency or self.config.engine.default_concurrency
+        semaphore = asyncio.Semaphore(max(1, limit))
+
+        async def body(row: StepRow) -> list[Any]:
+            inner = Scope(key, scope.depth, 0)
+            parents = list(scope.frontier)
+            jobs: list[Awaitable[Any]] = []
+            for item in items:
+                if isinstance(item, TaskSpec):
+                    cpos, ckey = inner.reserve("task", item.name)
+                    if fail_fast:
+                        self._raise_recorded_failure(cpos, ckey, item.name)
+                    jobs.append(self.run_task(scope, cpos, ckey, item, parents=parents))
+                elif inspect.isawaitable(item):
+                    jobs.append(item)
+                else:
+                    raise LoopcraftError(
+                        f"ctx.parallel: {item!r} is neither a ctx.spec(...) nor an awaitable"
+                    )
+
+            async def limited(job: Awaitable[Any]) -> Any:
+                async with semaphore:
+                    return await job
+
+            tasks = [asyncio.ensure_future(limited(job)) for job in jobs]
+            if not fail_fast:
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+                first = next((r for r in results if isinstance(r, BaseException)), None)
+                if first is not None:
+                    raise first
+                return list(results)
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+
+        return await self._structural(scope, pos, key, "parallel", body)
+
+    def _raise_recorded_failure(self, pos: str, key: str, name: str) -> None:
+        """Fail fast on replay before launching siblings when a branch's failure is already recorded."""
+        row = self._check(pos, key, "task", name)
+        if row is not None and row.status == "failed":
+            err = row.error or {}
+            raise StepError(
+                err.get("message", f"step {key} failed"),
+                kind="task",
+                name=name,
+                error_type=err.get("type", ""),
+                run_status=err.get("run_status", "failed"),
+            )
+
+    # -- nested workflows ------------------------------------------------------------------
+
+    async def run_nested(
+        self, scope: Scope, pos: str, key: str, other: Workflow | str, inputs: dict[str, Any]
+    ) -> Any:
+        if isinstance(other, str):
+            if self.catalog is None:
+                raise LoopcraftError(f"ctx.workflow({other!r}): no workflow catalog to look the name up in")
+            wf = self.catalog.get(other)
+        else:
+            wf = other
+
+        async def body(row: StepRow) -> Any:
+            depth = scope.depth + 1
+            if depth > self.config.engine.max_depth:
+                raise StageFailure(
+                    f"nested workflow {wf.name!r} would exceed the maximum depth "
+                    f"({self.config.engine.max_depth}; engine.max_depth)"
+                )
+            checked = wf.validate_inputs(inputs)
+            inner = scope.child(key, depth=depth)
+            before = self.usage
+            value = await wf.fn(Context(self, inner, checked), **wf.call_kwargs(checked))
+            row.usage = (
+                self.usage
+                + Usage(
+                    -before.input_tokens,
+                    -before.output_tokens,
+                    -before.cache_read_tokens,
+                    -before.cache_write_tokens,
+                    -before.cost_usd,
+                )
+            ).to_dict()
+            return wf.validate_output(value)
+
+        return await self.step(
+            scope, pos, key, "workflow", wf.name, body, decode=lambda d: wf.output_adapter.validate_python(d)
+        )
+
+    # -- durable side effects --------------------------------------------------------------
+
+    async def run_tool(
+        self,
+        scope: Scope,
+        pos: str,
+        key: str,
+        name: str,
+        fn: Callable[[], Any],
+        retries: int,
+        timeout: float | None,
+    ) -> Any:
+        async def attempt() -> Any:
+            if inspect.iscoroutinefunction(fn):
+                return await fn()
+            result = await asyncio.to_thread(fn) if timeout is not None else fn()
+            return await result if inspect.isawaitable(result) else result
+
+        async def body(row: StepRow) -> Any:
+            token = _idempotency_key.set(f"{self.run_id}:{key}")
+            try:
+                for index in range(retries + 1):
+                    row.attempts += 1
+                    try:
+                        value = await asyncio.wait_for(attempt(), timeout) if timeout else await attempt()
+                        break
+                    except TimeoutError:
+                        if index == retries:
+                            raise StageFailure(
+                                f"ctx.tool {name!r} timed out after {timeout:g}s ({retries + 1} attempt(s))"
+                            ) from None
+                    except Exception:
+                        if index == retries:
+                            raise
+                    await asyncio.sleep(min(2.0, 0.05 * 2**index))
+            finally:
+                _idempotency_key.reset(token)
+            try:
+                return json.loads(json.dumps(value))
+            except (TypeError, ValueError) as exc:
+                raise StageFailure(
+                    f"ctx.tool {name!r} returned a value that cannot be journaled as JSON ({exc})"
+                ) from None
+
+        return await self.step(scope, pos, key, "tool", name, body)
+
+    # -- human gates -----------------------------------------------------------------------
+
+    async def run_prompt(
+        self,
+        scope: Scope,
+        pos: str,
+        key: str,
+        kind: str,
+        question: str,
+        options: list[Any] | None,
+        default: Any,
+    ) -> Any:
+        async def body(row: StepRow) -> Any:
+            prompt = await self.journal.create_prompt(self.run_id, key, kind, question, options, default)
+            while prompt.status != "answered":
+                if prompt.id not in self._pending_prompts:
+                    self._pending_prompts.add(prompt.id)
+                    await self.journal.set_step_status(self.run_id, pos, "awaiting_input")
+                    await self.journal.update_run(self.run_id, status="awaiting_input")
+                    self.emit(StageStatus(self.run_id, key, "awaiting_input"))
+                    self.emit(RunStatus(self.run_id, "awaiting_input", self.workflow.name, None))
+                    self.emit(PromptPending(self.run_id, prompt.id, key, kind, question, options))
+                self.answer_signal.clear()
+                try:
+                    await asyncio.wait_for(self.answer_signal.wait(), self.config.engine.poll_seconds)
+                except TimeoutError:
+                    pass
+                fresh = await self.journal.get_prompt(prompt.id)
+                assert fresh is not None
+                prompt = fresh
+            self._pending_prompts.discard(prompt.id)
+            answer = normalize_answer(kind, prompt.answer, options)
+            self.emit(PromptAnswered(self.run_id, prompt.id, key, answer))
+            if not self._pending_prompts:
+                await self._set_status("running")
+            return answer
+
+        return await self.step(scope, pos, key, "prompt", kind, body)
+
+    # -- long-lived stages -----------------------------------------------------------------
+
+    def live_stage(self, scope: Scope, pos: str, key: str, spec: TaskSpec) -> LiveStage:
+        self._check(pos, key, "stage", spec.name)
+        return LiveStage(self, scope, pos, key, spec)
+
+    async def run_stage_prompt(self, stage: LiveStage, pos: str, key: str, text: str) -> StageResult:
+        async def body(row: StepRow) -> StageResult:
+            session_path = self.files.session_path(stage.key)
+            if stage.session is None:
+                request = self._request(stage.key, stage.spec, session_path)
+                row.model = request.model
+                stage.session = await self.runner.open(request)
+                self.live[stage.key] = stage.session
+            prompt = (
+                text
+                if not stage.spec.previous
+                else build_prompt(
+                    TaskSpec(name=stage.spec.name, prompt=text, previous=stage.spec.previous), []
+                )
+            )
+            outcome, structured, usage = await run_agent_task(
+                TaskSpec(name=stage.spec.name, schema=stage.spec.schema),
+                _Prompted(stage.session, prompt),
+                prompt,
+            )
+            row.model = outcome.model or row.model
+            out, written = shape_output(stage.spec, outcome.text, self.files, self.config.engine.max_output)
+            return stage_result(outcome, out, structured, usage, written, session_path)
+
+        return await self.step(
+            stage._scope,
+            pos,
+            key,
+            "stage_prompt",
+            stage.spec.name,
+            body,
+            encode=lambda r: r.to_dict(),
+            decode=lambda d: StageResult.from_dict(d, stage.spec.schema),
+            usage_of=lambda r: r.usage,
+        )
+
+
+class _Prompted:
+    """A session view for one prompt of a long-lived stage: resumes a half-done turn, else prompts anew."""
+
+    def __init__(self, session: TaskSession, prompt: str) -> None:
+        self._session = session
+        self._prompt = prompt
+        self._sent = False
+
+    @property
+    def started(self) -> bool:
+        return False
+
+    @property
+    def corrections(self) -> int:
+        return 0
+
+    async def run(self, prompt: str | None) -> Any:
+        return await self._session.run(prompt if prompt is not None else self._prompt)
+
+    def steer(self, text: str) -> None:
+        self._session.steer(text)
+
+    def follow_up(self, text: str) -> None:
+        self._session.follow_up(text)
+
+    def interrupt(self) -> None:
+        self._session.interrupt()
+
+    def close(self) -> None:
+        pass

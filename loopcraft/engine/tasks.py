@@ -1,0 +1,259 @@
+"""Running one workflow task: the :class:`TaskSpec`, the :class:`TaskRunner` seam to the agent,
+prompt assembly (``previous``, ``reads``), structured output with corrective re-prompts, and
+output handling (``output``, ``output_mode``, ``max_output``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from loopcraft.engine.artifacts import RunFiles
+from loopcraft.engine.results import StageResult
+from loopcraft.errors import LoopcraftError
+from loopcraft.models.types import Usage
+
+MAX_CORRECTIONS = 3
+CORRECTION_PREFIX = "Your answer did not match the schema:"
+
+
+@dataclass
+class TaskSpec:
+    """Everything ``ctx.task`` accepts, as data (``ctx.spec`` builds one for ``parallel``/``chain``)."""
+
+    name: str
+    prompt: str | None = None
+    context: Literal["fresh", "fork"] | str = "fresh"
+    fork_from: str | None = None  # a session path or stage key to fork; default the last task's
+    model: str | None = None
+    fallback_models: list[str] | None = None
+    tools: list[str] | None = None
+    exclude_tools: list[str] | None = None
+    schema: type[BaseModel] | None = None
+    output: str | None = None
+    output_mode: Literal["inline", "file-only"] = "inline"
+    reads: list[str] = field(default_factory=list)
+    previous: list[str] | str | None = None
+    max_output: int | None = None
+    worktree: bool = False
+    budget: dict[str, Any] | None = None
+    skills: list[str] | None = None
+    system: str | None = None
+    permissions: str | None = None
+
+    def with_previous(self, text: str) -> TaskSpec:
+        prev = [self.previous] if isinstance(self.previous, str) else list(self.previous or [])
+        return replace(self, previous=[*prev, text])
+
+
+class StageFailure(LoopcraftError):
+    """A stage ended without a usable result; ``run_status`` is what the run becomes if uncaught."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, run_status: str = "failed") -> None:
+        super().__init__(message)
+        self.run_status = run_status
+
+
+@dataclass
+class TaskOutcome:
+    """What one agent run (one prompt to completion) produced."""
+
+    text: str
+    status: str = "completed"  # completed | budget_exceeded | blocked | interrupted | failed
+    reason: str = ""
+    usage: Usage = field(default_factory=Usage)  # the stage session's total so far
+    model: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TaskRequest:
+    run_id: str
+    key: str
+    name: str
+    workspace: Path
+    session_path: Path
+    model: str
+    fallback_models: list[str]
+    tools: list[str] | None = None
+    exclude_tools: list[str] | None = None
+    fork_from: Path | None = None
+    budget: dict[str, Any] | None = None
+    permissions: str | None = None
+    system: str | None = None
+    skills: list[str] | None = None
+    on_event: Callable[[Any], Any] | None = None
+
+
+class TaskSession(Protocol):
+    """One agent session of a stage: started fresh or reopened from its transcript."""
+
+    @property
+    def started(self) -> bool: ...  # a prompt was already given (a resumed session)
+
+    @property
+    def corrections(self) -> int: ...  # schema corrective prompts already sent
+
+    async def run(self, prompt: str | None) -> TaskOutcome: ...  # None: continue where it stopped
+
+    def steer(self, text: str) -> None: ...
+
+    def follow_up(self, text: str) -> None: ...
+
+    def interrupt(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class TaskRunner(Protocol):
+    """Opens agent sessions for stages (the real one binds :class:`loopcraft.agent.loop.Agent`)."""
+
+    async def open(self, request: TaskRequest) -> TaskSession: ...
+
+
+# -- prompt assembly --------------------------------------------------------------------------
+
+
+def resolve_reads(spec: TaskSpec, files: RunFiles) -> list[Path]:
+    """Paths of ``reads``; a missing one fails the stage before any model call."""
+    found = []
+    for name in spec.reads:
+        path = files.resolve_read(name)
+        if path is None:
+            raise StageFailure(
+                f"stage {spec.name!r} cannot start: required file {name!r} does not exist "
+                f"(looked in the run's artifacts and the repository)"
+            )
+        found.append(path)
+    return found
+
+
+def build_prompt(spec: TaskSpec, reads: list[Path]) -> str:
+    parts = [spec.prompt or f"Carry out the stage {spec.name!r}."]
+    if reads:
+        listed = "\n".join(f"- {p}" for p in reads)
+        parts.append(f"Read these files before you answer (use the read tool):\n{listed}")
+    previous = [spec.previous] if isinstance(spec.previous, str) else list(spec.previous or [])
+    for index, text in enumerate(previous, 1):
+        label = "Previous stage output" if len(previous) == 1 else f"Previous stage output {index}"
+        parts.append(f"{label}:\n{text}")
+    if spec.schema is not None:
+        schema = json.dumps(spec.schema.model_json_schema())
+        parts.append(f"Reply with only a JSON object matching this JSON schema, no prose:\n{schema}")
+    return "\n\n".join(parts)
+
+
+# -- structured output ------------------------------------------------------------------------
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def parse_structured(text: str, schema: type[BaseModel]) -> BaseModel:
+    """The final text as ``schema``: the whole text, a fenced block, or the outermost braces."""
+    candidates = [text.strip()]
+    candidates += [m.strip() for m in _FENCE.findall(text)]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    error: Exception | None = None
+    for candidate in candidates:
+        try:
+            return schema.model_validate_json(candidate)
+        except ValidationError as exc:
+            error = exc
+    raise ValueError(_schema_error(error) if error else "the answer is empty")
+
+
+def _schema_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        return f"{loc}: {err['msg']}" if loc else err["msg"]
+    return str(exc)
+
+
+def correction_prompt(error: str) -> str:
+    return (
+        f"{CORRECTION_PREFIX} {error}. Reply with only JSON that matches the schema, "
+        "with no prose and no code fences."
+    )
+
+
+# -- the whole task -----------------------------------------------------------------------------
+
+
+def _outcome_failure(spec: TaskSpec, outcome: TaskOutcome) -> StageFailure:
+    status = {"budget_exceeded": "budget_exceeded", "blocked": "blocked"}.get(outcome.status, "failed")
+    reason = f": {outcome.reason}" if outcome.reason else ""
+    return StageFailure(f"stage {spec.name!r} ended {outcome.status}{reason}", run_status=status)
+
+
+async def run_agent_task(spec: TaskSpec, session: TaskSession, prompt: str) -> tuple[TaskOutcome, Any, Usage]:
+    """Drive the session to a final answer (schema-checked); returns outcome, structured, total usage."""
+    outcome = await session.run(None if session.started else prompt)
+    usage = outcome.usage
+    if outcome.status != "completed":
+        raise _outcome_failure(spec, outcome)
+    if spec.schema is None:
+        return outcome, None, usage
+    corrections = session.corrections
+    while True:
+        try:
+            return outcome, parse_structured(outcome.text, spec.schema), usage
+        except ValueError as exc:
+            if corrections >= MAX_CORRECTIONS:
+                raise StageFailure(
+                    f"stage {spec.name!r} gave no valid structured output after "
+                    f"{MAX_CORRECTIONS} corrections: {exc}"
+                ) from None
+            corrections += 1
+            outcome = await session.run(correction_prompt(str(exc)))
+            usage = outcome.usage
+            if outcome.status != "completed":
+                raise _outcome_failure(spec, outcome) from None
+
+
+def shape_output(spec: TaskSpec, text: str, files: RunFiles, default_max: int) -> tuple[str, list[Path]]:
+    """Apply ``output``/``output_mode``/``max_output``: returned text plus the files written."""
+    written: list[Path] = []
+    if spec.output:
+        path = files.write_artifact(spec.output, text)
+        written.append(path)
+        if spec.output_mode == "file-only":
+            return (
+                f"[stage {spec.name!r} wrote its output ({len(text)} characters) to {path}; "
+                "read that file for the content]"
+            ), written
+    limit = spec.max_output or default_max
+    if len(text) > limit:
+        name = spec.output or f"{spec.name}.overflow.md"
+        path = written[0] if written else files.write_artifact(name, text)
+        if not written:
+            written.append(path)
+        text = (
+            text[:limit] + f"\n\n[output cut at {limit} of {len(text)} characters; "
+            f"the full text is in {path}]"
+        )
+    return text, written
+
+
+def stage_result(
+    outcome: TaskOutcome, text: str, structured: Any, usage: Usage, written: list[Path], session_path: Path
+) -> StageResult:
+    return StageResult(
+        text=text,
+        structured=structured,
+        artifacts=[str(p) for p in written],
+        usage=usage,
+        model=outcome.model,
+        attempts=outcome.attempts,
+        status="completed",
+        session_path=str(session_path),
+    )
