@@ -1,0 +1,250 @@
+"""The real :class:`~loopcraft.models.client.ModelClient`: one streamed completion through
+litellm, with retries, the fallback chain, usage and cost for every attempt.
+
+Deltas reach ``on_delta`` as they arrive. Each model in ``[model, *fallback_models]`` (or
+only ``pinned_model``) is retried on transient errors with backoff, honouring
+retry-after; other failures move on to the next model; cancellation and content
+refusals end the call at once. litellm is imported on the first call, not before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loopcraft.config import Config, ModelOptions
+from loopcraft.errors import LoopcraftError
+from loopcraft.models.caching import apply_cache_markers
+from loopcraft.models.cost import priced, usage_from_provider
+from loopcraft.models.errors import (
+    MissingApiKeyError,
+    ModelCallError,
+    classify,
+    loopcraft_cause,
+    retry_after,
+    short_message,
+)
+from loopcraft.models.retry import backoff_delay, decide, is_terminal
+from loopcraft.models.spec import ModelSpec, parse_model, reasoning_params
+from loopcraft.models.types import (
+    Attempt,
+    CompletionRequest,
+    CompletionResult,
+    Delta,
+    DeltaCallback,
+    ToolCall,
+    Usage,
+)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class _Stream:
+    """What one streamed response added up to."""
+
+    text: list[str] = field(default_factory=list)
+    tools: dict[int, dict[str, str]] = field(default_factory=dict)
+    finish_reason: str | None = None
+    usage: Any = None
+
+    def tool_calls(self) -> list[ToolCall]:
+        return [
+            ToolCall(id=t["id"] or f"call_{i}", name=t["name"], arguments=t["arguments"])
+            for i, t in sorted(self.tools.items())
+        ]
+
+
+class LiteLLMClient:
+    """Streams completions for any litellm provider (``scripted/*`` included)."""
+
+    def __init__(self, config: Config, *, root: Path | None = None, sleep: Sleep = asyncio.sleep) -> None:
+        self.config = config
+        self.root = root
+        self._sleep = sleep
+
+    async def complete(
+        self, request: CompletionRequest, on_delta: DeltaCallback | None = None
+    ) -> CompletionResult:
+        """Run the chain until one model answers; raises :class:`ModelCallError` when none does."""
+        chain = [request.pinned_model] if request.pinned_model else [request.model, *request.fallback_models]
+        specs = [parse_model(m) for m in dict.fromkeys(chain)]
+        attempts: list[Attempt] = []
+        for spec in specs:
+            result = await self._try_model(spec, request, on_delta, attempts)
+            if result is not None:
+                result.attempts = attempts
+                return result
+            if attempts and is_terminal(attempts[-1].error_class):
+                break
+        raise ModelCallError(attempts)
+
+    async def _try_model(
+        self,
+        spec: ModelSpec,
+        request: CompletionRequest,
+        on_delta: DeltaCallback | None,
+        attempts: list[Attempt],
+    ) -> CompletionResult | None:
+        """Attempts at one model with retries; None when the chain should move on (or stop)."""
+        retries = 0
+        while True:
+            started = time.monotonic()
+            try:
+                result = await self._attempt(spec, request, on_delta)
+            except LoopcraftError:
+                raise
+            except Exception as exc:
+                cause = loopcraft_cause(exc)
+                if cause is not None:
+                    raise cause from exc
+                error_class = classify(exc)
+                attempts.append(
+                    Attempt(
+                        model=str(spec),
+                        ok=False,
+                        error_class=error_class,
+                        error=self._scrub(short_message(exc), spec),
+                        latency_s=time.monotonic() - started,
+                    )
+                )
+                if decide(error_class, retries, self.config.retry) != "retry":
+                    return None
+                await self._sleep(backoff_delay(retries, self.config.retry, retry_after(exc)))
+                retries += 1
+                continue
+            attempts.append(Attempt(model=str(spec), ok=True, usage=result.usage, latency_s=result.latency_s))
+            return result
+
+    def _options(self, spec: ModelSpec) -> ModelOptions:
+        return self.config.model_options(str(spec))
+
+    def _api_key(self, spec: ModelSpec) -> str | None:
+        env = self._options(spec).api_key_env
+        if env:
+            key = os.environ.get(env)
+            if not key:
+                raise MissingApiKeyError(
+                    f"environment variable {env} (api_key_env of {spec.base}) is not set"
+                )
+            return key
+        return "not-needed" if spec.provider == "openai_compatible" else None
+
+    def _scrub(self, text: str, spec: ModelSpec) -> str:
+        env = self._options(spec).api_key_env
+        key = os.environ.get(env) if env else None
+        return text.replace(key, "***") if key else text
+
+    def _kwargs(self, spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
+        options = self._options(spec)
+        kwargs: dict[str, Any] = {
+            "model": spec.litellm_model,
+            "messages": apply_cache_markers(request.messages, spec.provider),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "num_retries": 0,
+            "max_retries": 0,
+            "timeout": self.config.retry.request_timeout,
+            "metadata": {"stage": request.stage},
+            **reasoning_params(spec),
+        }
+        if request.tools:
+            kwargs["tools"] = request.tools
+        if request.response_format is not None:
+            kwargs["response_format"] = request.response_format
+        max_tokens = request.max_tokens or options.max_output_tokens
+        if max_tokens:
+            kwargs["max_tokens"] = max_tokens
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if options.api_base:
+            kwargs["api_base"] = options.api_base
+        api_key = self._api_key(spec)
+        if api_key:
+            kwargs["api_key"] = api_key
+        if spec.provider == "scripted":
+            from loopcraft.models.scripted import SCRIPT_KWARG, script_path_for
+
+            path = script_path_for(spec.model, self.config, self.root)
+            kwargs[SCRIPT_KWARG] = str(path) if path else None
+        return kwargs
+
+    async def _attempt(
+        self, spec: ModelSpec, request: CompletionRequest, on_delta: DeltaCallback | None
+    ) -> CompletionResult:
+        """One streamed call to one model."""
+        kwargs = self._kwargs(spec, request)
+        if spec.provider == "scripted":
+            from loopcraft.models.scripted import SCRIPT_KWARG, load_script
+
+            if kwargs[SCRIPT_KWARG]:
+                load_script(Path(kwargs[SCRIPT_KWARG]))  # a bad script is the caller's error, not retried
+        from loopcraft.models.litellm_loader import load_litellm
+
+        litellm = load_litellm()
+        started = time.monotonic()
+        response = await litellm.acompletion(**kwargs)
+        collected = _Stream()
+        try:
+            async for chunk in response:
+                await _absorb(chunk, collected, on_delta)
+        finally:
+            close = getattr(response, "aclose", None)
+            if close is not None:
+                await close()
+        usage = usage_from_provider(collected.usage) if collected.usage is not None else Usage()
+        return CompletionResult(
+            text="".join(collected.text),
+            tool_calls=collected.tool_calls(),
+            finish_reason=collected.finish_reason or ("tool_calls" if collected.tools else "stop"),
+            usage=priced(usage, spec, self._options(spec)),
+            model=str(spec),
+            latency_s=time.monotonic() - started,
+        )
+
+
+async def _emit(on_delta: DeltaCallback | None, delta: Delta) -> None:
+    if on_delta is None:
+        return
+    outcome = on_delta(delta)
+    if inspect.isawaitable(outcome):
+        await outcome
+
+
+async def _absorb(chunk: Any, into: _Stream, on_delta: DeltaCallback | None) -> None:
+    """Fold one streamed chunk into ``into`` and pass its pieces to ``on_delta``."""
+    usage = getattr(chunk, "usage", None)
+    if usage is not None:
+        into.usage = usage
+    for choice in getattr(chunk, "choices", None) or []:
+        if getattr(choice, "finish_reason", None):
+            into.finish_reason = choice.finish_reason
+        delta = getattr(choice, "delta", None)
+        if delta is None:
+            continue
+        text = getattr(delta, "content", None)
+        if text:
+            into.text.append(text)
+            await _emit(on_delta, Delta(kind="text", text=text))
+        for part in getattr(delta, "tool_calls", None) or []:
+            index = getattr(part, "index", None) or 0
+            function = getattr(part, "function", None)
+            name = getattr(function, "name", None)
+            arguments = getattr(function, "arguments", None) or ""
+            entry = into.tools.setdefault(index, {"id": "", "name": "", "arguments": ""})
+            if getattr(part, "id", None):
+                entry["id"] = part.id
+            if name:
+                entry["name"] = name
+            entry["arguments"] += arguments
+            if name or arguments:
+                await _emit(
+                    on_delta,
+                    Delta(kind="tool_call", text=arguments, tool_index=index, tool_name=name or None),
+                )
