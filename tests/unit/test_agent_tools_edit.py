@@ -186,3 +186,8 @@ def test_apply_edit_pure_function_feedback() -> None:
         apply_edit("x\nx\n", EditSpec("x", "y"))
     text, outcome = apply_edit("a\n  b\n", EditSpec("b", "c"))
     assert text == "a\n  c\n" and outcome.status == "applied" and outcome.line == 2
+
+
+async def test_short_new_string_present_elsewhere_is_not_taken_as_applied(ws: Path, ctx: ToolContext) -> None:
+    result = await edit(ctx, old_string="def missing():", new_string="name")
+    assert result.is_error and "was not found" in result.output

@@ -28,6 +28,9 @@ from loopcraft.agent.tools.paths import display, resolve_in_workspace
 
 MAX_LISTED_MATCHES = 10
 MIN_SIMILARITY = 0.4
+# A new_string shorter than this (stripped) is too common to prove an edit was already applied;
+# wrongly claiming "already applied" is worse than asking the model to look again.
+MIN_APPLIED_CHARS = 8
 
 
 @dataclass
@@ -155,7 +158,8 @@ def apply_edit(
         return replaced, Outcome("applied", _line_of(text, spots[0]), "exact", len(spots))
     if spots:
         raise _ambiguous(label, shown, [_line_of(text, i) for i in spots])
-    if spec.new and spec.new in text:
+    distinctive = len(spec.new.strip()) >= MIN_APPLIED_CHARS
+    if distinctive and spec.new in text:
         return text, Outcome("already_applied", _line_of(text, text.index(spec.new)))
     lines = text.split("\n")
     old_block = _block(spec.old)
@@ -168,7 +172,7 @@ def apply_edit(
         for start in reversed(starts):
             lines[start : start + n] = _reindent(new_block, old_block, lines[start : start + n])
         return "\n".join(lines), Outcome("applied", starts[0] + 1, "whitespace-tolerant", len(starts))
-    new_starts = _tolerant_matches(lines, _block(spec.new)) if spec.new.strip() else []
+    new_starts = _tolerant_matches(lines, _block(spec.new)) if distinctive else []
     if new_starts:
         return text, Outcome("already_applied", new_starts[0] + 1, "whitespace-tolerant")
     raise _not_found(text, spec, label, shown)
