@@ -11,6 +11,7 @@ from loopcraft.agent.tools import search
 from loopcraft.agent.tools.base import ToolContext
 from loopcraft.agent.tools.registry import default_tools, get_tools
 from loopcraft.agent.tools.search import FindTool, GrepTool, glob_matches
+from loopcraft.config import AgentConfig
 from loopcraft.errors import LoopcraftError
 
 
@@ -139,3 +140,11 @@ def test_registry_unknown_name_lists_valid_ones() -> None:
     assert "valid tools: bash, edit, find, grep, ls, read, write" in str(info.value)
     with pytest.raises(LoopcraftError):
         get_tools(None, exclude=["nope"])
+
+
+async def test_grep_output_bounded_by_max_tool_output(ws: Path) -> None:
+    (ws / "wide.txt").write_text(("hit " + "x" * 250 + "\n") * 500)
+    ctx = ToolContext(workspace=ws, config=AgentConfig(max_tool_output=2000))
+    result = await GrepTool().run({"pattern": "hit", "glob": "wide.txt", "max_results": 1000}, ctx)
+    assert len(result.output) < 2300
+    assert "of 500; narrow the pattern" in result.output

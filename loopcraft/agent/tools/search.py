@@ -130,10 +130,18 @@ def _search_start(ctx: ToolContext, args: dict[str, Any]) -> tuple[Path, Path]:
     return root, start
 
 
-def _capped(lines: list[str], total: int, cap: int, what: str) -> str:
-    text = "\n".join(lines)
-    if total > cap:
-        text += f"\n\n[showing the first {cap} {what} of {total}; narrow the pattern, path or glob]"
+def _capped(lines: list[str], total: int, cap: int, what: str, budget: int) -> str:
+    """The lines, stopping at ``cap`` lines or ``budget`` characters, with a note when cut."""
+    kept: list[str] = []
+    used = 0
+    for line in lines[:cap]:
+        used += len(line) + 1
+        if kept and used > budget:
+            break
+        kept.append(line)
+    text = "\n".join(kept)
+    if total > len(kept):
+        text += f"\n\n[showing the first {len(kept)} {what} of {total}; narrow the pattern, path or glob]"
     return text
 
 
@@ -162,7 +170,10 @@ class FindTool(BuiltinTool):
         )
         if not found:
             return ToolResult(f"no files match `{pattern}`", metadata={"count": 0})
-        return ToolResult(_capped(found[:cap], len(found), cap, "files"), metadata={"count": len(found)})
+        return ToolResult(
+            _capped(found, len(found), cap, "files", ctx.config.max_tool_output),
+            metadata={"count": len(found)},
+        )
 
 
 class GrepTool(BuiltinTool):
@@ -200,7 +211,9 @@ class GrepTool(BuiltinTool):
             hits, total = await asyncio.to_thread(_py_search, root, start, regex, file_glob, cap)
         if not hits:
             return ToolResult(f"no matches for `{pattern}`", metadata={"count": 0})
-        return ToolResult(_capped(hits, total, cap, "matches"), metadata={"count": total})
+        return ToolResult(
+            _capped(hits, total, cap, "matches", ctx.config.max_tool_output), metadata={"count": total}
+        )
 
 
 def _hit(rel: str, number: int, line: str) -> str:
@@ -237,7 +250,16 @@ def _py_search(
 async def _rg_search(
     rg: str, root: Path, start: Path, pattern: str, file_glob: str | None, ignore_case: bool, cap: int
 ) -> tuple[list[str], int]:
-    argv = [rg, "--line-number", "--no-heading", "--with-filename", "--color", "never", "--hidden"]
+    argv = [
+        rg,
+        "--line-number",
+        "--no-heading",
+        "--with-filename",
+        "--color",
+        "never",
+        "--hidden",
+        "--no-require-git",
+    ]
     argv += [f"--glob=!{name}" for name in sorted(ALWAYS_SKIPPED)]
     if ignore_case:
         argv.append("--ignore-case")
