@@ -301,7 +301,7 @@ class LoopcraftApp(App[None]):
     def _refresh_status(self) -> None:
         usage = self.chat.usage
         window = self._context_window()
-        last_input = self._last_context_tokens()
+        last_input = self.chat.context_tokens()
         self.status.update_info(
             model=self.chat.model,
             tokens=usage.total_tokens,
@@ -314,13 +314,6 @@ class LoopcraftApp(App[None]):
 
     def _context_window(self) -> int:
         return self.config.model_options(self.chat.model).context_window or 128_000
-
-    def _last_context_tokens(self) -> int:
-        agent = self.chat.agent
-        if agent is None:
-            return 0
-        chars = sum(len(str(m.get("content") or "")) for m in getattr(agent, "messages", []))
-        return chars // 4
 
     def refresh_workflow_status(self, active_runs: int, pending_prompts: int) -> None:
         self.status.update_info(active_runs=active_runs, pending_prompts=pending_prompts)

@@ -63,7 +63,6 @@ class ChatSession:
         self.session: SessionLog | None = None
         self.agent: Agent | None = None
         self.task: asyncio.Task[AgentResult | None] | None = None
-        self.past_usage = Usage()  # usage of earlier agents in this session (model switches)
         self.queued: list[str] = []
 
     # ----- state ----------------------------------------------------------------------
@@ -74,7 +73,7 @@ class ChatSession:
 
     @property
     def usage(self) -> Usage:
-        return self.past_usage + (self.agent.usage if self.agent is not None else Usage())
+        return self.agent.usage if self.agent is not None else Usage()
 
     @property
     def permission_mode(self) -> str:
@@ -127,15 +126,19 @@ class ChatSession:
 
     def _ensure_agent(self) -> Agent:
         if self.agent is None:
-            from loopcraft.agent.session import SessionHeader, SessionLog, new_session_id, sessions_dir
+            from loopcraft.agent.loop import create_session
+            from loopcraft.agent.session import new_session_id, sessions_dir
 
             sid = new_session_id()
-            header = SessionHeader(
-                id=sid, workspace=str(self.root), model=self.model, tools=[t.name for t in self._tools()]
-            )
-            self.session = SessionLog.create(sessions_dir(self.root) / f"{sid}.jsonl", header)
+            path = sessions_dir(self.root) / f"{sid}.jsonl"
+            self.session = create_session(path, workspace=self.root, model=self.model, tools=self._tools(),
+                                          session_id=sid)
             self.agent = self._build_agent(self.session)
         return self.agent
+
+    def context_tokens(self) -> int:
+        """The agent's estimated context size in tokens (0 before the first message)."""
+        return self.agent.estimated_tokens() if self.agent is not None else 0
 
     # ----- actions --------------------------------------------------------------------
 
@@ -190,7 +193,6 @@ class ChatSession:
         """Close the current session; the next message starts a fresh one."""
         await self._stop()
         self.agent = None
-        self.past_usage = Usage()
         self.queued.clear()
 
     def switch_model(self, model: str) -> None:
@@ -201,9 +203,8 @@ class ChatSession:
         if self.running:
             raise LoopcraftError("the agent is running; switch models when it is idle (Esc interrupts)")
         self.model = model
-        if self.agent is not None and self.session is not None:
-            self.past_usage = self.past_usage + self.agent.usage
-            self.agent = self._build_agent(self.session)
+        if self.agent is not None:
+            self.agent.set_model(model)
 
     def list(self) -> list[SessionInfo]:
         from loopcraft.agent.session import list_sessions, sessions_dir
@@ -223,7 +224,6 @@ class ChatSession:
         await self._stop()
         self.session = SessionLog.open(matches[0].path)
         self.model = self.session.header.model or self.model
-        self.past_usage = Usage()
         self.agent = self._build_agent(self.session)
         return self.session
 

@@ -1,0 +1,46 @@
+"""Helpers for the TUI's pilot and snapshot tests: an app in a temp git repo on a
+scripted model, and waiting for conditions instead of sleeping fixed times."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loopcraft.config import load_config
+from loopcraft.models.scripted import Script, register_script
+from loopcraft.tui.app import LoopcraftApp
+
+
+def scripted(name: str, turns: list[dict[str, Any]], stages: dict[str, list[dict[str, Any]]] | None = None,
+             **options: Any) -> str:
+    """Register ``scripted/<name>`` (``turns`` for unmatched stages, script ``options`` such as
+    pace or chunk_size); returns the model string."""
+    register_script(name, Script.model_validate({"default": turns, "stages": stages or {}, **options}))
+    return f"scripted/{name}"
+
+
+def make_app(root: Path, model: str, *, background: bool = False, **config: Any) -> LoopcraftApp:
+    return LoopcraftApp(root, load_config(root, flags=config), model, background=background)
+
+
+async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Pump the app until ``condition()`` is truthy; fails after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        await pilot.pause(0.05)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def chat_texts(app: LoopcraftApp) -> list[str]:
+    """Every chat block as text (notices, messages, tool titles)."""
+    out = []
+    for block in app.chat_view.blocks():
+        text = getattr(block, "text", None)
+        out.append(text if isinstance(text, str) else str(getattr(block, "title", "")))
+    return out
