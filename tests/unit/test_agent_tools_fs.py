@@ -174,3 +174,13 @@ async def test_ls_lists_folders_first_with_slash(ws: Path, ctx: ToolContext) -> 
     assert result.output.splitlines() == ["a/", "b.txt", "c.py"]
     assert "is a file" in (await LsTool().run({"path": "b.txt"}, ctx)).output
     assert "empty" in (await LsTool().run({"path": "a"}, ctx)).output
+
+
+async def test_unexpected_exceptions_become_error_results(ctx: ToolContext) -> None:
+    class Broken(ReadTool):
+        async def execute(self, args, ctx):
+            raise RuntimeError("boom")
+
+    result = await Broken().run({"path": "x"}, ctx)
+    assert result.is_error and "RuntimeError: boom" in result.output
+    assert "JSON object" in (await ReadTool().run(["not", "a", "dict"], ctx)).output  # type: ignore[arg-type]

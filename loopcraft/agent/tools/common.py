@@ -58,7 +58,7 @@ def opt_bool(args: dict[str, Any], key: str, default: bool = False) -> bool:
 
 
 class BuiltinTool:
-    """Base for the built-in tools: ``run`` turns a ToolError or OSError into an error result.
+    """Base for the built-in tools: ``run`` turns any exception into an error result.
 
     Subclasses set the class attributes and implement ``execute``; only CancelledError escapes.
     """
@@ -80,6 +80,8 @@ class BuiltinTool:
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             return ToolResult(f"{self.name} failed: {exc.strerror or exc}{where}", is_error=True)
+        except Exception as exc:  # a bug in the tool must not take the session down
+            return ToolResult(f"{self.name} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
 
     async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise NotImplementedError
