@@ -131,8 +131,9 @@ class ChatSession:
 
             sid = new_session_id()
             path = sessions_dir(self.root) / f"{sid}.jsonl"
-            self.session = create_session(path, workspace=self.root, model=self.model, tools=self._tools(),
-                                          session_id=sid)
+            self.session = create_session(
+                path, workspace=self.root, model=self.model, tools=self._tools(), session_id=sid
+            )
             self.agent = self._build_agent(self.session)
         return self.agent
 

@@ -185,21 +185,9 @@ class WorkflowController:
             self.graph_pane.tree_widget.root.set_label(f"{run.workflow} · {run_id[:12]} · {run.status}")
 
     async def _pending_prompts(self) -> list[PendingPrompt]:
-        fetch = getattr(self.eng, "pending_prompts", None)
-        if fetch is None:
-            return []
-        found = await fetch()
+        rows = await self.eng.prompts()
         return [
-            PendingPrompt(
-                p.id if hasattr(p, "id") else p.prompt_id,
-                p.run_id,
-                getattr(p, "key", "") or "",
-                p.kind,
-                p.question,
-                getattr(p, "options", None),
-                getattr(p, "default", None),
-            )
-            for p in found
+            PendingPrompt(p.id, p.run_id, p.step_key, p.kind, p.question, p.options, p.default) for p in rows
         ]
 
     # ----- operations (shared by /workflow and the agent's workflow tool) ----------------
@@ -345,15 +333,9 @@ class WorkflowController:
         return prompt
 
     async def reload(self) -> str:
-        reload = getattr(self.eng, "reload", None)
-        if reload is not None:
-            result = reload()
-            if inspect.isawaitable(result):
-                await result
-        catalog = self.eng.workflows()
-        return f"{len(catalog.list())} workflows loaded" + (
-            f", {len(catalog.errors)} broken" if catalog.errors else ""
-        )
+        catalog = self.eng.workflows(reload=True)
+        broken = f", {len(catalog.errors)} broken" if catalog.errors else ""
+        return f"{len(catalog.list())} workflows loaded{broken}"
 
     # ----- /workflow commands ------------------------------------------------------------
 

@@ -175,7 +175,7 @@ async def test_escape_interrupts_and_enter_steers_and_alt_enter_queues(git_repo:
         app.input.value = "and then this"
         app.input.action_queue()
         await pilot.pause(0.05)
-        queued = [m for m in app.query(UserMessage) if m.text == "and then this"][0]
+        queued = next(m for m in app.query(UserMessage) if m.text == "and then this")
         assert queued.queued
         await app.chat.wait()
         await wait_for(pilot, lambda: not queued.queued)

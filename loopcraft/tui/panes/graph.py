@@ -31,7 +31,7 @@ ICONS = {
     "failed": ("✗", "bold red"),
     "skipped": ("–", "dim"),
 }
-GROUP_KINDS = frozenset({"parallel", "workflow", "chain", "group"})
+GROUP_KINDS = frozenset({"parallel", "workflow", "stage", "chain", "group"})
 
 
 @dataclass
@@ -54,9 +54,11 @@ class StageNode:
         return self.elapsed
 
 
-def node_label(node: StageNode, now: float | None = None) -> Text:
+def node_label(node: StageNode, now: float | None = None, *, parallel: bool = False) -> Text:
     icon, style = ICONS.get(node.status, ("•", ""))
     text = Text(f"{icon} ", style=style)
+    if parallel:
+        text.append("∥ ", style="dim")
     text.append(node.name, style="bold" if node.kind in GROUP_KINDS else "")
     if node.kind not in ("task",):
         text.append(f" ({node.kind})", style="dim")
@@ -125,6 +127,13 @@ class GraphModel:
 
     def children(self, key: str | None) -> list[StageNode]:
         return [n for n in self.nodes.values() if self.parent_of(n.key) == key]
+
+    def parallel_keys(self) -> set[str]:
+        """Stages that ran side by side: siblings that started after the same stages."""
+        groups: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
+        for node in self.nodes.values():
+            groups.setdefault((self.parent_of(node.key), tuple(node.parents)), []).append(node.key)
+        return {key for keys in groups.values() if len(keys) > 1 for key in keys}
 
     def counts(self) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -213,19 +222,21 @@ class GraphPane(Vertical):
             return
         self._dirty = False
         now = time.monotonic()
+        parallel = self.model.parallel_keys()
         for node in self.model.nodes.values():
+            label = node_label(node, now, parallel=node.key in parallel)
             tree_node = self._tree_nodes.get(node.key)
             if tree_node is None:
                 parent_key = self.model.parent_of(node.key)
                 parent = self._tree_nodes.get(parent_key) if parent_key else self.tree_widget.root
                 if parent is None:
                     parent = self.tree_widget.root
-                tree_node = parent.add(node_label(node, now), data=node.key, expand=True)
+                tree_node = parent.add(label, data=node.key, expand=True)
                 self._tree_nodes[node.key] = tree_node
                 if parent is not self.tree_widget.root or not parent.is_expanded:
                     parent.expand()
             else:
-                tree_node.set_label(node_label(node, now))
+                tree_node.set_label(label)
             if node.kind not in GROUP_KINDS and not self.model.children(node.key):
                 tree_node.allow_expand = False
         self.tree_widget.root.expand()

@@ -96,7 +96,7 @@ class TranscriptPane(Vertical):
                     is_error=bool(entry.get("is_error")),
                     diff=(entry.get("metadata") or {}).get("diff"),
                 )
-        elif kind == "status":
+        elif kind == "status" and entry.get("status") != "running":
             await self.view.add(Notice(f"status: {entry.get('status')} {entry.get('reason', '')}".strip()))
 
 
