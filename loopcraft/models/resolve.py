@@ -45,10 +45,10 @@ def api_key_status(environ: Mapping[str, str] = os.environ) -> dict[str, bool]:
     return {var: bool(environ.get(var)) for var, _ in KEY_MODELS}
 
 
-def ollama_running(address: tuple[str, int] = OLLAMA_ADDRESS, timeout: float = 0.3) -> bool:
+def ollama_running(address: tuple[str, int] | None = None, timeout: float = 0.3) -> bool:
     """True when something accepts connections on Ollama's port within ``timeout``."""
     try:
-        with socket.create_connection(address, timeout=timeout):
+        with socket.create_connection(address or OLLAMA_ADDRESS, timeout=timeout):
             return True
     except OSError:
         return False

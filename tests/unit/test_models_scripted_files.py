@@ -1,0 +1,114 @@
+"""Scripted model scripts: parsing, validation errors, turn selection and file resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loopcraft.config import Config, ModelOptions
+from loopcraft.errors import ScriptError
+from loopcraft.models.scripted import (
+    BUILTIN_SCRIPTS,
+    EXHAUSTED_TEXT,
+    Script,
+    Turn,
+    load_script,
+    parse_script,
+    register_script,
+    script_path_for,
+    unregister_script,
+)
+
+SAMPLE = """
+pace: 0.0
+chunk_size: 4
+stages:
+  "scout*":
+    - tool_calls: [{name: read, arguments: {path: README.md}}]
+    - text: "Mapped."
+  "review-*":
+    - json: {verdict: approve, issues: []}
+default:
+  - text: "Done."
+"""
+
+
+def test_parse_turns_and_glob_selection() -> None:
+    script = parse_script(SAMPLE, "sample.yaml")
+    assert script.turn("scout-main", 0).tool_calls[0].name == "read"
+    assert script.turn("scout", 1).text == "Mapped."
+    assert script.turn("scout", 2).text == EXHAUSTED_TEXT
+    assert script.turn("review-1", 0).body() == '{"verdict": "approve", "issues": []}'
+    assert script.turn("synthesis", 0).text == "Done."
+
+
+def test_invalid_json_turn_is_not_parseable() -> None:
+    import json
+
+    turn = Turn.model_validate({"json": {"a": 1, "b": [1, 2]}, "invalid_json": True})
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(turn.body())
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("stages: {a: [{txt: hi}]}", "stages.a.0.txt: unknown key"),
+        ("default: [{faults: [{kind: explode}]}]", "default.0.faults.0.kind"),
+        ("chunk_size: 0", "chunk_size"),
+        ("stages: [unclosed", "not valid YAML/JSON at line 1"),
+        ("- just a list", "expected a mapping"),
+    ],
+)
+def test_malformed_scripts_give_one_line_errors(text: str, fragment: str) -> None:
+    with pytest.raises(ScriptError) as err:
+        parse_script(text, "bad.yaml")
+    message = str(err.value)
+    assert message.startswith("script error: bad.yaml: ") and fragment in message and "\n" not in message
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ScriptError, match=r"script error: .*nope.yaml: file not found"):
+        load_script(tmp_path / "nope.yaml")
+
+
+def test_load_reloads_when_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text('{"default": [{"text": "one"}]}')
+    assert load_script(path).turn("x", 0).text == "one"
+    path.write_text('{"default": [{"text": "two!"}]}')
+    assert load_script(path).turn("x", 0).text == "two!"
+
+
+def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path
+    repo_script = root / ".loopcraft" / "scripts" / "demo.yml"
+    repo_script.parent.mkdir(parents=True)
+    repo_script.write_text("default: [{text: repo}]")
+    env_script = tmp_path / "env.yaml"
+    configured = Config(models={"scripted/demo": ModelOptions(script="conf.yaml")})
+
+    assert script_path_for("demo", Config(), tmp_path / "empty") == BUILTIN_SCRIPTS / "demo.yaml"
+    assert script_path_for("demo", Config(), root) == repo_script
+    monkeypatch.setenv("LOOPCRAFT_SCRIPT", str(env_script))
+    assert script_path_for("demo", Config(), root) == env_script.resolve()
+    assert script_path_for("demo:high", configured, root) == root / "conf.yaml"
+    register_script("demo", Script())
+    try:
+        assert script_path_for("demo", configured, root) is None
+    finally:
+        unregister_script("demo")
+
+
+def test_unknown_script_name_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(ScriptError) as err:
+        script_path_for("ghost", Config(), tmp_path)
+    assert "no script for scripted/ghost" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_builtin_demo_script_is_valid() -> None:
+    script = load_script(BUILTIN_SCRIPTS / "demo.yaml")
+    for stage in ("scout", "review-correctness", "synthesis", "plan", "implement", "chat"):
+        assert script.turns_for(stage), stage
+    assert script.turns_for("chat") == script.default
