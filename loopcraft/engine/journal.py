@@ -316,6 +316,17 @@ class Journal:
         values = [dumps(v) if k in json_cols and v is not None else v for k, v in fields.items()]
         await self._exec(f"UPDATE runs SET {sets} WHERE id = ?", (*values, run_id))
 
+    async def update_run_if_owner(self, run_id: str, owner: str, **fields: Any) -> bool:
+        """Like :meth:`update_run`, but only while ``owner`` holds the run (fencing); True if written."""
+        json_cols = {"inputs", "output", "budget", "usage"}
+        fields["updated"] = time.time()
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        values = [dumps(v) if k in json_cols and v is not None else v for k, v in fields.items()]
+        count = await self._exec(
+            f"UPDATE runs SET {sets} WHERE id = ? AND owner = ?", (*values, run_id, owner)
+        )
+        return count == 1
+
     async def usage_by_workflow(self) -> dict[str, dict[str, Any]]:
         rows = await self._fetch("SELECT workflow, usage FROM runs")
         totals: dict[str, dict[str, Any]] = {}
@@ -373,6 +384,18 @@ class Journal:
 
     async def set_step_status(self, run_id: str, pos: str, status: str) -> None:
         await self._exec("UPDATE steps SET status = ? WHERE run_id = ? AND pos = ?", (status, run_id, pos))
+
+    async def set_stage_status(self, run_id: str, key: str, status: str) -> None:
+        """Set the status of the step whose key is ``key`` (control uses keys, not positions)."""
+        await self._exec("UPDATE steps SET status = ? WHERE run_id = ? AND key = ?", (status, run_id, key))
+
+    async def close_open_steps(self, run_id: str, message: str) -> None:
+        """Mark every unfinished step of a run failed with ``message`` (a killed run)."""
+        await self._exec(
+            "UPDATE steps SET status = 'failed', error = ?, finished = ? "
+            "WHERE run_id = ? AND status NOT IN ('completed', 'failed')",
+            (dumps({"type": "Killed", "message": message, "run_status": "killed"}), time.time(), run_id),
+        )
 
     # -- events ----------------------------------------------------------------------------
 

@@ -212,7 +212,7 @@ async def test_outputs_reads_and_max_output(git_repo: Path) -> None:
     engine.register(files)
     info = await engine.run("files", {})
     assert info.status == "completed", info.error
-    a, b, c, err = info.output
+    a, _b, c, err = info.output
     path = git_repo / ".loopcraft" / "runs" / info.id / "artifacts" / "scout.md"
     assert path.read_text() == "SCOUT REPORT " * 5
     assert str(path) in a and "SCOUT REPORT" not in a

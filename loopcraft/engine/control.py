@@ -1,0 +1,286 @@
+"""Run control: commands (pause, resume, interrupt, kill, steer, follow-up) travel through the
+journal's durable mailbox, so any process can send them; the owning execution polls the
+mailbox every ``engine.poll_seconds`` and applies them to its live stages.
+
+Sender side: :func:`find_stage` (address a stage by key or name) and :func:`post`.
+Owner side: :class:`RunControl` (one per :class:`~loopcraft.engine.runtime.Execution`), which
+pumps the mailbox, holds pause state, and wraps every stage session in a
+:class:`ControlledSession` so that a paused stage waits at its next safe point and an
+interrupted one waits, resumable, instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from loopcraft.engine.events import RunStatus, StageStatus
+from loopcraft.engine.journal import Journal, MailRow, StepRow
+from loopcraft.engine.tasks import TaskOutcome, TaskSession
+from loopcraft.errors import LoopcraftError, NotFoundError
+
+if TYPE_CHECKING:
+    from loopcraft.engine.runtime import Execution
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("pause", "resume", "interrupt", "kill", "steer", "follow_up", "answer")
+STAGE_STEP_KINDS = frozenset({"task", "tool", "workflow", "prompt", "stage_prompt"})
+OPEN_STAGE_STATES = frozenset({"running", "paused", "awaiting_input"})
+BUDGET_RAISED = "The budget was raised: continue the task where you left off."
+
+
+class ControlError(LoopcraftError):
+    """A control command that cannot apply (finished run, stage not running, …); nothing changed."""
+
+
+class RunKilled(BaseException):
+    """Raised inside a killed run's stages (a BaseException: never recorded as a step failure)."""
+
+
+# -- addressing stages ----------------------------------------------------------------------------
+
+
+def control_key(row: StepRow) -> str:
+    """The key a live session is registered under (a long-lived stage's prompts share their stage's)."""
+    return row.key.rpartition("/")[0] if row.kind == "stage_prompt" else row.key
+
+
+def find_stage(steps: Iterable[StepRow], run_id: str, stage: str) -> StepRow:
+    """The step named ``stage`` (by key or name; an open one wins); NotFoundError lists the stages."""
+    rows = [r for r in steps if r.kind in STAGE_STEP_KINDS]
+    matches = [r for r in rows if stage in (r.key, r.name, control_key(r))]
+    if not matches:
+        names = ", ".join(dict.fromkeys(r.name for r in rows)) or "none yet"
+        raise NotFoundError(f"run {run_id} has no stage {stage!r}; stages: {names}")
+    open_rows = [r for r in matches if r.status in OPEN_STAGE_STATES]
+    return (open_rows or matches)[-1]
+
+
+async def post(
+    journal: Journal, run_id: str, kind: str, *, stage_key: str | None = None, **payload: Any
+) -> int:
+    """Queue one command in the mailbox; returns its id."""
+    if kind not in COMMANDS:
+        raise ControlError(f"unknown control command {kind!r}; use one of {', '.join(COMMANDS)}")
+    mail_id = await journal.post(run_id, kind, payload, stage_key=stage_key)
+    assert mail_id is not None
+    return mail_id
+
+
+# -- the owner's side -------------------------------------------------------------------------------
+
+
+class RunControl:
+    """Pause state, live sessions and the mailbox pump of one execution."""
+
+    def __init__(self, execution: Execution) -> None:
+        self.exec = execution
+        self.run_paused = False
+        self.stage_paused: set[str] = set()
+        self.killed = False
+        self.sessions: dict[str, ControlledSession] = {}
+        self.pending: dict[str | None, list[tuple[str, str]]] = {}  # key -> [(steer|follow_up, text)]
+        self.resumable: set[str] = set()  # stages stopped (paused) by an earlier execution
+        self.task: asyncio.Task[Any] | None = None  # the execution's task (cancelled by kill)
+        self._changed = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._waiting: set[str] = set()
+
+    # -- the mailbox pump --------------------------------------------------------------------------
+
+    async def start(self, recorded: Iterable[StepRow]) -> None:
+        """Before the run: note stopped stages; apply durable steering left while the owner was down."""
+        self.resumable = {control_key(r) for r in recorded if r.status == "paused"}
+        self.task = asyncio.current_task()
+        for mail in await self.exec.journal.pending_mail(self.exec.run_id):
+            if not await self.exec.journal.consume_mail(mail.id):
+                continue
+            if mail.kind in ("steer", "follow_up", "kill"):
+                await self.apply(mail)  # stale pause/interrupt/resume commands are dropped
+
+    def poke(self) -> None:
+        """Look at the mailbox now (a command was posted from this process)."""
+        self._wake.set()
+
+    async def pump(self) -> None:
+        """Apply new commands until cancelled (noticed within ``engine.poll_seconds``)."""
+        poll = self.exec.config.engine.poll_seconds
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), poll)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                for mail in await self.exec.journal.pending_mail(self.exec.run_id):
+                    if await self.exec.journal.consume_mail(mail.id):
+                        await self.apply(mail)
+            except LoopcraftError as exc:
+                log.warning("run %s: control mailbox: %s", self.exec.run_id, exc)
+
+    async def apply(self, mail: MailRow) -> None:
+        """Carry out one command."""
+        key, text = mail.stage_key, str(mail.payload.get("message") or "")
+        if mail.kind == "pause":
+            await self._pause(key)
+        elif mail.kind == "interrupt":
+            await self._pause(key)
+            for session in self._targets(key):
+                session.interrupt()
+        elif mail.kind == "resume":
+            if text:
+                self._deliver("steer", key, text, stopped_only=True)
+            await self._resume(key)
+        elif mail.kind in ("steer", "follow_up"):
+            self._deliver(mail.kind, key, text)
+        elif mail.kind == "answer":
+            self.exec.answer_signal.set()
+        elif mail.kind == "kill":
+            self.kill()
+
+    def kill(self) -> None:
+        self.killed = True
+        for session in list(self.sessions.values()):
+            session.interrupt()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        self._changed.set()
+
+    # -- pause and resume ------------------------------------------------------------------------
+
+    async def _pause(self, key: str | None) -> None:
+        if key is None:
+            if not self.run_paused:
+                self.run_paused = True
+                await self._run_status("paused")
+        else:
+            self.stage_paused.add(key)
+        self._changed.set()
+
+    async def _resume(self, key: str | None) -> None:
+        if key is None:
+            self.stage_paused.clear()
+            if self.run_paused:
+                self.run_paused = False
+                await self._run_status("running")
+        else:
+            self.stage_paused.discard(key)
+        self._changed.set()
+
+    def paused(self, key: str | None) -> bool:
+        return self.run_paused or (key is not None and key in self.stage_paused)
+
+    async def checkpoint(self, key: str | None = None) -> None:
+        """Wait here while the run (or stage ``key``) is paused; raises :class:`RunKilled` once killed."""
+        if self.killed:
+            raise RunKilled
+        if not self.paused(key):
+            return
+        if key is not None:
+            self._waiting.add(key)
+            await self._stage_status(key, "paused")
+        try:
+            while self.paused(key) and not self.killed:
+                self._changed.clear()
+                await self._changed.wait()
+        finally:
+            if key is not None:
+                self._waiting.discard(key)
+        if self.killed:
+            raise RunKilled
+        if key is not None:
+            await self._stage_status(key, "running")
+
+    # -- steering ----------------------------------------------------------------------------------
+
+    def _targets(self, key: str | None) -> list[ControlledSession]:
+        if key is None:
+            return list(self.sessions.values())
+        session = self.sessions.get(key)
+        return [session] if session is not None else []
+
+    def _deliver(self, kind: str, key: str | None, text: str, *, stopped_only: bool = False) -> None:
+        targets = self._targets(key)
+        if key is None and stopped_only:
+            targets = [s for s in targets if s.key in self._waiting or s.key in self.stage_paused] or targets
+        if not targets:
+            self.pending.setdefault(key, []).append((kind, text))
+            return
+        for session in targets:
+            session.send(kind, text)
+
+    # -- sessions ----------------------------------------------------------------------------------
+
+    def attach(self, key: str, session: TaskSession) -> ControlledSession:
+        """Wrap a stage's freshly opened session; queued steering for it is delivered now."""
+        controlled = ControlledSession(session, self, key)
+        self.sessions[key] = controlled
+        queued = self.pending.pop(key, [])
+        if None in self.pending and (key in self.resumable or not self.resumable):
+            queued += self.pending.pop(None)
+        for kind, text in queued:
+            controlled.send(kind, text)
+        return controlled
+
+    def detach(self, key: str) -> None:
+        self.sessions.pop(key, None)
+
+    # -- status ------------------------------------------------------------------------------------
+
+    async def _run_status(self, status: str) -> None:
+        ex = self.exec
+        await ex.journal.update_run(ex.run_id, status=status)
+        ex.emit(RunStatus(ex.run_id, status, ex.workflow.name, None))
+
+    async def _stage_status(self, key: str, status: str) -> None:
+        ex = self.exec
+        await ex.journal.set_stage_status(ex.run_id, key, status)
+        ex.emit(StageStatus(ex.run_id, key, status))
+
+
+class ControlledSession:
+    """A stage session under run control: pauses wait, interrupts wait for a resume, kill ends it."""
+
+    def __init__(self, inner: TaskSession, control: RunControl, key: str) -> None:
+        self.inner = inner
+        self.control = control
+        self.key = key
+
+    @property
+    def started(self) -> bool:
+        return self.inner.started
+
+    @property
+    def corrections(self) -> int:
+        return self.inner.corrections
+
+    async def run(self, prompt: str | None) -> TaskOutcome:
+        await self.control.checkpoint(self.key)
+        outcome = await self.inner.run(prompt)
+        while outcome.status == "interrupted":
+            if self.control.killed:
+                raise RunKilled
+            await self.control.checkpoint(self.key)  # interrupts come with a pause: wait for resume
+            outcome = await self.inner.run(None)
+        return outcome
+
+    def send(self, kind: str, text: str) -> None:
+        if kind == "steer":
+            self.inner.steer(text)
+        else:
+            self.inner.follow_up(text)
+
+    def steer(self, text: str) -> None:
+        self.inner.steer(text)
+
+    def follow_up(self, text: str) -> None:
+        self.inner.follow_up(text)
+
+    def interrupt(self) -> None:
+        self.inner.interrupt()
+
+    def close(self) -> None:
+        self.inner.close()

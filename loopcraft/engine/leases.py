@@ -1,0 +1,129 @@
+"""Run ownership: one owner per run, claimed atomically, kept alive by a heartbeat, and fenced.
+
+An owner id is ``host:pid:nonce`` (unique per execution, so two engines in one process are
+two owners). A claim succeeds only when the run has no live owner: none recorded, the same
+owner, an expired lease, or (on this host) an owner process that no longer exists. The
+claim runs in a ``BEGIN IMMEDIATE`` transaction, so two processes resuming the same run
+cannot both win. A :class:`Lease` that could not be renewed, or whose expiry has passed on
+the local clock, is *lost*: :meth:`Lease.check` raises :class:`LeaseLost` and the run's
+writers (journal, transcripts) call it before every write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from loopcraft.engine.journal import Journal, RunRow
+from loopcraft.errors import LoopcraftError
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(LoopcraftError):
+    """This process no longer owns the run: it must stop writing."""
+
+    exit_code = 8
+
+
+class RunBusy(LoopcraftError):
+    """Another live process owns the run."""
+
+    exit_code = 8
+
+
+def new_owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the owning process still exists (decidable on this host only; else assume it does)."""
+    if not owner:
+        return False
+    parts = owner.split(":")
+    if len(parts) < 2 or not parts[1].isdigit():
+        return False
+    if parts[0] != socket.gethostname():
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def owner_pid(owner: str | None) -> int | None:
+    parts = (owner or "").split(":")
+    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+
+
+def held(row: RunRow, now: float | None = None) -> bool:
+    """Whether the run has a live owner: an unexpired lease held by a process that still exists."""
+    now = time.time() if now is None else now
+    return bool(row.owner) and (row.lease_expires or 0) > now and owner_alive(row.owner)
+
+
+@dataclass
+class Lease:
+    """This process's claim on one run."""
+
+    journal: Journal
+    run_id: str
+    owner: str
+    seconds: float
+    expires: float = 0.0
+    lost: bool = False
+
+    async def claim(self, *, status: str = "running") -> None:
+        """Take the run (atomically); raises :class:`RunBusy` naming the current owner."""
+        now = time.time()
+        async with self.journal.transaction():
+            row = await self.journal.get_run(self.run_id)
+            if row is None:
+                raise LoopcraftError(f"unknown run {self.run_id!r}")
+            if row.owner not in (None, self.owner) and held(row, now):
+                raise RunBusy(
+                    f"run {self.run_id} is being run by {row.owner} (lease until "
+                    f"{time.strftime('%H:%M:%S', time.localtime(row.lease_expires or now))}); "
+                    "wait for it, or stop it with `loopcraft kill`"
+                )
+            self.expires = now + self.seconds
+            await self.journal.update_run(
+                self.run_id, owner=self.owner, status=status, heartbeat_at=now, lease_expires=self.expires
+            )
+        self.lost = False
+
+    async def renew(self) -> bool:
+        """Extend the lease if this process still holds it; False (and lost) otherwise."""
+        if self.lost:
+            return False
+        now = time.time()
+        if now >= self.expires:
+            self.lost = True
+            return False
+        expires = now + self.seconds
+        ok = await self.journal.update_run_if_owner(
+            self.run_id, self.owner, heartbeat_at=now, lease_expires=expires
+        )
+        if ok:
+            self.expires = expires
+        else:
+            self.lost = True
+            log.warning("run %s: lease lost to another owner", self.run_id)
+        return ok
+
+    def check(self) -> None:
+        """Raise :class:`LeaseLost` when this process may no longer write for the run."""
+        if self.lost or time.time() >= self.expires:
+            self.lost = True
+            raise LeaseLost(f"run {self.run_id}: this process lost its lease; another process owns the run")
+
+    async def release(self, **fields: object) -> bool:
+        """Write final fields and give the run up (only if still held)."""
+        return await self.journal.update_run_if_owner(self.run_id, self.owner, lease_expires=None, **fields)
