@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 Status = Literal["completed", "budget_exceeded", "blocked", "interrupted", "failed"]
 Stop = tuple[Status, str]
+CallState = Literal["ran", "invalid", "budget"]
 SafePoint = Callable[[], Awaitable[None]]
 T = TypeVar("T")
 
@@ -364,18 +365,19 @@ class Agent:
                 await self._skip(rest, prompts.SKIPPED_STEER)
                 self._seg.steer_skipped += len(rest)
                 return None
-            if not all(b.tool_calls_left() for b in self._budgets()):
-                limit = first_exceeded(self._budgets()) or "max_tool_calls"
-                await self._skip(rest, prompts.skipped_budget(limit))
-                return await self._wrap_up(limit)
             if len(batch) == 1:
                 outcomes = [await self._call(batch[0])]
             else:
                 outcomes = list(await asyncio.gather(*(self._call(c) for c in batch)))
             blocked = False
-            for call, (result, ran) in zip(batch, outcomes, strict=True):
-                blocked = await self._conclude(call, result, ran) or blocked
-            stop = await self._after_batch(blocked, [c for b in batches[index + 1 :] for c in b])
+            for call, (result, state) in zip(batch, outcomes, strict=True):
+                blocked = await self._conclude(call, result, state) or blocked
+            later = [c for b in batches[index + 1 :] for c in b]
+            if any(state == "budget" for _, state in outcomes):
+                limit = first_exceeded(self._budgets()) or "max_tool_calls"
+                await self._skip(later, prompts.skipped_budget(limit))
+                return await self._wrap_up(limit)
+            stop = await self._after_batch(blocked, later)
             if stop:
                 return stop
             await self._safe_point()
@@ -394,39 +396,42 @@ class Agent:
             return ("failed", f"{self._seg.malformed} malformed tool calls in a row")
         return None
 
-    async def _call(self, call: ToolCall) -> tuple[ToolResult, bool]:
-        """Validate, authorize and run one tool call; (result, whether the tool actually ran)."""
+    async def _call(self, call: ToolCall) -> tuple[ToolResult, CallState]:
+        """Validate, authorize and run one tool call; the result and what became of the call."""
         await self._emit(ToolCallStart(call.id, call.name, call.arguments))
         tool = self._tools.get(call.name)
         if tool is None:
             self._seg.malformed += 1
             known = ", ".join(sorted(self._tools)) or "none"
-            return ToolResult(f"unknown tool {call.name!r}; available tools: {known}", is_error=True), False
+            return ToolResult(
+                f"unknown tool {call.name!r}; available tools: {known}", is_error=True
+            ), "invalid"
         try:
             args = call.parsed()
         except ValueError as exc:
             self._seg.malformed += 1
-            return ToolResult(
-                f"the arguments for {call.name} are not a valid JSON object ({exc}); send them again as JSON",
-                is_error=True,
-            ), False
+            text = (
+                f"the arguments for {call.name} are not a valid JSON object ({exc}); send them again as JSON"
+            )
+            return ToolResult(text, is_error=True), "invalid"
         self._seg.malformed = 0
+        if not all(b.tool_calls_left() for b in self._budgets()):
+            limit = first_exceeded(self._budgets()) or "max_tool_calls"
+            return ToolResult(prompts.skipped_budget(limit), is_error=True), "budget"
         for budget in self._budgets():
             budget.add_tool_calls()
-        return await self._execute(tool, call, args), True
+        return await self._execute(tool, call, args), "ran"
 
-    async def _conclude(self, call: ToolCall, result: ToolResult, ran: bool) -> bool:
+    async def _conclude(self, call: ToolCall, result: ToolResult, state: CallState) -> bool:
         """Loop detection and the journal entry for a finished call; True when it must stop."""
-        verdict = (
-            self._seg.repeat.observe(call.name, call.arguments, result.output, result.is_error)
-            if ran
-            else "ok"
-        )
+        verdict = "ok"
+        if state == "ran":
+            verdict = self._seg.repeat.observe(call.name, call.arguments, result.output, result.is_error)
         if verdict == "warn":
             warning = repeat_warning(call.name, self.config.repeat_limit)
             result = ToolResult(f"{result.output}\n\n{warning}", result.is_error, result.metadata)
             await self._emit(BudgetWarning("repeat_limit", warning))
-        await self._record_result(call, result)
+        await self._record_result(call, result, skipped=state == "budget")
         return verdict == "block"
 
     async def _execute(self, tool: Tool, call: ToolCall, args: dict[str, Any]) -> ToolResult:

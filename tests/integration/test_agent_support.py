@@ -61,47 +61,9 @@ class RecordingClient:
 
 def scripted_client(config: Config | None = None) -> RecordingClient:
     """The real model path: LiteLLMClient serving the scripted provider."""
-    try:
-        from loopcraft.models.litellm_client import LiteLLMClient
-    except ImportError:  # TEMPORARY until the model layer lands
-        return RecordingClient(_InterimClient())
+    from loopcraft.models.litellm_client import LiteLLMClient
+
     return RecordingClient(LiteLLMClient(config or Config()))
-
-
-class _InterimClient:
-    async def complete(
-        self, request: CompletionRequest, on_delta: DeltaCallback | None = None
-    ) -> CompletionResult:
-        import inspect
-        import json as _json
-
-        from loopcraft.models.scripted import stream_turn
-        from loopcraft.models.types import Delta, ToolCall, Usage
-
-        text = ""
-        calls: dict[int, dict[str, str]] = {}
-        usage = Usage()
-        async for chunk in stream_turn(
-            request.model, request.messages, {}, {"metadata": {"stage": request.stage}}
-        ):
-            if chunk["text"]:
-                text += chunk["text"]
-                if on_delta:
-                    r = on_delta(Delta("text", chunk["text"]))
-                    if inspect.isawaitable(r):
-                        await r
-            if chunk["tool_use"]:
-                tu = chunk["tool_use"]
-                c = calls.setdefault(tu["index"], {"id": "", "name": "", "arguments": ""})
-                c["id"] = tu["id"] or c["id"]
-                c["name"] = tu["function"]["name"] or c["name"]
-                c["arguments"] += tu["function"]["arguments"]
-            if chunk["usage"]:
-                u = chunk["usage"]
-                usage = Usage(u["prompt_tokens"], u["completion_tokens"])
-        _ = _json
-        tcs = [ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())]
-        return CompletionResult(text, tcs, "stop", usage, request.model, 0.0)
 
 
 def priced_config(model: str, input_per_mtok: float, output_per_mtok: float) -> Config:
