@@ -453,12 +453,8 @@ async def _complete(model: str, messages: list[dict[str, Any]], kwargs: dict[str
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if tool_calls:
         message["tool_calls"] = [tool_calls[i] for i in sorted(tool_calls)]
-    response = (
-        kwargs["model_response"]
-        if isinstance(kwargs.get("model_response"), ModelResponse)
-        else ModelResponse()
+    return ModelResponse(
+        model=model,
+        choices=[{"index": 0, "message": message, "finish_reason": finish}],
+        usage=Usage(**usage),
     )
-    response.choices = [{"index": 0, "message": message, "finish_reason": finish}]  # type: ignore[assignment]
-    response.model = model
-    response.usage = Usage(**usage)  # type: ignore[union-attr,attr-defined]
-    return response

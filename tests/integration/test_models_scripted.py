@@ -324,3 +324,33 @@ def test_importing_the_client_does_not_import_litellm() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_non_streaming_litellm_call_is_served_too(scripts) -> None:
+    from loopcraft.models.litellm_loader import load_litellm
+    from loopcraft.models.scripted import SCRIPT_KWARG
+
+    model = scripts(
+        "t13",
+        {
+            "default": [
+                {
+                    "text": "whole",
+                    "tool_calls": [{"name": "ls", "arguments": {}}],
+                    "usage": {"input": 7, "output": 3},
+                }
+            ]
+        },
+    )
+    litellm = load_litellm()
+    assert load_litellm() is litellm
+    assert sum(1 for p in litellm.custom_provider_map if p["provider"] == "scripted") == 1
+    response = await litellm.acompletion(
+        model=model,
+        messages=[{"role": "user", "content": "hi"}],
+        metadata={"stage": "chat"},
+        **{SCRIPT_KWARG: None},
+    )
+    message = response.choices[0].message
+    assert message.content == "whole" and message.tool_calls[0].function.name == "ls"
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (7, 3)
