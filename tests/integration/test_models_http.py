@@ -170,3 +170,13 @@ async def test_cancel_mid_stream_stops_within_a_second(openai_server: OpenAIServ
         await task
     assert loop.time() - cancelled_at < 1.0
     assert len(openai_server.requests) == 1  # never retried
+
+
+async def test_options_are_forwarded(openai_server: OpenAIServer, tmp_path: Path) -> None:
+    client = _client(openai_server, tmp_path)
+    client.config.models[MODEL].max_output_tokens = 77
+    await client.complete(_request(temperature=0.25, response_format={"type": "json_object"}))
+    sent = openai_server.requests[0]
+    assert sent.get("max_tokens", sent.get("max_completion_tokens")) == 77
+    assert sent["temperature"] == 0.25 and sent["response_format"] == {"type": "json_object"}
+    assert sent["messages"] == [{"role": "user", "content": "hello"}]
