@@ -224,7 +224,7 @@ class Compactor:
         numbered, segments, total = number_history(older)
         try:
             text, usage = await self._side_call(
-                prompts.COMPACTION_SYSTEM, numbered, model, fallback_models, usage
+                "compaction", prompts.COMPACTION_SYSTEM, numbered, model, fallback_models, usage
             )
             ranges = parse_drop(text, total)
             rebuilt, dropped = apply_drop(older, segments, total, ranges)
@@ -236,7 +236,9 @@ class Compactor:
             verbatim_error = str(exc)
         plain = number_history(older, numbered=False)[0]
         try:
-            text, usage = await self._side_call(prompts.SUMMARY_SYSTEM, plain, model, fallback_models, usage)
+            text, usage = await self._side_call(
+                "summary", prompts.SUMMARY_SYSTEM, plain, model, fallback_models, usage
+            )
             message = summary_message(_json_object(text))
             self.failures = 0
             return CompactionOutcome(True, "summary", split, [message], 0, usage)
@@ -245,13 +247,13 @@ class Compactor:
             return CompactionOutcome(False, usage=usage, error=f"verbatim: {verbatim_error}; summary: {exc}")
 
     async def _side_call(
-        self, system: str, body: str, model: str, fallback_models: list[str], usage: Usage
+        self, kind: str, system: str, body: str, model: str, fallback_models: list[str], usage: Usage
     ) -> tuple[str, Usage]:
         request = CompletionRequest(
             model=model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": body}],
             fallback_models=list(fallback_models),
-            stage=f"compaction:{self.stage}",
+            stage=f"{kind}:{self.stage}",  # its own scripted stage: "compaction:<stage>" / "summary:<stage>"
             response_format={"type": "json_object"},
         )
         result = await self.client.complete(request)
