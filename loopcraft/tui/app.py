@@ -155,16 +155,20 @@ class LoopcraftApp(App[None]):
 
     @work(exclusive=True, exit_on_error=False, group="engine")
     async def _open_engine(self) -> None:
-        from loopcraft.tui.workflows import WorkflowController
-
-        controller = WorkflowController(self)
         try:
-            await controller.open()
+            await self.open_workflows()
         except Exception as exc:
             await self.chat_view.add(Notice(f"workflow engine unavailable: {exc}", "warning"))
-            return
+
+    async def open_workflows(self, engine: Any = None) -> WorkflowController:
+        """Open the engine (or use ``engine``) and wire it to the panes and the agent's tool."""
+        from loopcraft.tui.workflows import WorkflowController
+
+        controller = WorkflowController(self, engine)
+        await controller.open()
         self.workflows = controller
         self.chat.add_tool(controller.agent_tool())
+        return controller
 
     async def on_unmount(self) -> None:
         if self.workflows is not None:

@@ -13,8 +13,12 @@ from loopcraft.models.scripted import Script, register_script
 from loopcraft.tui.app import LoopcraftApp
 
 
-def scripted(name: str, turns: list[dict[str, Any]], stages: dict[str, list[dict[str, Any]]] | None = None,
-             **options: Any) -> str:
+def scripted(
+    name: str,
+    turns: list[dict[str, Any]],
+    stages: dict[str, list[dict[str, Any]]] | None = None,
+    **options: Any,
+) -> str:
     """Register ``scripted/<name>`` (``turns`` for unmatched stages, script ``options`` such as
     pace or chunk_size); returns the model string."""
     register_script(name, Script.model_validate({"default": turns, "stages": stages or {}, **options}))
