@@ -39,7 +39,7 @@ def _graph() -> GraphModel:
     graph.add("root/1:workflow:review/0:parallel/1:task:style", "style")
     graph.add("root/1:workflow:review/1:task:synthesis", "synthesis", parents=["x"])
     graph.add("root/2:prompt:confirm", "confirm", "prompt", parents=["root/1:workflow:review"])
-    for key, node in graph.nodes.items():
+    for node in graph.nodes.values():
         node.status = "completed"
         node.model = None if node.kind != "task" else "scripted/demo"
         node.tokens = 1200 if node.kind == "task" else 0
