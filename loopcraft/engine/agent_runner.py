@@ -142,7 +142,7 @@ class AgentTaskRunner:
         path = request.session_path
         model, fallbacks = request.model, list(request.fallback_models)
         if path.is_file():
-            log = SessionLog.open(path)
+            log = SessionLog.open(path, guard=request.guard)
             pinned = answered_model(log.entries)
             if pinned and pinned != model:  # keep the model that answered before the crash
                 fallbacks = [m for m in [model, *fallbacks] if m != pinned]
@@ -159,7 +159,7 @@ class AgentTaskRunner:
                     usage=_session_total(log.entries).to_dict(),
                 )
                 log.close()
-                log = SessionLog.open(path)
+                log = SessionLog.open(path, guard=request.guard)
             else:
                 log = create_session(
                     path,
@@ -168,6 +168,7 @@ class AgentTaskRunner:
                     tools=tools,
                     system_prompt=request.system,
                     stage=request.name,
+                    guard=request.guard,
                 )
         policy = PermissionPolicy(self.config.agent, approver=None, mode=request.permissions or "yolo")  # type: ignore[arg-type]
         agent = Agent(
@@ -183,5 +184,7 @@ class AgentTaskRunner:
             stage=request.name,
             system_prompt=request.system,
             on_event=request.on_event,
+            budget=request.shared_budget,
+            safe_point=request.safe_point,
         )
         return AgentTaskSession(agent, log)

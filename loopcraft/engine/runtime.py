@@ -10,6 +10,7 @@ real. A recorded step whose kind or name differs from the code's is a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -24,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from loopcraft.config import Config
 from loopcraft.engine.artifacts import RunFiles, write_durably
+from loopcraft.engine.budgets import RunBudget
 from loopcraft.engine.context import Context, WorkflowExit, _idempotency_key
+from loopcraft.engine.control import RunControl, RunKilled
 from loopcraft.engine.definition import Workflow
 from loopcraft.engine.events import (
     EngineEvent,
@@ -40,6 +43,7 @@ from loopcraft.engine.events import (
 )
 from loopcraft.engine.gates import normalize_answer
 from loopcraft.engine.journal import Journal, StepRow
+from loopcraft.engine.leases import Lease, LeaseLost, new_owner_id
 from loopcraft.engine.results import StageResult
 from loopcraft.engine.tasks import (
     StageFailure,
@@ -163,8 +167,15 @@ class Execution:
         inputs: dict[str, Any],
         run_model: str | None,
         catalog: WorkflowCatalog | None = None,
+        lease: Lease | None = None,
+        budget: dict[str, Any] | None = None,
+        stop_at_gates: bool = False,
     ) -> None:
-        self.journal = journal
+        self.lease = lease or Lease(journal, run_id, new_owner_id(), config.engine.lease_seconds)
+        self.journal = _Fenced(journal, self.lease)  # type: ignore[assignment]
+        self.control = RunControl(self)
+        self.budget = RunBudget(budget)
+        self.stop_at_gates = stop_at_gates  # headless with no human: a gate ends the run as needs_human
         self.bus = bus
         self.config = config
         self.runner = runner
@@ -216,24 +227,39 @@ class Execution:
             self.recorded[row.pos] = row
             self._seq = max(self._seq, row.seq)
         self._event_seq = await self.journal.max_event_seq(self.run_id)
+        if self.lease.expires <= time.time():
+            await self.lease.claim()
         heartbeat = asyncio.ensure_future(self._heartbeat())
+        pump = asyncio.ensure_future(self.control.pump())
         try:
+            await self.control.start(self.recorded.values())
             await self._set_status("running")
-            status, output, error = await self._call_workflow()
+            try:
+                status, output, error = await self._call_workflow()
+            except asyncio.CancelledError:
+                if not self.control.killed:
+                    raise
+                status, output, error = "killed", None, "killed by the user"
+                await self.journal.close_open_steps(self.run_id, "the run was killed")
+            except LeaseLost as exc:
+                log.warning("%s", exc)
+                return
             usage = self.usage.to_dict()
-            await self.journal.update_run(
-                self.run_id,
-                status=status,
-                output=output,
-                error=error,
-                usage=usage,
-                finished=time.time(),
-                lease_expires=None,
+            await self.lease.release(
+                status=status, output=output, error=error, usage=usage, finished=time.time()
             )
             self.emit(UsageEvent(self.run_id, None, {}, usage))
             self.emit(RunStatus(self.run_id, status, self.workflow.name, error))
+        except BaseException:
+            # Stopped abnormally (crash, Engine.close): give the lease up so the run can be
+            # resumed at once; its status stays live, so it shows as crashed.
+            if not self.lease.lost:
+                with contextlib.suppress(Exception):
+                    await self.lease.release()
+            raise
         finally:
             heartbeat.cancel()
+            pump.cancel()
             for session in self.live.values():
                 session.close()
             await self.flush()
@@ -247,6 +273,8 @@ class Execution:
             return "completed", output, None
         except WorkflowExit as exc:
             return exc.status, None, exc.reason or None
+        except RunKilled:
+            raise asyncio.CancelledError from None
         except (StageFailure, StepError) as exc:
             return exc.run_status, None, str(exc)
         except LoopcraftError as exc:
@@ -257,24 +285,21 @@ class Execution:
             return "failed", None, f"workflow raised {type(exc).__name__}: {first}"
 
     async def _set_status(self, status: str) -> None:
-        now = time.time()
-        await self.journal.update_run(
-            self.run_id,
-            status=status,
-            owner=owner_id(),
-            heartbeat_at=now,
-            lease_expires=now + self.config.engine.lease_seconds,
-        )
+        if status == "running" and self.control.run_paused:
+            status = "paused"
+        await self.journal.update_run(self.run_id, status=status)
         self.emit(RunStatus(self.run_id, status, self.workflow.name, None))
 
     async def _heartbeat(self) -> None:
+        """Renew the lease; once it is lost, stop the run (this process may write nothing more)."""
         while True:
             await asyncio.sleep(self.config.engine.heartbeat_seconds)
-            now = time.time()
             try:
-                await self.journal.update_run(
-                    self.run_id, heartbeat_at=now, lease_expires=now + self.config.engine.lease_seconds
-                )
+                if not await self.lease.renew():
+                    log.warning("run %s: lease lost; stopping this execution", self.run_id)
+                    if self.control.task is not None:
+                        self.control.task.cancel()
+                    return
             except LoopcraftError:
                 log.warning("heartbeat of run %s failed", self.run_id)
 
@@ -312,6 +337,10 @@ class Execution:
             value = decode(self.files.load_output(row.output))
             if row.usage:
                 self.usage = self.usage + Usage.from_dict(row.usage)
+                if kind == "task" or kind == "stage_prompt":
+                    self.budget.charge(Usage.from_dict(row.usage))
+            if kind in ("task", "stage_prompt"):
+                self.budget.stages += 1
             if kind in STAGE_KINDS:
                 scope.settle(key, row.parents)
             return value
@@ -327,6 +356,7 @@ class Execution:
                 run_status=err.get("run_status", "failed"),
             )
         is_stage = kind in STAGE_KINDS
+        await self.before_step(kind, name)
         if row is None:
             self._seq += 1
             row = StepRow(
@@ -376,6 +406,14 @@ class Execution:
             if usage is not None:
                 self.emit(UsageEvent(self.run_id, key, row.usage or {}, self.usage.to_dict()))
         return decode(encoded)
+
+    async def before_step(self, kind: str, name: str) -> None:
+        """Control at a step boundary: wait while the run is paused; stop when its budget is spent."""
+        await self.control.checkpoint()
+        if kind in ("task", "stage_prompt"):
+            limit = self.budget.stage_allowed()
+            if limit is not None:
+                raise WorkflowExit("budget_exceeded", f"run budget exceeded ({limit}) before stage {name!r}")
 
     async def _record_failure(self, row: StepRow, exc: BaseException) -> None:
         if isinstance(exc, NonDeterminismError):
@@ -445,6 +483,9 @@ class Execution:
             system=spec.system,
             skills=spec.skills,
             on_event=on_event,
+            safe_point=lambda: self.control.checkpoint(key),
+            shared_budget=self.budget,
+            guard=self.lease.check,
         )
 
     async def _task_body(self, key: str, spec: TaskSpec, row: StepRow) -> StageResult:
@@ -453,12 +494,13 @@ class Execution:
         session_path = self.files.session_path(key)
         request = self._request(key, spec, session_path)
         row.model = request.model
-        session = await self.runner.open(request)
+        session = self.control.attach(key, await self.runner.open(request))
         self.live[key] = session
         try:
             outcome, structured, usage = await run_agent_task(spec, session, prompt)
         finally:
             self.live.pop(key, None)
+            self.control.detach(key)
             session.close()
         row.model = outcome.model or request.model
         text, written = shape_output(spec, outcome.text, self.files, self.config.engine.max_output)
@@ -684,6 +726,14 @@ class Execution:
         async def body(row: StepRow) -> Any:
             prompt = await self.journal.create_prompt(self.run_id, key, kind, question, options, default)
             while prompt.status != "answered":
+                if self.stop_at_gates:
+                    await self.journal.set_step_status(self.run_id, pos, "awaiting_input")
+                    self.emit(PromptPending(self.run_id, prompt.id, key, kind, question, options))
+                    raise WorkflowExit(
+                        "needs_human",
+                        f"waiting for an answer to {question!r}: `loopcraft answer {self.run_id} "
+                        f"{prompt.id} VALUE`, then `loopcraft resume {self.run_id}`",
+                    )
                 if prompt.id not in self._pending_prompts:
                     self._pending_prompts.add(prompt.id)
                     await self.journal.set_step_status(self.run_id, pos, "awaiting_input")
@@ -720,7 +770,7 @@ class Execution:
             if stage.session is None:
                 request = self._request(stage.key, stage.spec, session_path)
                 row.model = request.model
-                stage.session = await self.runner.open(request)
+                stage.session = self.control.attach(stage.key, await self.runner.open(request))
                 self.live[stage.key] = stage.session
             prompt = (
                 text
@@ -781,3 +831,38 @@ class _Prompted:
 
     def close(self) -> None:
         pass
+
+
+_WRITES = frozenset(
+    {
+        "update_run",
+        "start_step",
+        "finish_step",
+        "set_step_status",
+        "set_stage_status",
+        "close_open_steps",
+        "append_events",
+        "add_artifact",
+        "consume_mail",
+        "create_prompt",
+    }
+)
+
+
+class _Fenced:
+    """The journal as one execution sees it: every write first checks that the run's lease is held."""
+
+    def __init__(self, journal: Journal, lease: Lease) -> None:
+        self._journal = journal
+        self._lease = lease
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._journal, name)
+        if name not in _WRITES:
+            return attr
+
+        async def fenced(*args: Any, **kwargs: Any) -> Any:
+            self._lease.check()
+            return await attr(*args, **kwargs)
+
+        return fenced

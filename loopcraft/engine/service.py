@@ -6,21 +6,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from loopcraft.config import Config
+from loopcraft.engine.budgets import check_budget, merge_budget
+from loopcraft.engine.control import BUDGET_RAISED, ControlError, find_stage, post
 from loopcraft.engine.definition import Workflow
 from loopcraft.engine.discovery import WorkflowCatalog, discover
 from loopcraft.engine.events import EventBus, PromptAnswered
 from loopcraft.engine.gates import normalize_answer
 from loopcraft.engine.graph import Graph, load_graph
 from loopcraft.engine.journal import Journal, PromptRow, RunRow
+from loopcraft.engine.leases import Lease, RunBusy, held, new_owner_id
 from loopcraft.engine.results import FINAL_STATES, RunInfo
-from loopcraft.engine.runtime import Execution, owner_id
+from loopcraft.engine.runtime import Execution
 from loopcraft.engine.tasks import TaskRunner
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.models.client import ModelClient
@@ -40,22 +42,6 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def _owner_alive(owner: str | None) -> bool:
-    """Whether the owning process still exists (only decidable on this host; else trust the lease)."""
-    if not owner or ":" not in owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Engine:
     """Runs workflows durably against one repository's journal."""
 
@@ -72,6 +58,7 @@ class Engine:
         self._registered: dict[str, Workflow] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._executions: dict[str, Execution] = {}
+        self.stop_at_gates = False  # headless without a terminal: a human gate ends the run (needs_human)
 
     @classmethod
     async def open(
@@ -123,44 +110,80 @@ class Engine:
     # -- runs ------------------------------------------------------------------------------
 
     async def start(
-        self, name: str, inputs: dict[str, Any], *, model: str | None = None, cli_strings: bool = False
+        self,
+        name: str,
+        inputs: dict[str, Any],
+        *,
+        model: str | None = None,
+        cli_strings: bool = False,
+        budget: dict[str, Any] | None = None,
     ) -> str:
-        """Validate, record the run and start it in the background; returns the run id."""
+        """Validate, record the run and start it in the background; returns the run id.
+
+        ``budget`` (tokens, dollars, seconds, stages) overrides the workflow's own ``budget=``."""
         wf = self.workflows().get(name)
         checked = wf.coerce_cli_inputs(inputs) if cli_strings else wf.validate_inputs(inputs)
         if model is not None:
             from loopcraft.models.spec import parse_model
 
             parse_model(model)
+        run_budget = merge_budget(check_budget(wf.extras.get("budget")), check_budget(budget))
         run_id = new_run_id()
-        await self.journal.create_run(run_id, wf.name, checked, model=model)
-        self._launch(run_id, wf.name, checked, model)
+        await self.journal.create_run(run_id, wf.name, checked, model=model, budget=run_budget)
+        lease = self._lease(run_id)
+        await lease.claim()
+        self._launch(run_id, wf.name, checked, model, lease, run_budget)
         return run_id
 
     async def run(
-        self, name: str, inputs: dict[str, Any], *, model: str | None = None, cli_strings: bool = False
+        self,
+        name: str,
+        inputs: dict[str, Any],
+        *,
+        model: str | None = None,
+        cli_strings: bool = False,
+        budget: dict[str, Any] | None = None,
     ) -> RunInfo:
-        return await self.wait(await self.start(name, inputs, model=model, cli_strings=cli_strings))
+        return await self.wait(
+            await self.start(name, inputs, model=model, cli_strings=cli_strings, budget=budget)
+        )
 
-    async def resume(self, run_id: str) -> RunInfo:
-        """Re-execute a run from the top, replaying its journal; a finished run is returned as is."""
+    async def resume(
+        self, run_id: str, message: str | None = None, *, budget: dict[str, Any] | None = None
+    ) -> RunInfo:
+        """Resume a run.
+
+        A paused run owned by a live process (this one or another) is sent a resume command
+        (``message`` steers the stopped stages) and its current state returned at once. Any other
+        unfinished run is re-executed here from the top, replaying its journal, and awaited;
+        exactly one of several concurrent resumers wins, the others get :class:`RunBusy`.
+        ``budget`` raises the run's limits (a ``budget_exceeded`` run continues with it)."""
         row = await self._row(run_id)
-        if row.id in self._tasks:
-            return await self.wait(row.id)
         if row.status == "completed":
             return self._info(row)
         if row.status == "killed":
             raise LoopcraftError(f"run {row.id} was killed; killed runs cannot be resumed")
-        if (
-            row.status in _LIVE_STATES
-            and row.owner not in (None, owner_id())
-            and _owner_alive(row.owner)
-            and (row.lease_expires or 0) > time.time()
-        ):
-            raise LoopcraftError(f"run {row.id} is being run by {row.owner}; wait for it or stop it first")
+        if row.id in self._tasks or (row.status in _LIVE_STATES and held(row)):
+            if budget:
+                raise ControlError(f"run {row.id} is running; raise its budget when it has stopped")
+            stopped = any(r.status == "paused" for r in await self.journal.load_steps(row.id))
+            if row.status == "paused" or stopped or message:
+                await post(self.journal, row.id, "resume", message=message or "")
+                self._poke(row.id)
+                return self._info(row)
+            if row.id in self._tasks:
+                return await self.wait(row.id)
+            raise RunBusy(f"run {row.id} is being run by {row.owner}; wait for it, or stop it first")
         self.workflows().get(row.workflow)
+        lease = self._lease(row.id)
+        await lease.claim()
+        run_budget = merge_budget(row.budget, check_budget(budget))
+        if budget:
+            await self.journal.update_run(row.id, budget=run_budget)
+        if message or (budget and row.status == "budget_exceeded"):
+            await post(self.journal, row.id, "steer", message=message or BUDGET_RAISED)
         await self.journal.update_run(row.id, error=None, finished=None)
-        self._launch(row.id, row.workflow, row.inputs, row.model)
+        self._launch(row.id, row.workflow, row.inputs, row.model, lease, run_budget)
         return await self.wait(row.id)
 
     async def wait(self, run_id: str) -> RunInfo:
@@ -170,7 +193,18 @@ class Engine:
             await asyncio.shield(task)
         return await self.get_run(row.id)
 
-    def _launch(self, run_id: str, name: str, inputs: dict[str, Any], model: str | None) -> None:
+    def _lease(self, run_id: str) -> Lease:
+        return Lease(self.journal, run_id, new_owner_id(), self.config.engine.lease_seconds)
+
+    def _launch(
+        self,
+        run_id: str,
+        name: str,
+        inputs: dict[str, Any],
+        model: str | None,
+        lease: Lease | None = None,
+        budget: dict[str, Any] | None = None,
+    ) -> None:
         execution = Execution(
             journal=self.journal,
             bus=self.bus,
@@ -182,6 +216,9 @@ class Engine:
             inputs=inputs,
             run_model=model,
             catalog=self.workflows(),
+            lease=lease,
+            budget=budget,
+            stop_at_gates=self.stop_at_gates,
         )
         self._executions[run_id] = execution
         task = asyncio.ensure_future(execution.execute())
@@ -207,11 +244,7 @@ class Engine:
 
     def _info(self, row: RunRow) -> RunInfo:
         status = row.status
-        if (
-            status in _LIVE_STATES
-            and row.id not in self._tasks
-            and not (_owner_alive(row.owner) and (row.lease_expires or 0) > time.time())
-        ):
+        if status in _LIVE_STATES and row.id not in self._tasks and not held(row):
             status = "crashed" if row.owner else status
         usage = Usage.from_dict(row.usage)
         end = row.finished or (row.updated if status in FINAL_STATES or status == "crashed" else time.time())
@@ -274,6 +307,91 @@ class Engine:
     async def usage_by_workflow(self) -> dict[str, dict[str, Any]]:
         return await self.journal.usage_by_workflow()
 
+    # -- run control (every command goes through the journal's mailbox) ---------------------
+
+    async def _live_row(self, run_id: str, action: str) -> RunRow:
+        """The run, which must be owned by a live process; else a ControlError and nothing changes."""
+        row = await self._row(run_id)
+        if row.id in self._tasks or (row.status in _LIVE_STATES and held(row)):
+            return row
+        status = self._info(row).status
+        hint = "" if status in ("completed", "killed") else f"; resume it with `loopcraft resume {row.id}`"
+        raise ControlError(f"cannot {action} run {row.id}: it is not running (status {status}){hint}")
+
+    async def _stage_key(self, row: RunRow, stage: str | None, action: str, *, open_only: bool) -> str | None:
+        if stage is None:
+            return None
+        from loopcraft.engine.control import control_key
+
+        step = find_stage(await self.journal.load_steps(row.id), row.id, stage)
+        if open_only and step.status not in ("running", "paused", "awaiting_input"):
+            raise ControlError(
+                f"cannot {action} stage {step.name!r} of run {row.id}: it is {step.status}, not running"
+            )
+        return control_key(step)
+
+    def _poke(self, run_id: str) -> None:
+        execution = self._executions.get(run_id)
+        if execution is not None:
+            execution.control.poke()
+
+    async def _send(
+        self, run_id: str, kind: str, stage: str | None, action: str, message: str | None = None
+    ) -> int:
+        row = await self._live_row(run_id, action)
+        key = await self._stage_key(row, stage, action, open_only=True)
+        payload = {"message": message} if message is not None else {}
+        mail_id = await post(self.journal, row.id, kind, stage_key=key, **payload)
+        self._poke(row.id)
+        return mail_id
+
+    async def pause(self, run_id: str, stage: str | None = None) -> int:
+        """Pause the run (or one stage) at its next safe point; returns the command's id."""
+        return await self._send(run_id, "pause", stage, "pause")
+
+    async def interrupt(self, run_id: str, stage: str | None = None) -> int:
+        """Cancel the in-flight model call or tool now; the run (or stage) waits, resumable."""
+        return await self._send(run_id, "interrupt", stage, "interrupt")
+
+    async def steer(self, run_id: str, stage: str | None, message: str) -> int:
+        """A message to a running stage (every live stage when ``stage`` is None), after its tool batch."""
+        if not message.strip():
+            raise ControlError("a steering message cannot be empty")
+        return await self._send(run_id, "steer", stage, "steer", message)
+
+    async def follow_up(self, run_id: str, stage: str | None, message: str) -> int:
+        """A message given to a stage when it would otherwise stop."""
+        if not message.strip():
+            raise ControlError("a follow-up message cannot be empty")
+        return await self._send(run_id, "follow_up", stage, "follow up", message)
+
+    async def kill(self, run_id: str, *, wait: float = 5.0) -> RunInfo:
+        """End the run for good: in-flight work is cancelled, it is never resumed.
+
+        A run owned by a live process is sent a kill command (waited for up to ``wait`` seconds);
+        a stopped one is marked killed here."""
+        row = await self._row(run_id)
+        if row.status in ("completed", "killed"):
+            raise ControlError(f"cannot kill run {row.id}: it is already {row.status}")
+        if row.id in self._tasks or (row.status in _LIVE_STATES and held(row)):
+            await post(self.journal, row.id, "kill")
+            self._poke(row.id)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                task = self._tasks.get(row.id)
+                if task is not None:
+                    await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
+                fresh = await self._row(row.id)
+                if fresh.status == "killed":
+                    break
+                await asyncio.sleep(self.config.engine.poll_seconds / 2)
+            return await self.get_run(row.id)
+        lease = self._lease(row.id)
+        await lease.claim(status="killed")
+        await self.journal.close_open_steps(row.id, "the run was killed")
+        await lease.release(status="killed", error="killed by the user", finished=time.time())
+        return await self.get_run(row.id)
+
     # -- human gates (basics; run control builds on the mailbox) ---------------------------
 
     async def prompts(self, run_id: str | None = None) -> list[PromptRow]:
@@ -283,6 +401,8 @@ class Engine:
     async def answer(self, run_id: str, prompt_id: str | None, value: Any) -> Any:
         """Answer a pending prompt (the only one when ``prompt_id`` is None); returns the typed answer."""
         row = await self._row(run_id)
+        if row.status in ("completed", "killed", "cancelled"):
+            raise ControlError(f"cannot answer run {row.id}: it is {row.status}")
         pending = await self.journal.prompts(row.id, pending_only=True)
         if prompt_id is None:
             if len(pending) != 1:
@@ -294,12 +414,15 @@ class Engine:
                 raise NotFoundError(f"run {row.id} has no prompt {prompt_id!r}")
             prompt = found
         if prompt.status != "pending":
-            raise LoopcraftError(f"prompt {prompt.id} was already answered")
+            raise ControlError(f"prompt {prompt.id} is not pending: it was already answered")
         answer = normalize_answer(prompt.kind, value, prompt.options)
         if await self.journal.answer_prompt(prompt.id, answer):
             execution = self._executions.get(row.id)
             if execution is not None:
                 execution.answer_signal.set()
             else:
+                await post(self.journal, row.id, "answer", prompt_id=prompt.id)
                 self.bus.publish(PromptAnswered(row.id, prompt.id, prompt.step_key, answer))
+        else:
+            raise ControlError(f"prompt {prompt.id} is not pending: it was answered just now by someone else")
         return answer

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -90,6 +90,9 @@ class TaskRequest:
     system: str | None = None
     skills: list[str] | None = None
     on_event: Callable[[Any], Any] | None = None
+    safe_point: Callable[[], Awaitable[None]] | None = None  # run control: pauses wait here
+    shared_budget: Any = None  # the run's budget (an agent Budget every stage charges)
+    guard: Callable[[], None] | None = None  # raises once the run's lease is lost (fencing)
 
 
 class TaskSession(Protocol):
