@@ -150,7 +150,7 @@ class PermissionPrompt(Widget, can_focus=True):
         head.append(self.subject)
         yield Static(head, classes="permission-head")
         yield Static(Text(self.reason, style="italic"), classes="permission-reason")
-        yield Static("[a] allow once   [A] always allow   [r] reject", classes="permission-keys")
+        yield Static(Text("[a] allow once   [A] always allow   [r] reject"), classes="permission-keys")
 
     def on_mount(self) -> None:
         self.shown_at = time.monotonic()

@@ -51,7 +51,7 @@ class PromptCard(Vertical, can_focus=True):
         head.append(f"   run {prompt.run_id[:12]} · {prompt.key}", style="dim")
         yield Static(head)
         if prompt.kind == "confirm":
-            yield Static("[y] yes   [n] no", classes="prompt-keys")
+            yield Static(Text("[y] yes   [n] no"), classes="prompt-keys")
         elif prompt.kind == "select":
             yield OptionList(*[str(o) for o in prompt.options or []], classes="prompt-options")
         elif prompt.kind == "editor":

@@ -1,0 +1,74 @@
+"""End to end in a real terminal: start ``python -m loopcraft`` in tmux inside a temp git
+repo, run the demo workflow, answer its approval gate from the keyboard, read the screen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.tmux,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
+
+
+def _wait_screen(session: str, check: Callable[[str], bool], timeout: float = 40.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = _tmux("capture-pane", "-t", session, "-p")
+        if check(screen):
+            return screen
+        time.sleep(0.25)
+    print(screen)  # shown by pytest on failure
+    raise AssertionError("the screen never matched (it is printed above)")
+
+
+@pytest.fixture
+def session(git_repo: Path, tmp_path: Path) -> Iterator[str]:
+    name = f"loopcraft-e2e-{os.getpid()}"
+    env = {"LOOPCRAFT_HOME": str(tmp_path / "home"), "LOOPCRAFT_NO_OLLAMA_PROBE": "1"}
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    command = f"cd {git_repo} && sleep 0.5 && env {exports} {sys.executable} -m loopcraft"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "45", command], check=True)
+    subprocess.run(["tmux", "resize-window", "-t", name, "-x", "160", "-y", "45"], check=False)
+    try:
+        yield name
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], check=False, capture_output=True)
+
+
+def test_demo_workflow_runs_and_gate_is_answered_from_keyboard(session: str) -> None:
+    _wait_screen(session, lambda s: "no real model configured" in s and "scripted/demo" in s)
+    _tmux("send-keys", "-t", session, "-l", "/workflow run demo")
+    _tmux("send-keys", "-t", session, "Enter")
+    screen = _wait_screen(
+        session, lambda s: "Prompts (1 pending)" in s and "prompts 1" in s and "· awaiting_input" in s
+    )
+    assert "Apply the demo plan for the repository?" in screen
+    for stage in (
+        "scout",
+        "plan",
+        "demo-review",
+        "review-correctness",
+        "review-maintainability",
+        "synthesis",
+    ):
+        assert stage in screen
+    assert "awaiting_input" in screen and "prompts 1" in screen
+    _tmux("send-keys", "-t", session, "F4")
+    time.sleep(0.8)  # past the prompt's grace period
+    _tmux("send-keys", "-t", session, "y")
+    screen = _wait_screen(session, lambda s: "implement" in s and "· completed" in s)
+    assert "prompts 0" in screen and "Prompts (1 pending)" not in screen
