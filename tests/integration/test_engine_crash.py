@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,12 +165,15 @@ class Probe:
         return found
 
 
-def wait_for(proc: subprocess.Popen[str], cond: Any, timeout: float = 20) -> bool:
+def wait_for(
+    proc: subprocess.Popen[str], measure: Callable[[], int], start: int, timeout: float = 20
+) -> bool:
+    """Wait until ``measure()`` grows past ``start``; False when the process ended first."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
             return False
-        if cond():
+        if measure() > start:
             return True
         time.sleep(0.01)
     return proc.poll() is None
@@ -204,20 +208,15 @@ def test_sigkill_at_many_points_then_resume(git_repo: Path, tmp_path: Path) -> N
     proc = spawn("run", "crashy", "--model", "scripted/crash", "--json")
     for attempt in range(40):
         kind = kinds[attempt % len(kinds)]
-        n_calls, n_fx, n_starts, n_steps = (
-            len(probe.call_entries()),
-            len(probe.lines("effects.log")),
-            len(probe.lines("tool_starts.log")),
-            probe.completed_steps(),
-        )
-        conds = {
-            "after_call": lambda: len(probe.call_entries()) > n_calls,
-            "mid_stream": lambda: len(probe.call_entries()) > n_calls,
-            "after_effect": lambda: len(probe.lines("effects.log")) > n_fx,
-            "mid_tool": lambda: len(probe.lines("tool_starts.log")) > n_starts,
-            "after_step": lambda: probe.completed_steps() > n_steps,
+        measures = {
+            "after_call": lambda: len(probe.call_entries()),
+            "mid_stream": lambda: len(probe.call_entries()),
+            "after_effect": lambda: len(probe.lines("effects.log")),
+            "mid_tool": lambda: len(probe.lines("tool_starts.log")),
+            "after_step": probe.completed_steps,
         }
-        alive = wait_for(proc, conds[kind])
+        measure = measures[kind]
+        alive = wait_for(proc, measure, measure())
         if alive and kind == "mid_stream":
             time.sleep(0.05)
         if alive and proc.poll() is None and len(kills) < 22:
