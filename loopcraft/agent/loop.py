@@ -444,6 +444,7 @@ class Agent:
                 token = auth.token
             self.session.append(
                 "tool_call_start",
+                sync=not tool.read_only,  # a lost read-only start is harmless: it is re-run on resume
                 call_id=call.id,
                 name=call.name,
                 arguments=call.arguments,
@@ -463,6 +464,7 @@ class Agent:
     async def _record_result(self, call: ToolCall, result: ToolResult, *, skipped: bool = False) -> None:
         self.session.append(
             "tool_result",
+            sync=not self._read_only(call),  # a lost read-only result is re-run on resume
             call_id=call.id,
             name=call.name,
             output=result.output,
@@ -569,8 +571,8 @@ class Agent:
 
     def _record_usage(self, usage: Usage, turn: int, source: str) -> None:
         self.usage = self.usage + usage
-        self.session.append(
-            "usage", turn=turn, source=source, usage=usage.to_dict(), total=self.usage.to_dict()
+        self.session.append(  # made durable by the message entry that follows it
+            "usage", sync=False, turn=turn, source=source, usage=usage.to_dict(), total=self.usage.to_dict()
         )
 
     def _answered(self) -> bool:

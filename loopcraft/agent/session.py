@@ -3,7 +3,9 @@
 The first line is a header (id, created, workspace, model, system prompt and its hash,
 tool names); every later line is one typed entry (``type`` is one of ENTRY_TYPES). Each
 append is flushed and fsynced, so a crash loses at most the entry being written; a torn
-last line is dropped (and cut from the file) when the session is opened again.
+last line is dropped (and cut from the file) when the session is opened again. A writer
+may pass ``sync=False`` for an entry whose loss is harmless (it is still flushed, and the
+next synced entry makes it durable too, so what survives a crash is always a prefix).
 """
 
 from __future__ import annotations
@@ -117,8 +119,8 @@ class SessionLog:
                 fh.truncate(good_bytes)
         return cls(path, header, entries, guard, durable)
 
-    def append(self, entry_type: str, **data: Any) -> dict[str, Any]:
-        """Write one entry (flushed and fsynced); the guard may raise to forbid it."""
+    def append(self, entry_type: str, *, sync: bool = True, **data: Any) -> dict[str, Any]:
+        """Write one entry (flushed; fsynced unless ``sync=False``); the guard may raise to forbid it."""
         if entry_type not in ENTRY_TYPES:
             raise ValueError(f"unknown session entry type {entry_type!r}")
         if self.guard is not None:
@@ -126,7 +128,7 @@ class SessionLog:
         entry = {"type": entry_type, "ts": round(time.time(), 3), **data}
         self._file.write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
         self._file.flush()
-        if self.durable:
+        if self.durable and sync:
             os.fsync(self._file.fileno())
         return entry
 
