@@ -281,3 +281,33 @@ async def test_events_published_and_persisted(git_repo: Path) -> None:
     stored = [e["type"] for e in await engine.events(info.id)]
     assert stored == seen
     await engine.close()
+
+
+async def test_long_lived_stage_prompts_are_durable(git_repo: Path) -> None:
+    @workflow(name="live")
+    async def live(ctx: Context) -> list[str]:
+        stage = ctx.stage("helper")
+        first = await stage.prompt("one")
+        second = await stage.prompt("two")
+        if not FLAGS.get("pass"):
+            raise RuntimeError("crash")
+        return [first.text, second.text]
+
+    runner = FakeRunner({"helper": ["first answer", "second answer"]})
+    engine = await open_engine(git_repo, runner)
+    engine.register(live)
+    info = await engine.run("live", {})
+    assert runner.calls == [("helper", "one"), ("helper", "two")]
+    assert len(runner.requests) == 1  # one session for every prompt of the stage
+    FLAGS["pass"] = True
+    info = await engine.resume(info.id)
+    assert info.output == ["first answer", "second answer"]
+    assert len(runner.calls) == 2  # replayed, not re-asked
+    await engine.close()
+
+
+def test_builtin_hello_is_discovered(git_repo: Path) -> None:
+    from loopcraft.engine.discovery import discover
+
+    hello = discover(git_repo).get("hello")
+    assert hello.input_names == ["name"] and hello.source is not None and hello.source.name == "hello.py"
