@@ -652,7 +652,12 @@ class Agent:
             return
         outcome = self.on_event(event)
         if asyncio.iscoroutine(outcome):
-            task = asyncio.get_running_loop().create_task(outcome)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called outside the event loop: nothing can await it
+                outcome.close()
+                return
+            task = loop.create_task(outcome)
             _background.add(task)
             task.add_done_callback(_background.discard)
 
