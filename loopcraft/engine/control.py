@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from loopcraft.engine.context import WorkflowExit
 from loopcraft.engine.events import RunStatus, StageStatus
 from loopcraft.engine.journal import Journal, MailRow, StepRow
 from loopcraft.engine.tasks import TaskOutcome, TaskSession
@@ -135,6 +136,8 @@ class RunControl:
                 self._deliver("steer", key, text, stopped_only=True)
             await self._resume(key)
         elif mail.kind in ("steer", "follow_up"):
+            if mail.payload.get("only_stopped") and key is None and not self.resumable:
+                return  # e.g. "budget raised" when no stage was stopped mid-way
             self._deliver(mail.kind, key, text)
         elif mail.kind == "answer":
             self.exec.answer_signal.set()
@@ -265,6 +268,15 @@ class ControlledSession:
                 raise RunKilled
             await self.control.checkpoint(self.key)  # interrupts come with a pause: wait for resume
             outcome = await self.inner.run(None)
+        if outcome.status == "budget_exceeded":
+            limit = self.control.exec.budget.exceeded()
+            if limit is not None:  # the run's budget, not the stage's own: stop resumably
+                await self.control._stage_status(self.key, "paused")
+                raise WorkflowExit(
+                    "budget_exceeded",
+                    f"run budget exceeded ({limit}) in stage {self.key.rpartition(':')[2]!r}; "
+                    "raise it with `loopcraft resume RUN --budget ...`",
+                )
         return outcome
 
     def send(self, kind: str, text: str) -> None:

@@ -180,8 +180,10 @@ class Engine:
         run_budget = merge_budget(row.budget, check_budget(budget))
         if budget:
             await self.journal.update_run(row.id, budget=run_budget)
-        if message or (budget and row.status == "budget_exceeded"):
-            await post(self.journal, row.id, "steer", message=message or BUDGET_RAISED)
+        if message:
+            await post(self.journal, row.id, "steer", message=message)
+        elif budget and row.status == "budget_exceeded":
+            await post(self.journal, row.id, "steer", message=BUDGET_RAISED, only_stopped=True)
         await self.journal.update_run(row.id, error=None, finished=None)
         self._launch(row.id, row.workflow, row.inputs, row.model, lease, run_budget)
         return await self.wait(row.id)
