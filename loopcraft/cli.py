@@ -146,13 +146,26 @@ def run_cmd(
     inputs: list[str] = typer.Option([], "--input", "-i", help="An input as key=value; repeatable."),
     model: str | None = typer.Option(None, "--model", "-m", help="Default model for the run's stages."),
     as_json: bool = typer.Option(False, "--json", help="Print the final run as JSON instead of progress."),
+    budget: str | None = typer.Option(None, "--budget", help="Run budget: tokens=N,dollars=D,seconds=S,stages=K."),
+    gates: str = typer.Option("auto", "--gates", help="Human gates: ask (terminal), wait (for `loopcraft "
+                              "answer`), stop (end as needs_human); auto = ask with a terminal, else stop."),
 ) -> None:
-    """Run a workflow to its end, showing progress; the exit code tells the final status."""
+    """Run a workflow to its end, showing progress; the exit code tells the final status
+    (0 completed, 1 failed, 3 blocked, 5 needs_human, 6 budget_exceeded, 7 killed/cancelled)."""
     from loopcraft.headless import run_workflow
 
     root, config = _config(model)
-    code = run_async(run_workflow(root, config, workflow, _parse_inputs(inputs), model=model, as_json=as_json))
+    code = run_async(run_workflow(root, config, workflow, _parse_inputs(inputs), model=model, as_json=as_json,
+                                  budget=_parse_budget(budget), gates=gates))
     raise typer.Exit(code)
+
+
+def _parse_budget(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    from loopcraft.engine.budgets import parse_budget
+
+    return dict(parse_budget(text))
 
 
 @app.command("resume")
@@ -160,12 +173,17 @@ def run_cmd(
 def resume_cmd(
     run_id: str = typer.Argument(..., help="The run to resume."),
     as_json: bool = typer.Option(False, "--json", help="Print the final run as JSON."),
+    message: str | None = typer.Option(None, "--message", help="Steer the stopped stage(s) with this message."),
+    budget: str | None = typer.Option(None, "--budget", help="Raise the run's budget: tokens=N,dollars=D,…"),
+    gates: str = typer.Option("auto", "--gates", help="Human gates: auto, ask, wait or stop (see `run`)."),
 ) -> None:
-    """Resume a run: completed steps replay from the journal, the rest runs."""
+    """Resume a run: a paused run owned by another process is told to continue; a stopped or
+    crashed one is replayed here from the journal (completed steps are not re-run)."""
     from loopcraft.headless import resume_run
 
     root, config = _config()
-    raise typer.Exit(run_async(resume_run(root, config, run_id, as_json=as_json)))
+    raise typer.Exit(run_async(resume_run(root, config, run_id, as_json=as_json, message=message,
+                                          budget=_parse_budget(budget), gates=gates)))
 
 
 @app.command("runs")
@@ -193,6 +211,92 @@ def show_cmd(
 
     root, config = _config()
     run_async(show_run(root, config, run_id, stage=stage, as_json=as_json))
+
+
+# ----- run control (any process; goes through the journal's mailbox) ----------------------------
+
+
+def _control(action: str, run_id: str, stage: str | None = None, message: str | None = None,
+             as_json: bool = False) -> None:
+    from loopcraft.headless import control_run
+
+    root, config = _config()
+    raise typer.Exit(run_async(control_run(root, config, action, run_id, stage=stage, message=message,
+                                           as_json=as_json)))
+
+
+_STAGE_OPT = typer.Option(None, "--stage", "-s", help="Only this stage (key or name).")
+_JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
+
+
+@app.command("pause")
+@friendly
+def pause_cmd(run_id: str = typer.Argument(..., help="The run."), stage: str | None = _STAGE_OPT,
+              as_json: bool = _JSON_OPT) -> None:
+    """Pause a run (or one stage) at its next safe point; `loopcraft resume` continues it."""
+    _control("pause", run_id, stage, as_json=as_json)
+
+
+@app.command("interrupt")
+@friendly
+def interrupt_cmd(run_id: str = typer.Argument(..., help="The run."), stage: str | None = _STAGE_OPT,
+                  as_json: bool = _JSON_OPT) -> None:
+    """Cancel the in-flight model call or tool now; the run waits, resumable."""
+    _control("interrupt", run_id, stage, as_json=as_json)
+
+
+@app.command("kill")
+@friendly
+def kill_cmd(run_id: str = typer.Argument(..., help="The run."), as_json: bool = _JSON_OPT) -> None:
+    """End a run for good: in-flight work is cancelled and it can never be resumed."""
+    _control("kill", run_id, as_json=as_json)
+
+
+@app.command("steer")
+@friendly
+def steer_cmd(run_id: str = typer.Argument(..., help="The run."),
+              stage: str = typer.Argument(..., help="The stage (key or name)."),
+              message: str = typer.Argument(..., help="The message, delivered after its current tool batch."),
+              as_json: bool = _JSON_OPT) -> None:
+    """Send a steering message to a running stage."""
+    _control("steer", run_id, stage, message, as_json)
+
+
+@app.command("follow-up")
+@friendly
+def follow_up_cmd(run_id: str = typer.Argument(..., help="The run."),
+                  stage: str = typer.Argument(..., help="The stage (key or name)."),
+                  message: str = typer.Argument(..., help="The message, given when the stage would stop."),
+                  as_json: bool = _JSON_OPT) -> None:
+    """Queue a follow-up message for a running stage."""
+    _control("follow_up", run_id, stage, message, as_json)
+
+
+@app.command("answer")
+@friendly
+def answer_cmd(run_id: str = typer.Argument(..., help="The run."),
+               args: list[str] = typer.Argument(..., help="[PROMPT-ID] VALUE (the id may be left out when "
+                                                "only one prompt is pending)."),
+               as_json: bool = _JSON_OPT) -> None:
+    """Answer a pending human gate (yes/no, an option or its number, or text)."""
+    from loopcraft.headless import answer_prompt
+
+    if len(args) > 2:
+        raise LoopcraftError("answer takes RUN [PROMPT-ID] VALUE; quote a value that has spaces")
+    prompt_id, value = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+    root, config = _config()
+    raise typer.Exit(run_async(answer_prompt(root, config, run_id, prompt_id, value, as_json=as_json)))
+
+
+@app.command("prompts")
+@friendly
+def prompts_cmd(run_id: str | None = typer.Option(None, "--run", "-r", help="Only this run's prompts."),
+                as_json: bool = _JSON_OPT) -> None:
+    """List pending human gates (answer them with `loopcraft answer`)."""
+    from loopcraft.headless import print_prompts
+
+    root, config = _config()
+    run_async(print_prompts(root, config, run_id=run_id, as_json=as_json))
 
 
 def main() -> None:

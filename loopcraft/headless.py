@@ -3,17 +3,22 @@ a live progress printer on the engine's event bus, final summaries, tables and J
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from loopcraft.config import Config
 from loopcraft.engine.events import EngineEvent, PromptPending, RunStatus, StageAdded, StageStatus
+from loopcraft.engine.gates import AnswerError
 from loopcraft.engine.graph import Graph, GraphNode
 from loopcraft.engine.results import RunInfo
 from loopcraft.engine.service import Engine
+from loopcraft.errors import LoopcraftError
 
 ICONS = {
     "pending": "·", "running": "▶", "awaiting_input": "?", "paused": "‖", "completed": "✓",
@@ -93,22 +98,162 @@ async def _finish(engine: Engine, info: RunInfo, as_json: bool) -> int:
     return info.exit_code
 
 
+GATE_MODES = ("auto", "ask", "wait", "stop")
+
+
+def _read_line() -> asyncio.Future[str | None]:
+    """One line from stdin on a daemon thread (never blocks the process's exit); None at EOF."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str | None] = loop.create_future()
+
+    def deliver(value: str | None) -> None:
+        if not future.done():
+            future.set_result(value)
+
+    def work() -> None:
+        line = sys.stdin.readline()
+        with contextlib.suppress(RuntimeError):  # the loop may be gone by then
+            loop.call_soon_threadsafe(deliver, line.rstrip("\n") if line else None)
+
+    threading.Thread(target=work, daemon=True).start()
+    return future
+
+
+class TerminalGates:
+    """Asks each pending human gate in the terminal, one at a time, until a valid answer."""
+
+    def __init__(self, engine: Engine, out: TextIO) -> None:
+        self.engine = engine
+        self.out = out
+        self._lock = asyncio.Lock()
+
+    def __call__(self, event: EngineEvent) -> Any:
+        if isinstance(event, PromptPending):
+            return self.ask(event)
+        return None
+
+    async def ask(self, event: PromptPending) -> None:
+        async with self._lock:
+            options = event.options or []
+            listing = "".join(f"\n    {i}. {o}" for i, o in enumerate(options, 1))
+            hint = {"confirm": " [y/n]", "select": listing}.get(event.kind, "")
+            while True:
+                self.out.write(f"? {event.question}{hint}\n> ")
+                self.out.flush()
+                line = await _read_line()
+                if line is None:
+                    return  # no more input: the gate stays pending
+                try:
+                    await self.engine.answer(event.run_id, event.prompt_id, line)
+                    return
+                except AnswerError as exc:
+                    self.out.write(f"  {exc}\n")
+                except LoopcraftError:
+                    return  # answered elsewhere meanwhile
+
+
+def _gates(engine: Engine, gates: str, out: TextIO) -> None:
+    """Set how human gates behave: ask in the terminal, wait for `loopcraft answer`, or stop."""
+    if gates not in GATE_MODES:
+        raise LoopcraftError(f"bad --gates {gates!r}: use one of {', '.join(GATE_MODES)}")
+    if gates == "auto":
+        gates = "ask" if sys.stdin.isatty() else "stop"
+    engine.stop_at_gates = gates == "stop"
+    if gates == "ask":
+        engine.bus.subscribe(TerminalGates(engine, out))
+
+
 async def run_workflow(root: Path, config: Config, name: str, inputs: dict[str, Any], *,
-                       model: str | None, as_json: bool) -> int:
+                       model: str | None, as_json: bool, budget: dict[str, Any] | None = None,
+                       gates: str = "auto") -> int:
     """``loopcraft run``: start, show progress, wait, summarise; returns the exit code."""
     async with await Engine.open(root, config) as engine:
-        engine.bus.subscribe(ProgressPrinter(sys.stderr if as_json else sys.stdout))
-        run_id = await engine.start(name, inputs, model=model, cli_strings=True)
+        out = sys.stderr if as_json else sys.stdout
+        engine.bus.subscribe(ProgressPrinter(out))
+        _gates(engine, gates, out)
+        run_id = await engine.start(name, inputs, model=model, cli_strings=True, budget=budget)
         if not as_json:
             print(f"run {run_id} started: {name}", flush=True)
         return await _finish(engine, await engine.wait(run_id), as_json)
 
 
-async def resume_run(root: Path, config: Config, run_id: str, *, as_json: bool) -> int:
-    """``loopcraft resume``: replay the journal and finish the run."""
+async def resume_run(root: Path, config: Config, run_id: str, *, as_json: bool, message: str | None = None,
+                     budget: dict[str, Any] | None = None, gates: str = "auto") -> int:
+    """``loopcraft resume``: a run live in another process is sent a resume command; any other
+    unfinished run is replayed from the journal and finished here."""
     async with await Engine.open(root, config) as engine:
-        engine.bus.subscribe(ProgressPrinter(sys.stderr if as_json else sys.stdout))
-        return await _finish(engine, await engine.resume(run_id), as_json)
+        out = sys.stderr if as_json else sys.stdout
+        engine.bus.subscribe(ProgressPrinter(out))
+        _gates(engine, gates, out)
+        info = await engine.resume(run_id, message, budget=budget)
+        if info.status in ("running", "paused", "awaiting_input", "pending"):
+            if as_json:
+                _dump({"sent": "resume", **info.to_dict()})
+            else:
+                print(f"resume sent to run {info.id} (run by another process)")
+            return 0
+        return await _finish(engine, info, as_json)
+
+
+# ----- run control ------------------------------------------------------------------------------
+
+
+async def control_run(root: Path, config: Config, action: str, run_id: str, *, stage: str | None = None,
+                      message: str | None = None, as_json: bool = False) -> int:
+    """``loopcraft pause|interrupt|kill|steer|follow-up``: post the command; returns the exit code."""
+    async with await Engine.open(root, config) as engine:
+        if action == "kill":
+            info = await engine.kill(run_id)
+            done = info.status == "killed"
+            line = f"run {info.id} killed" if done else f"kill sent to run {info.id} (status {info.status})"
+            result: dict[str, Any] = {"action": action, "run": info.id, "status": info.status}
+        else:
+            send = {"pause": engine.pause, "interrupt": engine.interrupt}.get(action)
+            if send is not None:
+                mail_id = await send(run_id, stage)
+            elif action == "steer":
+                mail_id = await engine.steer(run_id, stage, message or "")
+            else:
+                mail_id = await engine.follow_up(run_id, stage, message or "")
+            info = await engine.get_run(run_id)
+            target = f"stage {stage!r} of run {info.id}" if stage else f"run {info.id}"
+            line = f"{action.replace('_', '-')} sent to {target}"
+            result = {"action": action, "run": info.id, "stage": stage, "command": mail_id}
+    if as_json:
+        _dump(result)
+    else:
+        print(line)
+    return 0
+
+
+async def answer_prompt(root: Path, config: Config, run_id: str, prompt_id: str | None, value: str, *,
+                        as_json: bool = False) -> int:
+    """``loopcraft answer``: record the answer durably (the owner, or the next resumer, uses it)."""
+    async with await Engine.open(root, config) as engine:
+        answer = await engine.answer(run_id, prompt_id, value)
+        info = await engine.get_run(run_id)
+    if as_json:
+        _dump({"run": info.id, "answer": answer, "status": info.status})
+    else:
+        tail = "" if info.status in ("running", "awaiting_input", "paused") else (
+            f"; continue it with `loopcraft resume {info.id}`")
+        print(f"answered: {json.dumps(answer)}{tail}")
+    return 0
+
+
+async def print_prompts(root: Path, config: Config, *, run_id: str | None, as_json: bool) -> None:
+    """``loopcraft prompts``: every pending human gate."""
+    async with await Engine.open(root, config) as engine:
+        prompts = await engine.prompts(run_id)
+    if as_json:
+        _dump([vars(p) for p in prompts])
+        return
+    if not prompts:
+        print("no pending prompts")
+        return
+    for p in prompts:
+        options = f"  options: {', '.join(map(str, p.options))}" if p.options else ""
+        print(f"{p.run_id}  {p.id}  [{p.kind}] {p.question}{options}")
 
 
 async def print_runs(root: Path, config: Config, *, as_json: bool, limit: int) -> None:
