@@ -5,6 +5,8 @@ Deltas reach ``on_delta`` as they arrive. Each model in ``[model, *fallback_mode
 only ``pinned_model``) is retried on transient errors with backoff, honouring
 retry-after; other failures move on to the next model; cancellation and content
 refusals end the call at once. litellm is imported on the first call, not before.
+The stream is closed as soon as its usage chunk arrives, so litellm's success logging
+never runs (loopcraft keeps its own usage and cost; see ``_Stream.complete``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,17 @@ class _Stream:
     tools: dict[int, dict[str, str]] = field(default_factory=dict)
     finish_reason: str | None = None
     usage: Any = None
+
+    def complete(self) -> bool:
+        """True once both the finish reason and the usage chunk have arrived.
+
+        With ``include_usage`` litellm sends usage on one last chunk, built only after the
+        provider stream is exhausted (usage on earlier provider chunks is stripped). Pulling
+        the stream once more does nothing for us: litellm rebuilds the whole response and
+        schedules its success logging (cost, payload, redaction copies of every message)
+        as a background task on our loop. So the caller stops here and closes the stream.
+        """
+        return self.usage is not None and self.finish_reason is not None
 
     def tool_calls(self) -> list[ToolCall]:
         return [
@@ -194,6 +207,8 @@ class LiteLLMClient:
         try:
             async for chunk in response:
                 await _absorb(chunk, collected, on_delta)
+                if collected.complete():
+                    break  # see _Stream.complete: reading on only runs litellm's logging
         finally:
             close = getattr(response, "aclose", None)
             if close is not None:

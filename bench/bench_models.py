@@ -1,0 +1,161 @@
+"""Model-client figures: litellm's own cost per call through ``LiteLLMClient.complete``.
+
+The overhead of a call is its wall time plus any work litellm leaves running on the event
+loop after ``complete`` returns (it used to schedule its logging callbacks as background
+tasks), minus the provider's own time: the scripted model's turn, timed directly on the
+same messages. Histories of 10, 100 and 500 messages (tool-call turns), then a 200-turn
+conversation whose history grows by one tool turn per call. Target: < 3 ms at 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+HISTORIES = (10, 100, 500)
+ROUNDS = 7
+CALLS_PER_ROUND = 15
+GROWING_TURNS = 200
+MODEL = "scripted/bench-models"
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "noop",
+            "description": "does nothing",
+            "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}},
+        },
+    }
+]
+
+
+def _register() -> None:
+    from loopcraft.models.scripted import Script, register_script
+
+    turn = {"text": "Step done, moving on.", "tool_calls": [{"name": "noop", "arguments": {"n": 1}}]}
+    register_script(MODEL.split("/", 1)[1], Script.model_validate({"pace": 0, "default": [turn] * 1000}))
+
+
+def _tool_turn(i: int) -> list[dict[str, Any]]:
+    call = {"id": f"call_{i}", "type": "function", "function": {"name": "noop", "arguments": f'{{"n": {i}}}'}}
+    return [
+        {"role": "assistant", "content": f"step {i}", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": f"call_{i}", "content": f"noop {i} ok " * 10},
+    ]
+
+
+def history(length: int) -> list[dict[str, Any]]:
+    """A system prompt, a user task, then tool turns: ``length`` messages in all."""
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "You are a careful coding agent. " * 20},
+        {"role": "user", "content": "run the benchmark"},
+    ]
+    i = 0
+    while len(messages) < length:
+        messages.extend(_tool_turn(i))
+        i += 1
+    return messages[:length]
+
+
+async def _drain() -> None:
+    """Wait until every other task on the loop (litellm's leftovers) has finished."""
+    me = asyncio.current_task()
+    while others := [t for t in asyncio.all_tasks() if t is not me and not t.done()]:
+        await asyncio.wait(others)
+
+
+def _request(messages: list[dict[str, Any]]) -> Any:
+    from loopcraft.models.types import CompletionRequest
+
+    return CompletionRequest(model=MODEL, messages=messages, tools=TOOLS, stage="bench")
+
+
+class _Clock:
+    """Wall and process-CPU seconds (CPU counts litellm's worker threads too)."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def per_call(self, calls: int) -> tuple[float, float]:
+        return (time.perf_counter() - self.wall) / calls, (time.process_time() - self.cpu) / calls
+
+
+async def _provider_seconds(messages: list[dict[str, Any]], calls: int) -> tuple[float, float]:
+    """The scripted model's own time for one turn on ``messages`` (no litellm)."""
+    from loopcraft.models.scripted import stream_turn
+
+    clock = _Clock()
+    for _ in range(calls):
+        async for _chunk in stream_turn(MODEL, messages, {}, {"metadata": {"stage": "bench"}}):
+            pass
+    return clock.per_call(calls)
+
+
+async def _call_seconds(client: Any, messages: list[dict[str, Any]], calls: int) -> tuple[float, float, int]:
+    """Wall and CPU per call including litellm's leftover tasks; how many tasks it left behind."""
+    request = _request(messages)
+    await _drain()
+    left = 0
+    clock = _Clock()
+    for _ in range(calls):
+        await client.complete(request)
+        left += sum(1 for t in asyncio.all_tasks() if not t.done()) - 1
+    await _drain()
+    return (*clock.per_call(calls), left // calls)
+
+
+async def overhead_ms(client: Any, length: int) -> tuple[float, float, int]:
+    """Median per-call overhead outside the provider at ``length`` messages: wall ms, CPU ms, tasks left."""
+    messages = history(length)
+    await _call_seconds(client, messages, 3)  # warm up this shape
+    walls, cpus, left = [], [], 0
+    for _ in range(ROUNDS):
+        wall, cpu, left = await _call_seconds(client, messages, CALLS_PER_ROUND)
+        provider_wall, provider_cpu = await _provider_seconds(messages, CALLS_PER_ROUND)
+        walls.append(wall - provider_wall)
+        cpus.append(cpu - provider_cpu)
+    return statistics.median(walls) * 1000, statistics.median(cpus) * 1000, left
+
+
+async def growing_ms(client: Any, turns: int) -> tuple[float, float]:
+    """Mean per-call overhead over a conversation growing by one tool turn a call: wall ms, CPU ms."""
+    messages = history(2)
+    wall = cpu = 0.0
+    for i in range(turns):
+        call_wall, call_cpu, _ = await _call_seconds(client, messages, 1)
+        provider_wall, provider_cpu = await _provider_seconds(messages, 1)
+        wall += call_wall - provider_wall
+        cpu += call_cpu - provider_cpu
+        messages.extend(_tool_turn(i))
+    return wall / turns * 1000, cpu / turns * 1000
+
+
+async def _run() -> None:
+    from loopcraft.config import Config
+    from loopcraft.models.litellm_client import LiteLLMClient
+
+    _register()
+    client = LiteLLMClient(Config())
+    await _call_seconds(client, history(10), 5)  # import litellm, warm its caches
+    for length in HISTORIES:
+        wall, cpu, left = await overhead_ms(client, length)
+        print(
+            f"litellm overhead per call outside the provider, {length} messages: {wall:.2f} ms (target < 3 ms at 500)"
+        )
+        print(f"litellm CPU per call outside the provider, {length} messages: {cpu:.2f} ms")
+        print(f"litellm tasks left running after complete(), {length} messages: {left}")
+    wall, cpu = await growing_ms(client, GROWING_TURNS)
+    span = f"{GROWING_TURNS}-turn growing conversation (2..{2 * GROWING_TURNS} messages)"
+    print(f"litellm overhead per call, {span}: {wall:.2f} ms")
+    print(f"litellm CPU per call, {span}: {cpu:.2f} ms")
+
+
+def main() -> None:
+    asyncio.run(_run())
+
+
+if __name__ == "__main__":
+    main()
