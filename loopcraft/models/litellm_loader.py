@@ -1,4 +1,5 @@
-"""The one place litellm is imported: offline cost map, silenced logging, scripted provider.
+"""The one place litellm is imported: offline cost map, silenced logging, scripted provider,
+and litellm's own per-call cost pricing switched off (loopcraft prices usage in cost.py).
 
 Call :func:`load_litellm` inside functions, never at module import time, so that
 ``import loopcraft`` stays fast and works without touching the network.
@@ -31,7 +32,27 @@ def load_litellm() -> Any:
         logger.setLevel(logging.CRITICAL)
         logger.propagate = False
     _register_scripted(litellm)
+    _skip_litellm_pricing()
     return litellm
+
+
+def _no_cost(self: Any, *args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _skip_litellm_pricing() -> None:
+    """Stop litellm pricing each call; loopcraft never reads its figure (see cost.py).
+
+    litellm prices every streamed call twice (the stream wrapper's hidden params and the
+    assembled response), walking its model-name generalisations for models it does not
+    know (``scripted/*``, ``openai_compatible/*``): about a third of its per-call CPU.
+    No setting turns this off, so this is loopcraft's one patch of litellm: the logging
+    object's calculator answers ``None`` ("cost unknown"), which litellm already handles
+    when its own pricing fails. ``_hidden_params["response_cost"]`` is then None.
+    """
+    from litellm.litellm_core_utils.litellm_logging import Logging
+
+    Logging.response_cost_calculator = _no_cost  # type: ignore[method-assign]
 
 
 def _register_scripted(litellm: Any) -> None:

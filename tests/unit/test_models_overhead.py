@@ -99,6 +99,22 @@ async def test_scripted_calls_skip_litellm_logging(logged: list[str], scripted: 
     assert [c["turn"] for c in read_call_log(scripted)] == [0, 3]
 
 
+async def test_litellm_does_not_price_calls_loopcraft_does(
+    scripted: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    litellm = load_litellm()
+    priced: list[object] = []
+    original = litellm.response_cost_calculator
+    monkeypatch.setattr(litellm, "response_cost_calculator", lambda **kw: priced.append(kw) or original(**kw))
+    model = f"scripted/{NAME}"
+    options = ModelOptions(input_cost_per_mtok=2.0, output_cost_per_mtok=8.0, cache_read_cost_per_mtok=0.5)
+    client = LiteLLMClient(Config(models={model: options}))
+    result = await client.complete(CompletionRequest(model=model, messages=_history(1), stage="overhead"))
+    await _settle()
+    assert priced == []
+    assert result.usage.cost_usd == pytest.approx((300 * 2.0 + 600 * 0.5 + 40 * 8.0) / 1e6)
+
+
 async def test_no_litellm_tasks_outlive_the_call(scripted: Path) -> None:
     from litellm.litellm_core_utils.litellm_logging import Logging
 
