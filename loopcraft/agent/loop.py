@@ -450,6 +450,8 @@ class Agent:
                 arguments=call.arguments,
                 read_only=tool.read_only,
             )
+            if not tool.read_only:  # on stable storage before the side effect, never repeated blindly
+                await self.session.wait_durable()
             ctx = ToolContext(self.workspace, self.config, self._cancel, approval=token)
             return await self._cancellable(tool.run(args, ctx), self._tool_tasks)
         except asyncio.CancelledError:

@@ -1,24 +1,39 @@
 """Session transcripts: one append-only JSONL file per agent session.
 
 The first line is a header (id, created, workspace, model, system prompt and its hash,
-tool names); every later line is one typed entry (``type`` is one of ENTRY_TYPES). Each
-append is flushed and fsynced, so a crash loses at most the entry being written; a torn
-last line is dropped (and cut from the file) when the session is opened again. A writer
-may pass ``sync=False`` for an entry whose loss is harmless (it is still flushed, and the
-next synced entry makes it durable too, so what survives a crash is always a prefix).
+tool names); every later line is one typed entry (``type`` is one of ENTRY_TYPES). A torn
+last line is dropped (and cut from the file) when the session is opened again.
+
+Durability, in two tiers:
+
+- every entry is written and flushed to the OS at once, so it survives the process being
+  killed (SIGKILL, a crash) however soon after;
+- ``fsync`` (surviving a power cut or an OS crash) is group-committed off the event loop:
+  one background thread per process fsyncs the transcripts written to within the last
+  ``COMMIT_WINDOW`` seconds, so many parallel agents never wait on the disk one by one.
+  A caller that must not go on before an entry is on stable storage (a side-effecting
+  tool about to run) awaits :meth:`SessionLog.wait_durable` (or calls the blocking
+  :meth:`SessionLog.sync`); the flusher then commits at once. ``append(..., sync=False)``
+  marks an entry whose loss is harmless: it is not scheduled on its own, the next
+  scheduled entry (or ``close``) makes it durable too, so what survives is always a prefix.
+  ``close()`` hands the final fsync to the flusher; pending commits are drained at exit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import hashlib
 import json
+import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.paths import state_dir
@@ -27,6 +42,9 @@ ENTRY_TYPES = frozenset(
     {"message", "tool_call_start", "tool_result", "compaction", "model_change", "usage", "status"}
 )
 FORMAT_VERSION = 1
+COMMIT_WINDOW = 0.025  # seconds an unsynced entry may wait for its group fsync
+
+log = logging.getLogger(__name__)
 
 
 class SessionError(LoopcraftError):
@@ -81,13 +99,21 @@ class SessionLog:
         entries: list[dict[str, Any]],
         guard: Guard | None = None,
         durable: bool = True,
+        *,
+        file: BinaryIO | None = None,
     ) -> None:
         self.path = path
         self.header = header
         self.entries = entries  # as loaded by open(); appends are not kept in memory
         self.guard = guard
         self.durable = durable
-        self._file = open(path, "ab")  # noqa: SIM115 - held open for the session's life
+        self._file = file if file is not None else open(path, "ab")  # noqa: SIM115 - held for the session's life
+        self._closing = False  # close() was called: only the flusher touches the file now
+        self._io_lock = threading.Lock()  # held while the file is fsynced or closed
+        self._written = 0  # entries written (and flushed) so far
+        self._synced = 0  # entries known to be on stable storage
+        self._new_dir_entry = file is not None  # the file was just created: fsync its folder once
+        self._error: OSError | None = None  # a background fsync failure, raised by sync()
 
     @classmethod
     def create(
@@ -100,14 +126,16 @@ class SessionLog:
             guard()
         line = json.dumps({"type": "header", **asdict(header)}, ensure_ascii=False) + "\n"
         try:
-            with open(path, "xb") as fh:
-                fh.write(line.encode())
-                fh.flush()
-                if durable:
-                    os.fsync(fh.fileno())
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         except FileExistsError:
             raise SessionError(f"session file {path} already exists; open it to resume instead")
-        return cls(path, header, [], guard, durable)
+        fh = os.fdopen(fd, "ab")
+        fh.write(line.encode())
+        fh.flush()
+        session = cls(path, header, [], guard, durable, file=fh)
+        session._written = 1
+        session._schedule()
+        return session
 
     @classmethod
     def open(cls, path: Path, *, guard: Guard | None = None, durable: bool = True) -> SessionLog:
@@ -120,31 +148,203 @@ class SessionLog:
         return cls(path, header, entries, guard, durable)
 
     def append(self, entry_type: str, *, sync: bool = True, **data: Any) -> dict[str, Any]:
-        """Write one entry (flushed; fsynced unless ``sync=False``); the guard may raise to forbid it."""
+        """Write one entry, flushed to the OS now; fsynced by the group commit unless ``sync=False``.
+
+        The guard runs first and may raise to forbid the write.
+        """
         if entry_type not in ENTRY_TYPES:
             raise ValueError(f"unknown session entry type {entry_type!r}")
+        if self._closing:
+            raise SessionError(f"session {self.path} is closed")
         if self.guard is not None:
             self.guard()
         entry = {"type": entry_type, "ts": round(time.time(), 3), **data}
         self._file.write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
         self._file.flush()
-        if self.durable and sync:
-            os.fsync(self._file.fileno())
+        self._written += 1
+        if sync:
+            self._schedule()
         return entry
+
+    @property
+    def synced(self) -> bool:
+        """Whether every entry written so far is on stable storage (always True when not durable)."""
+        return not self.durable or self._synced >= self._written
+
+    def sync(self) -> None:
+        """Block until every entry written so far is on stable storage (fsync on this thread)."""
+        if self.durable:
+            self._commit()
+            self._raise_error()
+
+    async def wait_durable(self) -> None:
+        """Wait, without blocking the event loop, until every entry written so far is fsynced."""
+        if self.synced:
+            self._raise_error()
+            return
+        future = asyncio.get_running_loop().create_future()
+        _committer.schedule(self, waiter=(self._written, future))
+        await future
+        self._raise_error()
 
     def read_entries(self) -> list[dict[str, Any]]:
         """Every entry now on disk (re-reads the file)."""
         return _read(self.path)[1]
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        """Stop writing; the final fsync and the file's closing are left to the group commit."""
+        if self._closing:
+            return
+        self._closing = True
+        if self.durable and not self.synced:
+            _committer.schedule(self)
+        else:
+            self._commit()
 
     def __enter__(self) -> SessionLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- group commit ----------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self.durable:
+            _committer.schedule(self)
+
+    def _commit(self) -> int:
+        """fsync what was written so far (and close the file once closing); the count now durable."""
+        with self._io_lock:
+            target = self._written
+            if not self._file.closed:
+                if self.durable and self._synced < target:
+                    try:
+                        os.fsync(self._file.fileno())
+                        if self._new_dir_entry:
+                            _fsync_dir(self.path.parent)
+                            self._new_dir_entry = False
+                    except OSError as exc:
+                        self._error = exc
+                        log.warning("cannot fsync session %s: %s", self.path, exc)
+                if self._closing:
+                    self._file.close()
+            self._synced = max(self._synced, target)
+            return self._synced
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise SessionError(
+                f"session {self.path} may not be on disk: fsync failed ({self._error.strerror})"
+            )
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new file's directory entry durable (nothing to do once the folder is gone)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+Waiter = tuple[int, "asyncio.Future[None]"]
+
+
+class _GroupCommitter:
+    """One daemon thread per process that fsyncs dirty transcripts in batches.
+
+    A batch is committed ``window`` seconds after its first entry, or at once when a
+    caller is waiting for durability. Waiters are resolved on their own event loop.
+    """
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._cond = threading.Condition(threading.Lock())
+        self._dirty: dict[SessionLog, list[Waiter]] = {}
+        self._since = 0.0  # monotonic time the oldest dirty entry was scheduled
+        self._urgent = False
+        self._thread: threading.Thread | None = None
+        self._committing = threading.Lock()  # one batch at a time, so drain() waits for the thread's
+
+    def schedule(self, session: SessionLog, waiter: Waiter | None = None) -> None:
+        with self._cond:
+            waiters = self._dirty.get(session)
+            if waiters is None:
+                if not self._dirty:
+                    self._since = time.monotonic()
+                    self._cond.notify()
+                waiters = self._dirty[session] = []
+            if waiter is not None:
+                waiters.append(waiter)
+                self._urgent = True
+                self._cond.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="loopcraft-session-fsync", daemon=True)
+                self._thread.start()
+
+    def drain(self) -> None:
+        """Commit everything pending now, on the calling thread (at exit, and in tests)."""
+        with self._committing:
+            self._commit(self._take())
+
+    def _take(self) -> dict[SessionLog, list[Waiter]]:
+        with self._cond:
+            batch, self._dirty, self._urgent = self._dirty, {}, False
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._dirty:
+                    self._cond.wait()
+                while not self._urgent and (left := self._since + self.window - time.monotonic()) > 0:
+                    self._cond.wait(left)
+            self.drain()
+
+    @staticmethod
+    def _commit(batch: dict[SessionLog, list[Waiter]]) -> None:
+        for session, waiters in batch.items():
+            try:
+                synced = session._commit()
+            except Exception:  # never let one file stop the flusher
+                log.exception("session flusher failed on %s", session.path)
+                synced = session._written
+            for seq, future in waiters:
+                if seq <= synced:
+                    _resolve(future)
+                else:  # written after this commit started: goes with the next batch
+                    _committer.schedule(session, (seq, future))
+
+    def reset_after_fork(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._committing = threading.Lock()
+        self._dirty, self._urgent, self._thread = {}, False, None
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    def done() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    try:
+        future.get_loop().call_soon_threadsafe(done)
+    except RuntimeError:  # its loop is closed: nobody is waiting any more
+        pass
+
+
+_committer = _GroupCommitter(COMMIT_WINDOW)
+atexit.register(_committer.drain)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_committer.reset_after_fork)
+
+
+def flush_all() -> None:
+    """Make every transcript written so far in this process durable now (blocking)."""
+    _committer.drain()
 
 
 def _read(path: Path) -> tuple[SessionHeader, list[dict[str, Any]], int]:
