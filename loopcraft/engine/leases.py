@@ -4,9 +4,9 @@ An owner id is ``host:pid:nonce`` (unique per execution, so two engines in one p
 two owners). A claim succeeds only when the run has no live owner: none recorded, the same
 owner, an expired lease, or (on this host) an owner process that no longer exists. The
 claim runs in a ``BEGIN IMMEDIATE`` transaction, so two processes resuming the same run
-cannot both win. A :class:`Lease` that could not be renewed, or whose expiry has passed on
-the local clock, is *lost*: :meth:`Lease.check` raises :class:`LeaseLost` and the run's
-writers (journal, transcripts) call it before every write.
+cannot both win. A :class:`Lease` whose renewal found another owner is *lost*: journal writes
+call :meth:`Lease.ensure` (which re-checks against the journal once the local expiry has
+passed) and transcript writes call :meth:`Lease.check`; both raise :class:`LeaseLost`.
 """
 
 from __future__ import annotations
@@ -100,13 +100,13 @@ class Lease:
         self.lost = False
 
     async def renew(self) -> bool:
-        """Extend the lease if this process still holds it; False (and lost) otherwise."""
+        """Extend the lease if no other owner has taken the run; False (and lost) otherwise.
+
+        The journal decides (a conditional update), so a process stalled past its expiry (a slow
+        import, a suspended laptop) keeps the run as long as nobody claimed it meanwhile."""
         if self.lost:
             return False
         now = time.time()
-        if now >= self.expires:
-            self.lost = True
-            return False
         expires = now + self.seconds
         ok = await self.journal.update_run_if_owner(
             self.run_id, self.owner, heartbeat_at=now, lease_expires=expires
@@ -119,10 +119,15 @@ class Lease:
         return ok
 
     def check(self) -> None:
-        """Raise :class:`LeaseLost` when this process may no longer write for the run."""
-        if self.lost or time.time() >= self.expires:
-            self.lost = True
+        """Raise :class:`LeaseLost` once this process is known to have lost the run (sync writers)."""
+        if self.lost:
             raise LeaseLost(f"run {self.run_id}: this process lost its lease; another process owns the run")
+
+    async def ensure(self) -> None:
+        """Before a journal write: past the local expiry, re-check (and renew) against the journal."""
+        if not self.lost and time.time() >= self.expires:
+            await self.renew()
+        self.check()
 
     async def release(self, **fields: object) -> bool:
         """Write final fields and give the run up (only if still held)."""

@@ -227,7 +227,7 @@ class Execution:
             self.recorded[row.pos] = row
             self._seq = max(self._seq, row.seq)
         self._event_seq = await self.journal.max_event_seq(self.run_id)
-        if self.lease.expires <= time.time():
+        if not self.lease.expires:  # not claimed by the engine yet
             await self.lease.claim()
         heartbeat = asyncio.ensure_future(self._heartbeat())
         pump = asyncio.ensure_future(self.control.pump())
@@ -862,7 +862,7 @@ class _Fenced:
             return attr
 
         async def fenced(*args: Any, **kwargs: Any) -> Any:
-            self._lease.check()
+            await self._lease.ensure()
             return await attr(*args, **kwargs)
 
         return fenced

@@ -18,10 +18,15 @@ from tests.control_fakes import SteppedRunner, fast_config
 SIDE_EFFECTS: list[str] = []
 
 
+RELEASE: dict[str, asyncio.Event] = {}
+
+
 @workflow(name="tool-only")
 async def tool_only(ctx: Context) -> str:
-    def effect() -> str:
+    async def effect() -> str:
         SIDE_EFFECTS.append(ctx.run_id)
+        if ctx.run_id in RELEASE:  # a race: hold the run until the loser has been told
+            await RELEASE[ctx.run_id].wait()
         return "done"
 
     return str(await ctx.tool("effect", effect))
@@ -67,12 +72,14 @@ async def test_fifty_races_of_two_resumers_have_one_winner_each(git_repo: Path) 
     for index in range(50):
         run_id = f"race-{index}"
         await _crashed_run(one, run_id)
-        results = await asyncio.gather(one.resume(run_id), two.resume(run_id), return_exceptions=True)
-        winners = [r for r in results if not isinstance(r, BaseException)]
-        losers = [r for r in results if isinstance(r, BaseException)]
-        assert len(winners) == 1 and len(losers) == 1, results
-        assert isinstance(losers[0], RunBusy) and "being run by" in str(losers[0])
-        assert winners[0].status == "completed"
+        RELEASE[run_id] = asyncio.Event()
+        racers = {asyncio.ensure_future(one.resume(run_id)), asyncio.ensure_future(two.resume(run_id))}
+        done, pending = await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED, timeout=10)
+        assert len(done) == 1 and len(pending) == 1
+        loser = done.pop().exception()
+        assert isinstance(loser, RunBusy) and "being run by" in str(loser)
+        RELEASE[run_id].set()
+        assert (await pending.pop()).status == "completed"
     assert sorted(SIDE_EFFECTS) == sorted(f"race-{i}" for i in range(50))  # each effect ran once
     await one.close()
     await two.close()
