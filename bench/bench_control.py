@@ -41,6 +41,7 @@ class _SlowSession:
             await self.task
         except asyncio.CancelledError:
             self.runner.cancelled_at = time.perf_counter()
+            self.runner.cancelled.set()
             return TaskOutcome(text="", status="interrupted")
         return TaskOutcome(text="done")
 
@@ -57,6 +58,7 @@ class _SlowSession:
 class _Runner:
     def __init__(self) -> None:
         self.calling = asyncio.Event()
+        self.cancelled = asyncio.Event()
         self.cancelled_at = 0.0
 
     async def open(self, request: TaskRequest) -> _SlowSession:
@@ -97,8 +99,7 @@ async def _interrupt_latency(root: Path, sender: str | None) -> list[float]:
             )
             out, _ = await proc.communicate()
             posted = float(out.decode().strip())  # perf_counter is system-wide (CLOCK_MONOTONIC)
-        while not runner.cancelled_at:
-            await asyncio.sleep(0.001)
+        await runner.cancelled.wait()
         samples.append(runner.cancelled_at - posted)
         await engine.kill(run_id)
         await engine.close()
