@@ -24,6 +24,7 @@ def ws(tmp_path: Path) -> Path:
         "tests/test_main.py": "from app.main import main\n\ndef test_main():\n    assert main() == 42\n",
         "README.md": "Use helper() wisely.\n",
         ".venv/lib/site.py": "def helper(): pass\n",
+        ".loopcraft/runs/r1/artifacts/x.md": "helper\n",
         "node_modules/x/index.js": "helper()\n",
         "src/app/__pycache__/main.cpython-311.pyc": "helper\n",
         "build/out.py": "def helper(): pass\n",
@@ -68,7 +69,7 @@ async def test_grep_skips_binary_and_gitignored(ctx: ToolContext) -> None:
     result = await GrepTool().run({"pattern": "helper"}, ctx)
     out = result.output
     assert "src/app/main.py:2:" in out and "README.md:1:" in out and "data.json" in out
-    for skipped in (".venv", "node_modules", "__pycache__", "build/", "run.log", "blob.bin"):
+    for skipped in (".venv", ".loopcraft", "node_modules", "__pycache__", "build/", "run.log", "blob.bin"):
         assert skipped not in out
 
 

@@ -20,6 +20,7 @@ from loopcraft.agent.tools.paths import display, resolve_in_workspace
 ALWAYS_SKIPPED = frozenset(
     {
         ".git",
+        ".loopcraft",  # the journal: opening its SQLite files here would drop the owner's locks
         ".venv",
         "venv",
         "node_modules",
