@@ -149,3 +149,13 @@ async def test_grep_output_bounded_by_max_tool_output(ws: Path) -> None:
     result = await GrepTool().run({"pattern": "hit", "glob": "wide.txt", "max_results": 1000}, ctx)
     assert len(result.output) < 2300
     assert "of 500; narrow the pattern" in result.output
+
+
+def test_journal_files_are_refused(tmp_path: Path) -> None:
+    from loopcraft.agent.tools.base import ToolError
+    from loopcraft.agent.tools.paths import resolve_in_workspace
+
+    for name in ("loopcraft.db", "loopcraft.db-wal"):
+        with pytest.raises(ToolError, match="journal"):
+            resolve_in_workspace(tmp_path, f".loopcraft/{name}")
+    assert resolve_in_workspace(tmp_path, ".loopcraft/runs/r/x.md").name == "x.md"
