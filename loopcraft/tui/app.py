@@ -67,6 +67,7 @@ class LoopcraftApp(App[None]):
         self.model_flag = model
         self.background = background
         self.first_paint_s: float | None = None
+        self.first_paint_at: float | None = None
         self.theme_set = load_themes()
         for theme in self.theme_set.themes.values():
             self.register_theme(theme)
@@ -123,7 +124,8 @@ class LoopcraftApp(App[None]):
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
-        self.first_paint_s = time.perf_counter() - STARTED_AT
+        self.first_paint_at = time.perf_counter()
+        self.first_paint_s = self.first_paint_at - STARTED_AT
         if self.background:
             self._resolve_model()
             self._load_litellm()

@@ -177,9 +177,10 @@ class PermissionPrompt(Widget, can_focus=True):
 class ChatView(VerticalScroll):
     """The conversation; only the last ``max_blocks`` blocks stay mounted."""
 
-    def __init__(self, *, max_blocks: int = 300, **kwargs: Any) -> None:
+    def __init__(self, *, max_blocks: int = 120, prune_step: int = 30, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_blocks = max_blocks
+        self.prune_step = prune_step  # prune in batches: one relayout per batch, not per block
         self.pruned = 0
         self._pruned_note: Notice | None = None
 
@@ -191,11 +192,19 @@ class ChatView(VerticalScroll):
             self.scroll_end(animate=False)
         return widget
 
+    async def add_many(self, widgets: list[Widget]) -> None:
+        """Mount a batch (e.g. a loaded transcript) with one layout pass; only the tail is kept."""
+        keep = widgets[-(self.max_blocks + self.prune_step) :]
+        self.pruned += len(widgets) - len(keep)
+        await self.mount_all(keep)
+        await self._prune()
+        self.scroll_end(animate=False)
+
     async def _prune(self) -> None:
         blocks = [child for child in self.children if child is not self._pruned_note]
-        excess = len(blocks) - self.max_blocks
-        if excess <= 0:
+        if len(blocks) <= self.max_blocks + self.prune_step:
             return
+        excess = len(blocks) - self.max_blocks
         victims = [b for b in blocks[:excess] if not isinstance(b, PermissionPrompt) or b.answer]
         self.pruned += len(victims)
         await self.remove_children(victims)

@@ -53,9 +53,12 @@ def test_snapshot_chat_with_tool_calls(git_repo: Path, snap_compare) -> None:
     app = make_app(git_repo, scripted("tui-snap-chat", CHAT_TURNS), agent={"permission_mode": "yolo"})
 
     async def run_before(pilot) -> None:
+        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
         await pilot.press(*"fix the heading", "enter")
         await app.chat.wait()
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app.renderer.current is None)  # the markdown stream has stopped
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.5)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -64,6 +67,7 @@ def test_snapshot_graph_parallel_and_nested(git_repo: Path, snap_compare) -> Non
     app = make_app(git_repo, "scripted/demo")
 
     async def run_before(pilot) -> None:
+        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
         app.show_side()
         app.query_one(GraphPane).show(_graph(), "demo · run-1 · awaiting_input")
         await pilot.pause(0.3)
@@ -91,6 +95,7 @@ def test_snapshot_attached_transcript(git_repo: Path, snap_compare) -> None:
     ]
 
     async def run_before(pilot) -> None:
+        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
         await app.query_one(TranscriptPane).attach("run-1", "root/0:task:scout", entries, "completed")
         await pilot.pause(0.3)
 
@@ -101,6 +106,7 @@ def test_snapshot_pending_approvals(git_repo: Path, snap_compare) -> None:
     app = make_app(git_repo, "scripted/demo")
 
     async def run_before(pilot) -> None:
+        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
         prompt = PermissionPrompt(
             "bash", "rm -rf build", "destructive command needs approval", destructive=True
         )
@@ -126,6 +132,7 @@ def test_snapshot_error(git_repo: Path, snap_compare) -> None:
     app = make_app(git_repo, "scripted/demo")
 
     async def run_before(pilot) -> None:
+        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
         await pilot.press(*"/workflow fly", "enter")
         await pilot.press(*"/model a b", "enter")
         await pilot.pause(0.3)
