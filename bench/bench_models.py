@@ -5,11 +5,31 @@ loop after ``complete`` returns (it used to schedule its logging callbacks as ba
 tasks), minus the provider's own time: the scripted model's turn, timed directly on the
 same messages. Histories of 10, 100 and 500 messages (tool-call turns), then a 200-turn
 conversation whose history grows by one tool turn per call. Target: < 3 ms at 500.
+CPU figures count litellm's worker threads too; wall and CPU differ when the machine is busy.
+
+Measured with ``.venv/bin/python -m bench models`` on the 2-core dev VM with two other
+CPU-bound jobs running; "before" is this same file run against ``loopcraft/`` of commit
+64e37e6 (``git archive 64e37e6 loopcraft | tar -x -C /tmp/before``, then
+``PYTHONPATH=/tmp/before python bench_models.py`` from outside the repo). Median of three
+interleaved runs each, wall ms per call outside the provider:
+
+    messages               10     100     500   200-turn growing
+    before (litellm logs)  18.1   14.8    35.9  16.8
+    after                   5.3    5.7     9.8   6.9
+
+Before, litellm's success logging ran as a background task per call: it built a logging
+payload, scanned every message for base64, priced the call again and deep-copied the
+payload (messages included) to redact it. Now the client stops reading at the usage chunk
+(see ``litellm_client._Stream.complete``) and litellm's duplicate pricing is off
+(``litellm_loader._skip_litellm_pricing``). What remains is litellm's request path:
+normalising every message (copies per call, so it still grows with history), running the
+sync ``completion`` in a worker thread, and building the stream's chunk objects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import time
 from typing import Any
@@ -110,7 +130,8 @@ async def _call_seconds(client: Any, messages: list[dict[str, Any]], calls: int)
 async def overhead_ms(client: Any, length: int) -> tuple[float, float, int]:
     """Median per-call overhead outside the provider at ``length`` messages: wall ms, CPU ms, tasks left."""
     messages = history(length)
-    await _call_seconds(client, messages, 3)  # warm up this shape
+    await _call_seconds(client, messages, 5)  # warm up this shape
+    gc.collect()
     walls, cpus, left = [], [], 0
     for _ in range(ROUNDS):
         wall, cpu, left = await _call_seconds(client, messages, CALLS_PER_ROUND)
@@ -123,6 +144,7 @@ async def overhead_ms(client: Any, length: int) -> tuple[float, float, int]:
 async def growing_ms(client: Any, turns: int) -> tuple[float, float]:
     """Mean per-call overhead over a conversation growing by one tool turn a call: wall ms, CPU ms."""
     messages = history(2)
+    gc.collect()
     wall = cpu = 0.0
     for i in range(turns):
         call_wall, call_cpu, _ = await _call_seconds(client, messages, 1)
@@ -139,7 +161,7 @@ async def _run() -> None:
 
     _register()
     client = LiteLLMClient(Config())
-    await _call_seconds(client, history(10), 5)  # import litellm, warm its caches
+    await _call_seconds(client, history(10), 10)  # import litellm, warm its caches
     for length in HISTORIES:
         wall, cpu, left = await overhead_ms(client, length)
         print(

@@ -45,7 +45,7 @@ def _skip_litellm_pricing() -> None:
 
     litellm prices every streamed call twice (the stream wrapper's hidden params and the
     assembled response), walking its model-name generalisations for models it does not
-    know (``scripted/*``, ``openai_compatible/*``): about a third of its per-call CPU.
+    know (``scripted/*``, ``openai_compatible/*``): a quarter to a third of its per-call CPU.
     No setting turns this off, so this is loopcraft's one patch of litellm: the logging
     object's calculator answers ``None`` ("cost unknown"), which litellm already handles
     when its own pricing fails. ``_hidden_params["response_cost"]`` is then None.
