@@ -198,9 +198,9 @@ class LiteLLMClient:
 
             if kwargs[SCRIPT_KWARG]:
                 load_script(Path(kwargs[SCRIPT_KWARG]))  # a bad script is the caller's error, not retried
-        from loopcraft.models.litellm_loader import load_litellm
+        from loopcraft.models.litellm_loader import load_litellm_async
 
-        litellm = load_litellm()
+        litellm = await load_litellm_async()
         started = time.monotonic()
         response = await litellm.acompletion(**kwargs)
         collected = _Stream()

@@ -7,17 +7,35 @@ Call :func:`load_litellm` inside functions, never at module import time, so that
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from functools import cache
+import threading
 from typing import Any
 
 _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm")
 
 
-@cache
+_loaded: Any = None
+_load_lock = threading.Lock()
+
+
 def load_litellm() -> Any:
-    """Import litellm once, configured for loopcraft; returns the module."""
+    """Import litellm once, configured for loopcraft; returns the module (thread-safe)."""
+    global _loaded
+    if _loaded is None:
+        with _load_lock:  # one thread imports and configures; the others wait for it
+            if _loaded is None:
+                _loaded = _import_and_configure()
+    return _loaded
+
+
+async def load_litellm_async() -> Any:
+    """:func:`load_litellm` without blocking the event loop (the first import takes seconds)."""
+    return _loaded if _loaded is not None else await asyncio.to_thread(load_litellm)
+
+
+def _import_and_configure() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
     import litellm

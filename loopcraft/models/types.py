@@ -144,4 +144,4 @@ class CompletionResult:
         )
 
 
-DeltaCallback = Callable[[Delta], None | Awaitable[None]]
+DeltaCallback = Callable[[Delta], Awaitable[None] | None]
