@@ -48,13 +48,15 @@ def apply_cache_markers(messages: list[Message], provider: str) -> list[Message]
     """Messages with cache breakpoints for ``provider`` (a copy; unchanged when not needed)."""
     if provider not in _MARKED_PROVIDERS or not messages:
         return messages
-    marked = copy.deepcopy(messages)
+    marked = list(messages)  # shallow: only the messages that get a marker are copied
     budget = MAX_BREAKPOINTS - _count_markers(marked)
     system_indexes = [i for i, m in enumerate(marked) if m.get("role") == "system"]
     targets = ([system_indexes[-1]] if system_indexes else []) + [len(marked) - 1]
     for index in dict.fromkeys(targets):  # the system prompt may be the last message
         if budget <= 0:
             break
-        if _mark(marked[index]):
+        candidate = copy.deepcopy(marked[index])
+        if _mark(candidate):
+            marked[index] = candidate
             budget -= 1
     return marked
