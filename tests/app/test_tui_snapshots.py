@@ -14,6 +14,7 @@ from tests.app.tui_support import make_app, scripted, wait_for
 
 SIZE = (120, 36)
 
+USAGE = {"input": 300, "output": 40}  # fixed, so the status bar does not depend on the tmp path
 CHAT_TURNS = [
     {
         "text": "Let me fix the heading.",
@@ -24,9 +25,10 @@ CHAT_TURNS = [
                 "arguments": {"path": "README.md", "old_string": "# sample", "new_string": "# fixed sample"},
             }
         ],
+        "usage": USAGE,
     },
-    {"tool_calls": [{"name": "bash", "id": "call-2", "arguments": {"command": "exit 3"}}]},
-    {"text": "The heading is **fixed**; the check command failed with exit code 3."},
+    {"tool_calls": [{"name": "bash", "id": "call-2", "arguments": {"command": "exit 3"}}], "usage": USAGE},
+    {"text": "The heading is **fixed**; the check command failed with exit code 3.", "usage": USAGE},
 ]
 
 
