@@ -106,7 +106,9 @@ async def resume_time(root: Path) -> dict[str, float]:
     return {"record_s": record, "resume_s": elapsed}
 
 
-async def parallel_stages(root: Path) -> dict[str, float]:
+async def parallel_stages(root: Path, *, direct: bool = False) -> dict[str, float]:
+    """200 scripted stages at concurrency 50; ``direct`` plays the script in-process (no litellm),
+    which leaves the engine's and the agent's own cost."""
     from loopcraft.models.scripted import Script, Turn, register_script
 
     pace, chunk, text = 0.05, 10, "x" * 40
@@ -120,7 +122,14 @@ async def parallel_stages(root: Path) -> dict[str, float]:
         )
         return len(results)
 
-    engine = await Engine.open(root, Config(model="scripted/bench"))
+    config = Config(model="scripted/bench")
+    runner = None
+    if direct:
+        from bench.bench_agent import _DirectScriptClient
+        from loopcraft.engine.agent_runner import AgentTaskRunner
+
+        runner = AgentTaskRunner(config, client=_DirectScriptClient())
+    engine = await Engine.open(root, config, runner=runner)
     engine.register(fan)
     from loopcraft.models.litellm_loader import load_litellm
 
@@ -156,6 +165,9 @@ def main() -> None:
     print(f"engine_parallel_{PARALLEL_STAGES}_at_{CONCURRENCY}_wall_s: {par['wall_s']:.2f}")
     print(f"engine_parallel_{PARALLEL_STAGES}_at_{CONCURRENCY}_ideal_s: {par['ideal_s']:.2f}")
     print(f"engine_parallel_wall_over_ideal: {par['ratio']:.2f}")
+    own = _run(lambda root: parallel_stages(root, direct=True))
+    print(f"engine_parallel_{PARALLEL_STAGES}_at_{CONCURRENCY}_no_litellm_wall_s: {own['wall_s']:.2f}")
+    print(f"engine_parallel_no_litellm_wall_over_ideal: {own['ratio']:.2f}")
 
 
 if __name__ == "__main__":

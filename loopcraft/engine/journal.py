@@ -233,12 +233,13 @@ class Journal:
 
     # -- low-level helpers -----------------------------------------------------------------
 
+    # Each aiosqlite call is a round trip to its thread and back through a busy event loop
+    # (many parallel stages), so every helper here makes exactly one.
+
     async def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
         try:
             cur = await self._conn.execute(sql, tuple(params))
-            count = cur.rowcount
-            await cur.close()
-            return count
+            return cur.rowcount  # a finished write holds nothing open: no extra hop to close it
         except sqlite3.Error as exc:
             raise JournalError(_explain(self.path, exc)) from exc
 
@@ -250,8 +251,7 @@ class Journal:
 
     async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         try:
-            async with self._conn.execute(sql, tuple(params)) as cur:
-                return list(await cur.fetchall())
+            return list(await self._conn.execute_fetchall(sql, tuple(params)))
         except sqlite3.Error as exc:
             raise JournalError(_explain(self.path, exc)) from exc
 
