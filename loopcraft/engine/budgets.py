@@ -4,14 +4,22 @@ run (parallel branches included).
 A :class:`RunBudget` is an agent :class:`~loopcraft.agent.budget.Budget` (so every stage's agent
 charges it turn by turn and wraps up when it runs out) plus a stage counter the engine checks
 before starting each new stage. ``seconds`` counts the wall time of the current execution.
+
+A nested workflow's budget (``@workflow(budget=...)`` on the child, or
+``ctx.workflow(child, budget=...)``) is a :class:`RunBudget` with a ``parent``: whatever the
+child's stages spend is charged to it and to every budget above it, and it is exhausted when it
+or any budget above it is. The budget in force is carried by a context variable, so the child's
+parallel branches see it too.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from loopcraft.agent.budget import Budget, Limits
 from loopcraft.errors import LoopcraftError
+from loopcraft.models.types import Usage
 
 BUDGET_KEYS = ("tokens", "dollars", "seconds", "stages")
 
@@ -46,9 +54,11 @@ def check_budget(budget: dict[str, Any] | None) -> dict[str, float] | None:
 
 
 class RunBudget(Budget):
-    """What a run has spent against its limits, across all its stages."""
+    """What a run (or a nested workflow, with ``parent``) has spent against its limits."""
 
-    def __init__(self, budget: dict[str, Any] | None) -> None:
+    def __init__(
+        self, budget: dict[str, Any] | None, *, parent: RunBudget | None = None, label: str = ""
+    ) -> None:
         checked = check_budget(budget) or {}
         tokens, dollars, seconds = checked.get("tokens"), checked.get("dollars"), checked.get("seconds")
         super().__init__(
@@ -61,22 +71,92 @@ class RunBudget(Budget):
         self.raw = checked
         self.max_stages = int(checked["stages"]) if "stages" in checked else None
         self.stages = 0
+        self.parent = parent
+        self.label = label  # e.g. "workflow 'fix'" for a nested budget; "" for the run's
+
+    @property
+    def root(self) -> RunBudget:
+        return self if self.parent is None else self.parent.root
+
+    def _own(self, limit: str | None) -> str | None:
+        return f"{limit} in {self.label}" if limit is not None and self.label else limit
+
+    def charge(self, usage: Usage) -> None:
+        super().charge(usage)
+        if self.parent is not None:
+            self.parent.charge(usage)
+
+    def add_turn(self) -> None:
+        super().add_turn()
+        if self.parent is not None:
+            self.parent.add_turn()
+
+    def add_tool_calls(self, count: int = 1) -> None:
+        super().add_tool_calls(count)
+        if self.parent is not None:
+            self.parent.add_tool_calls(count)
 
     def exceeded(self, *, counts: bool = True) -> str | None:
         limit = super().exceeded(counts=counts)
         if limit is None and self.max_stages is not None and self.stages > self.max_stages:
-            return f"stages={self.max_stages}"
-        return limit
+            limit = f"stages={self.max_stages}"
+        if limit is None and self.parent is not None:
+            return self.parent.exceeded(counts=counts)
+        return self._own(limit)
+
+    def _stage_limit(self) -> str | None:
+        """The exhausted limit that forbids one more stage here or above (nothing counted)."""
+        limit = super().exceeded()
+        if limit is None and self.max_stages is not None and self.stages >= self.max_stages:
+            limit = f"stages={self.max_stages}"
+        if limit is None and self.parent is not None:
+            return self.parent._stage_limit()
+        return self._own(limit)
 
     def stage_allowed(self) -> str | None:
         """Count one more stage; the exhausted limit (as text) when it may not start."""
-        limit = super().exceeded()
-        if limit is not None:
-            return limit
-        if self.max_stages is not None and self.stages >= self.max_stages:
-            return f"stages={self.max_stages}"
+        limit = self._stage_limit()
+        if limit is None:
+            self.count_stage()
+        return limit
+
+    def count_stage(self) -> None:
+        """One more stage (run or replayed) here and in every budget above."""
         self.stages += 1
+        if self.parent is not None:
+            self.parent.count_stage()
+
+
+_scoped: ContextVar[RunBudget | None] = ContextVar("loopcraft_budget", default=None)
+
+
+def current_budget(run_budget: RunBudget) -> RunBudget:
+    """The budget in force here: the innermost nested workflow's, else the run's."""
+    scoped = _scoped.get()
+    return scoped if scoped is not None and scoped.root is run_budget else run_budget
+
+
+def enter_budget(budget: RunBudget) -> Any:
+    """Make ``budget`` the one in force for this task and the tasks it starts; returns a reset token."""
+    return _scoped.set(budget)
+
+
+def leave_budget(token: Any) -> None:
+    _scoped.reset(token)
+
+
+def nested_budget(
+    parent: RunBudget, limits: dict[str, Any] | None, label: str, raised: dict[str, Any] | None = None
+) -> RunBudget | None:
+    """A child budget under ``parent`` (None when ``limits`` is empty). Limits that the run was
+    resumed with (``raised``) lift the child's same limits to at least that much."""
+    checked = check_budget(limits)
+    if not checked:
         return None
+    for key, value in (check_budget(raised) or {}).items():
+        if key in checked and value > checked[key]:
+            checked[key] = value
+    return RunBudget(checked, parent=parent, label=label)
 
 
 def merge_budget(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:

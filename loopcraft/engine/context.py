@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel
 
+from loopcraft.engine.budgets import check_budget
 from loopcraft.engine.results import EXIT_STATUSES, StageResult
 from loopcraft.engine.tasks import TaskSpec
+from loopcraft.engine.worktrees import STRATEGIES
 from loopcraft.errors import LoopcraftError
 
 if TYPE_CHECKING:
@@ -128,11 +130,29 @@ class Context:
         pos, key = self._scope.reserve("parallel", "")
         return self._exec.run_parallel(self._scope, pos, key, list(items), concurrency, fail_fast)
 
-    def workflow(self, other: Workflow | str, **inputs: Any) -> Coroutine[Any, Any, Any]:
-        """Run another workflow as a nested stage of this run."""
+    def workflow(
+        self, other: Workflow | str, *, budget: dict[str, Any] | None = None, **inputs: Any
+    ) -> Coroutine[Any, Any, Any]:
+        """Run another workflow as a nested stage of this run. ``budget`` (tokens, dollars, seconds,
+        stages) limits that child's stages, parallel ones included, on top of the run's budget."""
+        check_budget(budget)
         name = other if isinstance(other, str) else other.name
         pos, key = self._scope.reserve("workflow", name)
-        return self._exec.run_nested(self._scope, pos, key, other, inputs)
+        return self._exec.run_nested(self._scope, pos, key, other, inputs, budget)
+
+    def merge(self, result: StageResult, *, strategy: str = "merge") -> Coroutine[Any, Any, str]:
+        """Merge a ``worktree=True`` stage's branch into the main work tree's current branch (a durable
+        step: replay never merges twice); ``strategy`` is "merge" or "squash". Returns the new HEAD
+        commit. A conflict aborts the merge, leaves the main tree as it was and raises an error naming
+        the files."""
+        if not result.branch:
+            raise LoopcraftError("ctx.merge: the result has no branch; run the task with worktree=True")
+        if strategy not in STRATEGIES:
+            raise LoopcraftError(
+                f"ctx.merge: unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}"
+            )
+        pos, key = self._scope.reserve("merge", result.branch)
+        return self._exec.run_merge(self._scope, pos, key, result.branch, strategy)
 
     def tool(
         self, name: str, fn: Callable[[], Any], *, retries: int = 0, timeout: float | None = None

@@ -269,8 +269,8 @@ class ControlledSession:
             await self.control.checkpoint(self.key)  # interrupts come with a pause: wait for resume
             outcome = await self.inner.run(None)
         if outcome.status == "budget_exceeded":
-            limit = self.control.exec.budget.exceeded()
-            if limit is not None:  # the run's budget, not the stage's own: stop resumably
+            limit = self.control.exec.current_budget().exceeded()
+            if limit is not None:  # the run's (or a nested workflow's), not the stage's own: stop resumably
                 await self.control._stage_status(self.key, "paused")
                 raise WorkflowExit(
                     "budget_exceeded",

@@ -100,7 +100,9 @@ class Workflow:
             raise OutputError(f"workflow {self.name!r} returned a bad output: {err['msg']}") from exc
 
 
-def _build(fn: WorkflowFn, name: str | None, description: str | None) -> Workflow:
+def _build(
+    fn: WorkflowFn, name: str | None, description: str | None, budget: dict[str, Any] | None = None
+) -> Workflow:
     if not inspect.iscoroutinefunction(fn):
         raise WorkflowDefinitionError(f"workflow {fn.__name__!r} must be an `async def` function")
     params = list(inspect.signature(fn).parameters.values())
@@ -125,8 +127,18 @@ def _build(fn: WorkflowFn, name: str | None, description: str | None) -> Workflo
     )
     output_type = hints.get("return", Any)
     doc = description or (inspect.getdoc(fn) or "").split("\n", 1)[0]
+    extras: dict[str, Any] = {}
+    if budget:
+        from loopcraft.engine.budgets import check_budget
+
+        extras["budget"] = check_budget(budget)
     return Workflow(
-        fn=fn, name=wf_name, description=doc, input_model=input_model, output_adapter=TypeAdapter(output_type)
+        fn=fn,
+        name=wf_name,
+        description=doc,
+        input_model=input_model,
+        output_adapter=TypeAdapter(output_type),
+        extras=extras,
     )
 
 
@@ -134,14 +146,22 @@ def _build(fn: WorkflowFn, name: str | None, description: str | None) -> Workflo
 def workflow(fn: WorkflowFn, /) -> Workflow: ...
 @overload
 def workflow(
-    *, description: str | None = None, name: str | None = None
+    *, description: str | None = None, name: str | None = None, budget: dict[str, Any] | None = None
 ) -> Callable[[WorkflowFn], Workflow]: ...
 
 
 def workflow(
-    fn: WorkflowFn | None = None, /, *, description: str | None = None, name: str | None = None
+    fn: WorkflowFn | None = None,
+    /,
+    *,
+    description: str | None = None,
+    name: str | None = None,
+    budget: dict[str, Any] | None = None,
 ) -> Workflow | Callable[[WorkflowFn], Workflow]:
-    """Declare a workflow: ``@workflow`` or ``@workflow(description=..., name=...)``."""
+    """Declare a workflow: ``@workflow`` or ``@workflow(description=..., name=..., budget=...)``.
+
+    ``budget`` (tokens, dollars, seconds, stages) limits every run of it (``--budget`` overrides it
+    key by key) and, when it runs nested under another workflow, its own stages."""
     if fn is not None:
-        return _build(fn, name, description)
-    return lambda f: _build(f, name, description)
+        return _build(fn, name, description, budget)
+    return lambda f: _build(f, name, description, budget)

@@ -64,6 +64,8 @@ class StageResult:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     status: str = "completed"
     session_path: str | None = None
+    branch: str | None = None  # worktree=True: the stage's branch (``loopcraft/<run>/<stage>``)
+    diff: str | None = None  # worktree=True: the branch's changes as a unified diff
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,6 +89,8 @@ class StageResult:
             attempts=list(data.get("attempts", [])),
             status=data.get("status", "completed"),
             session_path=data.get("session_path"),
+            branch=data.get("branch"),
+            diff=data.get("diff"),
         )
 
 

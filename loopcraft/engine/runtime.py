@@ -24,8 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopcraft.config import Config
+from loopcraft.engine import worktrees
 from loopcraft.engine.artifacts import RunFiles, write_durably
-from loopcraft.engine.budgets import RunBudget
+from loopcraft.engine.budgets import (
+    RunBudget,
+    current_budget,
+    enter_budget,
+    leave_budget,
+    merge_budget,
+    nested_budget,
+)
 from loopcraft.engine.context import Context, WorkflowExit, _idempotency_key
 from loopcraft.engine.control import RunControl, RunKilled
 from loopcraft.engine.definition import Workflow
@@ -170,11 +178,13 @@ class Execution:
         lease: Lease | None = None,
         budget: dict[str, Any] | None = None,
         stop_at_gates: bool = False,
+        raised_budget: dict[str, Any] | None = None,
     ) -> None:
         self.lease = lease or Lease(journal, run_id, new_owner_id(), config.engine.lease_seconds)
         self.journal = _Fenced(journal, self.lease)  # type: ignore[assignment]
         self.control = RunControl(self)
         self.budget = RunBudget(budget)
+        self.raised_budget = raised_budget  # limits this resume raised (they lift nested budgets too)
         self.stop_at_gates = stop_at_gates  # headless with no human: a gate ends the run as needs_human
         self.bus = bus
         self.config = config
@@ -337,10 +347,10 @@ class Execution:
             value = decode(self.files.load_output(row.output))
             if row.usage:
                 self.usage = self.usage + Usage.from_dict(row.usage)
-                if kind == "task" or kind == "stage_prompt":
-                    self.budget.charge(Usage.from_dict(row.usage))
+                if kind in ("task", "stage_prompt", "workflow"):
+                    self.current_budget().charge(Usage.from_dict(row.usage))
             if kind in ("task", "stage_prompt"):
-                self.budget.stages += 1
+                self.current_budget().count_stage()
             if kind in STAGE_KINDS:
                 scope.settle(key, row.parents)
             return value
@@ -411,9 +421,13 @@ class Execution:
         """Control at a step boundary: wait while the run is paused; stop when its budget is spent."""
         await self.control.checkpoint()
         if kind in ("task", "stage_prompt"):
-            limit = self.budget.stage_allowed()
+            limit = self.current_budget().stage_allowed()
             if limit is not None:
                 raise WorkflowExit("budget_exceeded", f"run budget exceeded ({limit}) before stage {name!r}")
+
+    def current_budget(self) -> RunBudget:
+        """The budget stages started here charge: the innermost nested workflow's, else the run's."""
+        return current_budget(self.budget)
 
     async def _record_failure(self, row: StepRow, exc: BaseException) -> None:
         if isinstance(exc, NonDeterminismError):
@@ -459,10 +473,12 @@ class Execution:
             raise StageFailure(f"stage {spec.name!r}: cannot fork {spec.fork_from!r}: no such session")
         return path
 
-    def _request(self, key: str, spec: TaskSpec, session_path: Path) -> TaskRequest:
+    def _request(
+        self, key: str, spec: TaskSpec, session_path: Path, workspace: Path | None = None
+    ) -> TaskRequest:
         model, fallbacks = self.resolve_models(spec)
-        if spec.worktree:
-            raise StageFailure(f"stage {spec.name!r}: worktree=True is not supported yet")
+        if spec.worktree and workspace is None:
+            raise StageFailure(f"stage {spec.name!r}: worktree=True is supported on ctx.task only")
 
         def on_event(event: Any) -> None:
             self.emit(StageEvent(self.run_id, key, getattr(event, "kind", type(event).__name__), event))
@@ -471,7 +487,7 @@ class Execution:
             run_id=self.run_id,
             key=key,
             name=spec.name,
-            workspace=self.workspace,
+            workspace=workspace or self.workspace,
             session_path=session_path,
             model=model,
             fallback_models=fallbacks,
@@ -484,7 +500,7 @@ class Execution:
             skills=spec.skills,
             on_event=on_event,
             safe_point=lambda: self.control.checkpoint(key),
-            shared_budget=self.budget,
+            shared_budget=self.current_budget(),
             guard=self.lease.check,
         )
 
@@ -492,12 +508,20 @@ class Execution:
         reads = resolve_reads(spec, self.files)
         prompt = build_prompt(spec, reads)
         session_path = self.files.session_path(key)
-        request = self._request(key, spec, session_path)
+        tree = await self._open_worktree(spec, row) if spec.worktree else None
+        request = self._request(key, spec, session_path, tree.path if tree else None)
         row.model = request.model
         session = self.control.attach(key, await self.runner.open(request))
         self.live[key] = session
         try:
             outcome, structured, usage = await run_agent_task(spec, session, prompt)
+        except Exception:
+            if tree is not None:  # the stage failed: keep its partial work on the branch
+                with contextlib.suppress(LoopcraftError):
+                    await worktrees.close_stage_worktree(
+                        tree, self._commit_message(spec), keep=spec.keep_worktree
+                    )
+            raise
         finally:
             self.live.pop(key, None)
             self.control.detach(key)
@@ -507,7 +531,33 @@ class Execution:
         for path in written:
             await self.journal.add_artifact(self.run_id, key, path.name, str(path), path.stat().st_size)
         self._last_session = session_path
-        return stage_result(outcome, text, structured, usage, written, session_path)
+        result = stage_result(outcome, text, structured, usage, written, session_path)
+        if tree is not None:
+            message = self._commit_message(spec)
+            result.diff = await worktrees.close_stage_worktree(tree, message, keep=spec.keep_worktree)
+            result.branch = tree.branch
+        return result
+
+    async def _open_worktree(self, spec: TaskSpec, row: StepRow) -> worktrees.Worktree:
+        """The stage's git worktree (reused on resume); same-named stages get ``-2``, ``-3``… suffixes."""
+        same = [
+            r for r in self.recorded.values() if r.kind == "task" and r.name == spec.name and r.seq < row.seq
+        ]
+        name = spec.name if not same else f"{spec.name}-{len(same) + 1}"
+        return await worktrees.open_stage_worktree(self.workspace, self.run_id, name)
+
+    def _commit_message(self, spec: TaskSpec) -> str:
+        return f"loopcraft: run {self.run_id} stage {spec.name}"
+
+    async def run_merge(self, scope: Scope, pos: str, key: str, branch: str, strategy: str) -> str:
+        """Merge a worktree stage's branch into the main work tree (journaled: replay never merges twice)."""
+
+        async def body(row: StepRow) -> str:
+            message = f"loopcraft: merge {branch} (run {self.run_id})"
+            return await worktrees.merge_stage_branch(self.workspace, branch, strategy, message)
+
+        result: str = await self.step(scope, pos, key, "merge", branch, body)
+        return result
 
     async def run_task(
         self, scope: Scope, pos: str, key: str, spec: TaskSpec, parents: list[str] | None = None
@@ -629,7 +679,13 @@ class Execution:
     # -- nested workflows ------------------------------------------------------------------
 
     async def run_nested(
-        self, scope: Scope, pos: str, key: str, other: Workflow | str, inputs: dict[str, Any]
+        self,
+        scope: Scope,
+        pos: str,
+        key: str,
+        other: Workflow | str,
+        inputs: dict[str, Any],
+        budget: dict[str, Any] | None = None,
     ) -> Any:
         if isinstance(other, str):
             if self.catalog is None:
@@ -648,7 +704,14 @@ class Execution:
             checked = wf.validate_inputs(inputs)
             inner = scope.child(key, depth=depth)
             before = self.usage
-            value = await wf.fn(Context(self, inner, checked), **wf.call_kwargs(checked))
+            limits = merge_budget(wf.extras.get("budget"), budget)
+            child = nested_budget(self.current_budget(), limits, f"workflow {wf.name!r}", self.raised_budget)
+            token = enter_budget(child) if child is not None else None
+            try:
+                value = await wf.fn(Context(self, inner, checked), **wf.call_kwargs(checked))
+            finally:
+                if token is not None:
+                    leave_budget(token)
             row.usage = (
                 self.usage
                 + Usage(

@@ -185,7 +185,7 @@ class Engine:
         elif budget and row.status == "budget_exceeded":
             await post(self.journal, row.id, "steer", message=BUDGET_RAISED, only_stopped=True)
         await self.journal.update_run(row.id, error=None, finished=None)
-        self._launch(row.id, row.workflow, row.inputs, row.model, lease, run_budget)
+        self._launch(row.id, row.workflow, row.inputs, row.model, lease, run_budget, check_budget(budget))
         return await self.wait(row.id)
 
     async def wait(self, run_id: str) -> RunInfo:
@@ -206,6 +206,7 @@ class Engine:
         model: str | None,
         lease: Lease | None = None,
         budget: dict[str, Any] | None = None,
+        raised: dict[str, Any] | None = None,
     ) -> None:
         execution = Execution(
             journal=self.journal,
@@ -221,6 +222,7 @@ class Engine:
             lease=lease,
             budget=budget,
             stop_at_gates=self.stop_at_gates,
+            raised_budget=raised,
         )
         self._executions[run_id] = execution
         task = asyncio.ensure_future(execution.execute())

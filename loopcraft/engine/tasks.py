@@ -41,6 +41,7 @@ class TaskSpec:
     previous: list[str] | str | None = None
     max_output: int | None = None
     worktree: bool = False
+    keep_worktree: bool = False  # worktree=True: leave the folder in place when the stage ends
     budget: dict[str, Any] | None = None
     skills: list[str] | None = None
     system: str | None = None
