@@ -234,18 +234,31 @@ class Journal:
     # -- low-level helpers -----------------------------------------------------------------
 
     # Each aiosqlite call is a round trip to its thread and back through a busy event loop
-    # (many parallel stages), so every helper here makes exactly one.
+    # (many parallel stages), so the hot helpers make one. A cursor must also be closed on
+    # that thread: one dropped on the loop's thread resets its cached statement there, which
+    # may be running for another cursor at that moment ("bad parameter or other API misuse").
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """One statement whose row count is not needed, in one round trip."""
+        try:
+            await self._conn.execute_fetchall(sql, tuple(params))  # its cursor dies on the worker
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(self.path, exc)) from exc
 
     async def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement; returns how many rows it changed (two round trips)."""
         try:
             cur = await self._conn.execute(sql, tuple(params))
-            return cur.rowcount  # a finished write holds nothing open: no extra hop to close it
+            count = cur.rowcount
+            await cur.close()
+            return count
         except sqlite3.Error as exc:
             raise JournalError(_explain(self.path, exc)) from exc
 
     async def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         try:
-            await self._conn.executemany(sql, rows)
+            cur = await self._conn.executemany(sql, rows)
+            await cur.close()
         except sqlite3.Error as exc:
             raise JournalError(_explain(self.path, exc)) from exc
 
@@ -258,13 +271,13 @@ class Journal:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Group writes atomically (``BEGIN IMMEDIATE`` so a busy writer is detected up front)."""
-        await self._exec("BEGIN IMMEDIATE")
+        await self._write("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            await self._exec("ROLLBACK")
+            await self._write("ROLLBACK")
             raise
-        await self._exec("COMMIT")
+        await self._write("COMMIT")
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -280,7 +293,7 @@ class Journal:
         status: str = "pending",
     ) -> None:
         now = time.time()
-        await self._exec(
+        await self._write(
             "INSERT INTO runs (id, workflow, inputs, status, created, updated, parent_run, model, budget) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -314,7 +327,7 @@ class Journal:
         fields["updated"] = time.time()
         sets = ", ".join(f"{name} = ?" for name in fields)
         values = [dumps(v) if k in json_cols and v is not None else v for k, v in fields.items()]
-        await self._exec(f"UPDATE runs SET {sets} WHERE id = ?", (*values, run_id))
+        await self._write(f"UPDATE runs SET {sets} WHERE id = ?", (*values, run_id))
 
     async def update_run_if_owner(self, run_id: str, owner: str, **fields: Any) -> bool:
         """Like :meth:`update_run`, but only while ``owner`` holds the run (fencing); True if written."""
@@ -344,7 +357,7 @@ class Journal:
         return [_step_row(r) for r in rows]
 
     async def start_step(self, step: StepRow) -> None:
-        await self._exec(
+        await self._write(
             f"INSERT OR REPLACE INTO steps ({_STEP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 step.run_id,
@@ -366,7 +379,7 @@ class Journal:
         )
 
     async def finish_step(self, step: StepRow) -> None:
-        await self._exec(
+        await self._write(
             "UPDATE steps SET status = ?, output = ?, error = ?, attempts = ?, usage = ?, model = ?, "
             "finished = ? WHERE run_id = ? AND pos = ?",
             (
@@ -383,15 +396,15 @@ class Journal:
         )
 
     async def set_step_status(self, run_id: str, pos: str, status: str) -> None:
-        await self._exec("UPDATE steps SET status = ? WHERE run_id = ? AND pos = ?", (status, run_id, pos))
+        await self._write("UPDATE steps SET status = ? WHERE run_id = ? AND pos = ?", (status, run_id, pos))
 
     async def set_stage_status(self, run_id: str, key: str, status: str) -> None:
         """Set the status of the step whose key is ``key`` (control uses keys, not positions)."""
-        await self._exec("UPDATE steps SET status = ? WHERE run_id = ? AND key = ?", (status, run_id, key))
+        await self._write("UPDATE steps SET status = ? WHERE run_id = ? AND key = ?", (status, run_id, key))
 
     async def close_open_steps(self, run_id: str, message: str) -> None:
         """Mark every unfinished step of a run failed with ``message`` (a killed run)."""
-        await self._exec(
+        await self._write(
             "UPDATE steps SET status = 'failed', error = ?, finished = ? "
             "WHERE run_id = ? AND status NOT IN ('completed', 'failed')",
             (dumps({"type": "Killed", "message": message, "run_status": "killed"}), time.time(), run_id),
@@ -419,7 +432,7 @@ class Journal:
     # -- artifacts -------------------------------------------------------------------------
 
     async def add_artifact(self, run_id: str, step_key: str | None, name: str, path: str, size: int) -> None:
-        await self._exec(
+        await self._write(
             "INSERT OR REPLACE INTO artifacts (run_id, step_key, name, path, size, created) VALUES (?, ?, ?, ?, ?, ?)",
             (run_id, step_key, name, path, size, time.time()),
         )
@@ -486,7 +499,7 @@ class Journal:
         if existing is not None:
             return existing
         prompt_id = uuid.uuid4().hex[:8]
-        await self._exec(
+        await self._write(
             f"INSERT INTO prompts ({_PROMPT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?, NULL)",
             (
                 prompt_id,
