@@ -6,26 +6,30 @@ paint, background workers resolve the model, import litellm and open the engine.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
 
 from loopcraft.config import Config
 from loopcraft.errors import LoopcraftError
 from loopcraft.tui import commands
 from loopcraft.tui.chat import ChatRenderer, ChatView, Notice, PermissionPrompt, UserMessage
 from loopcraft.tui.chat_session import ChatSession
+from loopcraft.tui.gcpolicy import IdleCollector
 from loopcraft.tui.panes.graph import GraphPane
 from loopcraft.tui.panes.prompts import PromptsPane
 from loopcraft.tui.panes.runs import RunsPane
 from loopcraft.tui.panes.transcript import TranscriptPane
 from loopcraft.tui.prompt_input import PromptInput
-from loopcraft.tui.statusbar import StatusBar
+from loopcraft.tui.statusbar import StatusBar, hint_text
 from loopcraft.tui.themes import load_themes, remember_theme
 
 if TYPE_CHECKING:
@@ -39,7 +43,7 @@ STARTED_AT = time.perf_counter()
 class LoopcraftApp(App[None]):
     """One screen: chat (+ attached transcript) on the left, runs/graph/prompts on the right."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses may live anywhere
     TITLE = "loopcraft"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
@@ -60,6 +64,7 @@ class LoopcraftApp(App[None]):
         *,
         client: ModelClient | None = None,
         background: bool = True,
+        manage_gc: bool = False,
     ) -> None:
         super().__init__()
         self.root = root
@@ -82,6 +87,8 @@ class LoopcraftApp(App[None]):
         self._client = client
         self.workflows: WorkflowController | None = None
         self._last_turn_tools = -1
+        self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self.collector = IdleCollector() if manage_gc else None
 
     # ----- layout -----------------------------------------------------------------------
 
@@ -97,8 +104,9 @@ class LoopcraftApp(App[None]):
         yield PromptInput(
             self._completion_values,
             id="input",
-            placeholder="Ask the agent, or / for commands (Esc interrupts, Alt+Enter queues)",
+            placeholder="Ask the agent, or / for commands",
         )
+        yield Static(hint_text(), id="hints")
         yield StatusBar(id="status")
 
     @property
@@ -121,6 +129,9 @@ class LoopcraftApp(App[None]):
             self.notify(f"theme file {path.name}: {error}", severity="warning")
         self.status.update_info(model=self.chat.model, permission_mode=self.chat.permission_mode)
         self.input.focus()
+        self._run_jobs()
+        if self.collector is not None:
+            self.set_interval(0.5, self.collector.tick)
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
@@ -136,6 +147,9 @@ class LoopcraftApp(App[None]):
         from loopcraft.models.litellm_loader import load_litellm
 
         load_litellm()
+        from loopcraft.tui import markdown  # noqa: F401  (markdown-it and pygments, for the first answer)
+
+        self._freeze_heap()
 
     @work(thread=True, exit_on_error=False, group="startup")
     def _resolve_model(self) -> None:
@@ -170,7 +184,18 @@ class LoopcraftApp(App[None]):
         await controller.open()
         self.workflows = controller
         self.chat.add_tool(controller.agent_tool())
+        self._freeze_heap()
         return controller
+
+    def _freeze_heap(self) -> None:
+        """A startup phase has loaded its modules: keep them out of full collections."""
+        if self.collector is not None:
+            self.collector.freeze()
+
+    async def on_event(self, event: events.Event) -> None:
+        if self.collector is not None and isinstance(event, events.Key):
+            self.collector.touched()
+        await super().on_event(event)
 
     async def on_unmount(self) -> None:
         if self.workflows is not None:
@@ -186,12 +211,16 @@ class LoopcraftApp(App[None]):
         return values
 
     @on(PromptInput.Submitted, "#input")
-    async def _submitted(self, event: PromptInput.Submitted) -> None:
+    def _submitted(self, event: PromptInput.Submitted) -> None:
         text = event.value.strip()
         self.input.value = ""
         if not text:
             return
         self.input.history.add(text)
+        self.enqueue(lambda: self.submit(text))
+
+    async def submit(self, text: str) -> None:
+        """What Enter does with a line: a command, steering the attached stage, or chat."""
         if text.startswith("/"):
             await self.run_command(text)
         elif self.workflows is not None and self.workflows.attached is not None:
@@ -199,9 +228,34 @@ class LoopcraftApp(App[None]):
         else:
             await self.send_chat(text)
 
+    def enqueue(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job`` after the ones before it, off the app's message queue: a command that
+        waits on the engine (kill waits for the run to stop) never holds up the keyboard."""
+        self._jobs.put_nowait(job)
+
+    @work(group="jobs", exit_on_error=False)
+    async def _run_jobs(self) -> None:
+        while True:
+            job = await self._jobs.get()
+            try:
+                await job()
+            except LoopcraftError as exc:
+                await self.show_error(str(exc))
+            except Exception as exc:  # a bug in one command must not stop the next ones
+                self.log.error(f"command failed: {exc!r}")
+                await self.show_error(f"internal error: {exc!r}")
+
     @on(PromptInput.Queued)
     async def _queued(self, event: PromptInput.Queued) -> None:
-        outcome = self.chat.queue(event.value)
+        if self.workflows is not None and self.workflows.attached is not None:
+            workflows, text = self.workflows, event.value
+            self.enqueue(lambda: workflows.steer_attached(text, follow_up=True))
+            return
+        try:
+            outcome = self.chat.queue(event.value)
+        except LoopcraftError as exc:
+            await self.show_error(str(exc))
+            return
         await self.chat_view.add(UserMessage(event.value, queued=outcome == "queued"))
         self._refresh_status()
 
@@ -226,6 +280,9 @@ class LoopcraftApp(App[None]):
     def action_toggle_side(self) -> None:
         self.query_one("#side").toggle_class("visible")
 
+    def show_hints(self, *, attached: bool = False) -> None:
+        self.query_one("#hints", Static).update(hint_text(attached=attached))
+
     def show_side(self) -> None:
         self.query_one("#side").add_class("visible")
 
@@ -241,20 +298,25 @@ class LoopcraftApp(App[None]):
     # ----- pane messages -------------------------------------------------------------------
 
     @on(RunsPane.Selected)
-    async def _run_selected(self, event: RunsPane.Selected) -> None:
-        if self.workflows is not None:
-            await self.workflows.select(event.run_id)
-            self.action_focus_pane("graph")
+    def _run_selected(self, event: RunsPane.Selected) -> None:
+        async def select() -> None:
+            if self.workflows is not None:
+                await self.workflows.select(event.run_id)
+                self.action_focus_pane("graph")
+
+        self.enqueue(select)
 
     @on(GraphPane.Attach)
-    async def _graph_attach(self, event: GraphPane.Attach) -> None:
-        if self.workflows is not None:
-            await self.run_command(f"/workflow attach {event.run_id} {event.key}")
+    def _graph_attach(self, event: GraphPane.Attach) -> None:
+        self.enqueue(lambda: self.run_command(f"/workflow attach {event.run_id} {event.key}"))
 
     @on(PromptsPane.Answer)
-    async def _prompt_answer(self, event: PromptsPane.Answer) -> None:
-        if self.workflows is not None:
-            await self.workflows.on_prompt_answer(event)
+    def _prompt_answer(self, event: PromptsPane.Answer) -> None:
+        async def answer() -> None:
+            if self.workflows is not None:
+                await self.workflows.on_prompt_answer(event)
+
+        self.enqueue(answer)
 
     # ----- agent events and permissions ---------------------------------------------------
 
@@ -291,6 +353,7 @@ class LoopcraftApp(App[None]):
             request.tool, request.subject, request.reason, destructive=request.destructive
         )
         await self.chat_view.add(prompt)
+        await self.chat_view.settle()
         self.status.update_info(state="waiting for you")
         prompt.focus()
         self.bell()
@@ -353,7 +416,7 @@ class LoopcraftApp(App[None]):
 
     async def cmd_new(self, cmd: commands.ParsedCommand) -> None:
         await self.chat.new()
-        await self.chat_view.remove_children()
+        await self.chat_view.clear()
         self._renderer = ChatRenderer(self.chat_view)
         await self.show_info("new chat session")
         self._refresh_status()
@@ -438,4 +501,11 @@ class LoopcraftApp(App[None]):
 
 def run_app(root: Path, config: Config, model: str | None) -> None:
     """Run the interactive app in ``root`` (the CLI calls this with no subcommand)."""
-    LoopcraftApp(root, config, model).run()
+    app = LoopcraftApp(root, config, model, manage_gc=True)
+    if app.collector is not None:
+        app.collector.install()
+    try:
+        app.run()
+    finally:
+        if app.collector is not None:
+            app.collector.uninstall()

@@ -47,7 +47,7 @@ def _spec(name: str, usage: str, help: str, **kw: object) -> CommandSpec:
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
-    _spec("help", "/help [COMMAND]", "list commands, or show one command's usage", max_args=2),
+    _spec("help", "/help [COMMAND|keys]", "list commands and keys, or show one command's usage", max_args=2),
     _spec("new", "/new", "start a new chat session"),
     _spec("sessions", "/sessions [ID]", "list saved chat sessions, or resume one", max_args=1),
     _spec("model", "/model [MODEL]", "show or switch the chat model (provider/model[:effort])", max_args=1),
@@ -98,6 +98,20 @@ COMMANDS: tuple[CommandSpec, ...] = (
     _spec("workflow reload", "/workflow reload", "re-discover workflow files"),
 )
 
+KEYS: tuple[tuple[str, str], ...] = (
+    ("Enter", "send; while the agent works it steers it; while attached it steers the stage"),
+    ("Alt+Enter, Ctrl+J", "queue a follow-up, delivered when the agent (or attached stage) would stop"),
+    ("Esc", "interrupt the chat agent"),
+    ("Up, Down", "input history"),
+    ("Tab", "accept the suggested completion"),
+    ("F2 F3 F4 F5", "focus the runs, the stage graph, the prompts, the input"),
+    ("Ctrl+B", "show or hide the runs / graph / prompts panes"),
+    ("Enter on a run, stage", "show the run's graph; attach to the stage's transcript"),
+    ("y n, Enter, Ctrl+S", "answer a prompt: confirm; select or input; editor"),
+    ("a A r", "permission prompt: allow once, always allow, reject"),
+    ("Ctrl+Q, Ctrl+C", "quit"),
+)
+
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
 GROUPS = {"workflow": tuple(s.name.split(" ", 1)[1] for s in COMMANDS if s.name.startswith("workflow "))}
 
@@ -106,17 +120,25 @@ def get_spec(name: str) -> CommandSpec:
     return _BY_NAME[name]
 
 
+def keys_text() -> str:
+    width = max(len(keys) for keys, _ in KEYS)
+    return "\n".join(f"{keys.ljust(width)}  {what}" for keys, what in KEYS)
+
+
 def help_text(name: str | None = None) -> str:
-    """All commands with their help, or one command's (or group's) usage."""
+    """All commands and keys, or one command's (or group's) usage, or (``keys``) the keys."""
     if name:
         name = name.lstrip("/")
+        if name == "keys":
+            return "keys:\n" + keys_text()
         specs = [s for s in COMMANDS if s.name == name or s.name.startswith(name + " ")]
         if not specs:
             raise CommandError(f"unknown command /{name}; usage: {get_spec('help').usage}")
     else:
         specs = list(COMMANDS)
     width = max(len(s.usage) for s in specs)
-    return "\n".join(f"{s.usage.ljust(width)}  {s.help}" for s in specs)
+    text = "\n".join(f"{s.usage.ljust(width)}  {s.help}" for s in specs)
+    return text if name else f"commands:\n{text}\n\nkeys:\n{keys_text()}"
 
 
 def _split(line: str) -> list[str]:
@@ -221,7 +243,7 @@ def _argument_values(words: list[str], dynamic: dict[str, list[str]]) -> list[st
     if head == "sessions" and len(words) == 1:
         return dynamic.get("session", [])
     if head == "help" and len(words) == 1:
-        return sorted({s.name.split(" ")[0] for s in COMMANDS})
+        return sorted({s.name.split(" ")[0] for s in COMMANDS} | {"keys"})
     if head == "workflow" and len(words) == 2:
         sub = words[1].lower()
         if sub == "run":

@@ -55,6 +55,8 @@ class CommandSuggester(Suggester):
         self._dynamic = dynamic
 
     async def get_suggestion(self, value: str) -> str | None:
+        if not value.startswith("/"):
+            return None
         options = complete(value, self._dynamic())
         return options[0] if options else None
 

@@ -29,6 +29,17 @@ def format_tokens(count: int) -> str:
     return str(count)
 
 
+def format_elapsed(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
 def render_status(info: StatusInfo) -> Text:
     """The one-line status text (pure, so it is unit-testable)."""
     text = Text()
@@ -41,6 +52,22 @@ def render_status(info: StatusInfo) -> Text:
     text.append(f" │ runs {info.active_runs}")
     prompts = f" │ prompts {info.pending_prompts} "
     text.append(prompts, style="bold reverse" if info.pending_prompts else "")
+    return text
+
+
+def hint_text(*, attached: bool = False) -> Text:
+    """The key-hint line under the input (what the keys do right now)."""
+    if attached:
+        hints = [("Enter", "steer stage"), ("Alt+Enter", "follow-up"), ("/workflow detach", "back to chat")]
+    else:
+        hints = [("Enter", "send/steer"), ("Alt+Enter", "queue"), ("Esc", "interrupt")]
+    hints += [("F2", "runs"), ("F3", "graph"), ("F4", "prompts"), ("Ctrl+B", "panes"), ("/help", "all keys")]
+    text = Text(" ")
+    for index, (key, what) in enumerate(hints):
+        if index:
+            text.append(" · ", style="dim")
+        text.append(key, style="bold")
+        text.append(f" {what}", style="dim")
     return text
 
 

@@ -4,7 +4,7 @@ tool, so both do exactly the same thing)."""
 
 from __future__ import annotations
 
-import inspect
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from loopcraft.errors import LoopcraftError, NotFoundError
@@ -14,14 +14,12 @@ from loopcraft.tui.panes.prompts import PendingPrompt, PromptsPane
 from loopcraft.tui.panes.runs import ACTIVE_STATES, RunsPane, format_elapsed, live_elapsed
 from loopcraft.tui.panes.transcript import TranscriptPane
 
+FLUSH_S = 0.05  # engine events are applied to the panes in batches, at most this often
+
 if TYPE_CHECKING:
     from loopcraft.agent.tools.base import Tool
     from loopcraft.engine.service import Engine
     from loopcraft.tui.app import LoopcraftApp
-
-
-class NotAvailable(LoopcraftError):
-    """A control the engine does not offer (yet)."""
 
 
 class WorkflowController:
@@ -34,6 +32,8 @@ class WorkflowController:
         self.selected: str | None = None
         self.attached: tuple[str, str] | None = None
         self._unsubscribe: Any = None
+        self._events: list[Any] = []
+        self._wake = asyncio.Event()
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -43,6 +43,7 @@ class WorkflowController:
 
             self.engine = await Engine.open(self.app.root, self.app.config, client=self.app.chat._client)
         self._unsubscribe = self.engine.bus.subscribe(self._on_event)
+        self.app.run_worker(self._pump(), group="workflow-events", exit_on_error=False)
         runs = await self.engine.runs()
         self.runs_pane.set_runs(runs)
         if runs:
@@ -89,7 +90,7 @@ class WorkflowController:
         return sum(float(run.cost or 0.0) for run in self.runs_pane.runs.values())
 
     def completion_values(self) -> dict[str, list[str]]:
-        names = [info.name for info in self.eng.workflows().list()] if self.engine else []
+        names = sorted(self.eng.workflows().by_name) if self.engine else []
         return {"workflow": names, "run": [r.id for r in self.runs_pane.runs.values()]}
 
     async def select(self, run_id: str) -> None:
@@ -106,8 +107,7 @@ class WorkflowController:
                 model.nodes.setdefault(key, node)
         self.graphs[run_id] = model
         run = self.runs_pane.runs.get(run_id)
-        title = f"{run.workflow} · {run_id[:12]} · {run.status}" if run else run_id
-        self.graph_pane.show(model, title)
+        self.graph_pane.show(model, _graph_title(run) if run else run_id)
         self.runs_pane.select(run_id)
 
     def _graph(self, run_id: str) -> GraphModel:
@@ -115,19 +115,43 @@ class WorkflowController:
 
     # ----- events --------------------------------------------------------------------------
 
-    async def _on_event(self, event: Any) -> None:
-        try:
-            await self._dispatch(event)
-        except Exception as exc:  # a rendering problem must never break the engine
-            self.app.log.error(f"event handling failed: {exc!r}")
+    def _on_event(self, event: Any) -> None:
+        """Called by the engine for every event: queue it. :meth:`_pump` applies the queue in
+        batches, at most every ``FLUSH_S``, so 16 streaming stages cost a few UI updates a
+        second rather than thousands, and never hold up the app's own message queue (keys)."""
+        self._events.append(event)
+        self._wake.set()
 
-    async def _dispatch(self, event: Any) -> None:
-        kind = getattr(event, "type", "")
-        run_id = event.run_id
-        if kind == "run_status":
+    async def _pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(FLUSH_S)
+            self._wake.clear()
+            await self._drain()
+
+    async def _drain(self) -> None:
+        events, self._events = self._events, []
+        refresh: set[str] = set()
+        attached: list[Any] = []
+        for event in events:
+            try:
+                await self._apply(event, refresh, attached)
+            except Exception as exc:  # a rendering problem must never break the engine
+                self.app.log.error(f"event handling failed: {exc!r}")
+        if attached:
+            await self.transcript_pane.on_stage_events(attached)
+        for run_id in refresh:
             await self._refresh_run(run_id)
             if self.selected is None or self.selected == run_id:
-                await self._retitle(run_id)
+                self._retitle(run_id)
+        self._status()
+
+    async def _apply(self, event: Any, refresh: set[str], attached: list[Any]) -> None:
+        """Fold one engine event into the panes (run rows are refreshed once per batch)."""
+        kind = getattr(event, "type", "")
+        run_id = event.run_id
+        if kind in ("run_status", "usage"):
+            refresh.add(run_id)
         elif kind == "stage_added":
             self._graph(run_id).add(event.key, event.name, event.kind, event.parents)
             self._graph_changed(run_id)
@@ -143,7 +167,7 @@ class WorkflowController:
                 self._graph(run_id).add_usage(event.key, total.total_tokens, total.cost_usd)
                 self._graph_changed(run_id)
             if self.attached == (run_id, event.key):
-                await self.transcript_pane.on_stage_event(inner)
+                attached.append(inner)
         elif kind == "prompt_pending":
             prompt = PendingPrompt(
                 event.prompt_id,
@@ -160,12 +184,8 @@ class WorkflowController:
                 self.app.notify(
                     f"{prompt.question}  (F4 to answer)", title="loopcraft needs you", severity="warning"
                 )
-            self._status()
         elif kind == "prompt_answered":
             await self.prompts_pane.resolve(event.prompt_id)
-            self._status()
-        elif kind == "usage":
-            await self._refresh_run(run_id)
 
     def _graph_changed(self, run_id: str) -> None:
         if self.selected == run_id:
@@ -179,10 +199,10 @@ class WorkflowController:
         self.runs_pane.update_run(run)
         self._status()
 
-    async def _retitle(self, run_id: str) -> None:
+    def _retitle(self, run_id: str) -> None:
         run = self.runs_pane.runs.get(run_id)
         if run is not None and self.selected == run_id:
-            self.graph_pane.tree_widget.root.set_label(f"{run.workflow} · {run_id[:12]} · {run.status}")
+            self.graph_pane.set_title(_graph_title(run))
 
     async def _pending_prompts(self) -> list[PendingPrompt]:
         rows = await self.eng.prompts()
@@ -259,75 +279,73 @@ class WorkflowController:
         self.attached = (run_id, key)
         await self.transcript_pane.attach(run_id, key, entries, model.nodes[key].status)
         self.app.input.add_class("attached")
+        self.app.show_hints(attached=True)
         return key
 
     async def detach(self) -> None:
         self.attached = None
         await self.transcript_pane.detach()
         self.app.input.remove_class("attached")
-
-    async def _control(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        method = getattr(self.eng, name, None)
-        if method is None:
-            raise NotAvailable(f"{name} is not available yet in this engine")
-        result = method(*args, **kwargs)
-        return await result if inspect.isawaitable(result) else result
+        self.app.show_hints()
 
     async def pause(self, run_id: str | None = None) -> str:
         rid = self._run_or_selected(run_id)
-        await self._control("pause", rid)
+        await self.eng.pause(rid)
         return rid
 
     async def resume(self, run_id: str | None = None, message: str | None = None) -> str:
+        """Resume a paused run (a command to its owner) or a stopped one (re-run here, in the
+        background: the engine's ``resume`` returns when such a run ends)."""
         rid = self._run_or_selected(run_id)
         run = await self.eng.get_run(rid)
-        if message:
-            await self._control("steer", rid, None, message)
-        if run.status == "paused" and hasattr(self.eng, "pause"):
-            await self._control("resume", rid)
-        else:
-            self._start_resume(rid)
+        if run.status == "completed":
+            raise LoopcraftError(f"run {rid} is already completed; nothing to resume")
+
+        async def resume() -> None:
+            try:
+                await self.eng.resume(rid, message)
+            except LoopcraftError as exc:
+                await self.app.show_error(f"resume {rid}: {exc}")
+
+        self.app.run_worker(resume(), group="resume", exit_on_error=False)
         await self.select(rid)
         return rid
 
-    def _start_resume(self, run_id: str) -> None:
-        async def resume() -> None:
-            try:
-                await self.eng.resume(run_id)
-            except LoopcraftError as exc:
-                await self.app.show_error(f"resume {run_id}: {exc}")
-
-        self.app.run_worker(resume(), group="resume", exit_on_error=False)
-
     async def interrupt(self, run_id: str | None = None) -> str:
         rid = self._run_or_selected(run_id)
-        await self._control("interrupt", rid)
+        await self.eng.interrupt(rid)
         return rid
 
-    async def kill(self, run_id: str | None = None) -> str:
+    async def kill(self, run_id: str | None = None) -> tuple[str, str]:
+        """Kill the run (waiting a few seconds for it to stop); returns its id and status."""
         rid = self._run_or_selected(run_id)
-        await self._control("kill", rid)
-        return rid
+        info = await self.eng.kill(rid)
+        self.runs_pane.update_run(info)
+        return rid, info.status
 
     async def steer(self, run_id: str, key: str | None, text: str) -> None:
-        await self._control("steer", self._full_id(run_id), key, text)
+        await self.eng.steer(self._full_id(run_id), key, text)
 
-    async def steer_attached(self, text: str) -> None:
+    async def steer_attached(self, text: str, *, follow_up: bool = False) -> None:
+        """Send ``text`` to the attached stage: steering (Enter) or a follow-up (Alt+Enter)."""
         assert self.attached is not None
         run_id, key = self.attached
         try:
-            await self.steer(run_id, key, text)
+            if follow_up:
+                await self.eng.follow_up(run_id, key, text)
+            else:
+                await self.steer(run_id, key, text)
         except LoopcraftError as exc:
             await self.app.show_error(str(exc))
             return
-        await self.transcript_pane.view.add(_steer_note(text))
+        await self.transcript_pane.view.add(_steer_note(text, follow_up=follow_up))
 
     async def answer(self, answer: Any, prompt_id: str | None = None) -> PendingPrompt:
         pending = self.prompts_pane.pending
         prompt = pending.get(prompt_id) if prompt_id else self.prompts_pane.oldest()
         if prompt is None:
             raise NotFoundError("no pending prompt" + (f" {prompt_id!r}" if prompt_id else ""))
-        await self._control("answer", prompt.run_id, prompt.prompt_id, _coerce(prompt, answer))
+        await self.eng.answer(prompt.run_id, prompt.prompt_id, _coerce(prompt, answer))
         await self.prompts_pane.resolve(prompt.prompt_id)
         self._status()
         return prompt
@@ -365,7 +383,10 @@ class WorkflowController:
         elif sub == "interrupt":
             await app.show_info(f"interrupting run {await self.interrupt(cmd.arg(0))}")
         elif sub == "kill":
-            await app.show_info(f"killing run {await self.kill(cmd.arg(0))}")
+            rid, status = await self.kill(cmd.arg(0))
+            await app.show_info(
+                f"killed run {rid}" if status == "killed" else f"kill sent to run {rid} ({status})"
+            )
         elif sub == "answer":
             if not cmd.args:
                 if not self.prompts_pane.focus_first():
@@ -390,6 +411,10 @@ class WorkflowController:
         from loopcraft.tui.workflow_tool import WorkflowTool
 
         return WorkflowTool(self)
+
+
+def _graph_title(run: Any) -> str:
+    return f"{run.workflow} · {run.id} · {run.status}"
 
 
 def _input_names(schema: dict[str, Any]) -> list[str]:
@@ -431,10 +456,10 @@ def _coerce(prompt: PendingPrompt, answer: Any) -> Any:
     return answer
 
 
-def _steer_note(text: str) -> Any:
+def _steer_note(text: str, *, follow_up: bool = False) -> Any:
     from loopcraft.tui.chat import UserMessage
 
-    return UserMessage(f"(steer) {text}")
+    return UserMessage(f"({'follow-up' if follow_up else 'steer'}) {text}")
 
 
 __all__ = ["ACTIVE_STATES", "WorkflowController"]

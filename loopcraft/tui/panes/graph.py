@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from loopcraft.tui.statusbar import format_tokens
+from loopcraft.tui.statusbar import format_elapsed, format_tokens
 
 ICONS = {
     "pending": ("·", "dim"),
@@ -32,6 +32,8 @@ ICONS = {
     "skipped": ("–", "dim"),
 }
 GROUP_KINDS = frozenset({"parallel", "workflow", "stage", "chain", "group"})
+TICKING = frozenset({"running", "awaiting_input"})  # statuses whose elapsed time counts up
+FLUSH_S = 0.25  # the tree is redrawn at most this often
 
 
 @dataclass
@@ -45,11 +47,11 @@ class StageNode:
     tokens: int = 0
     cost: float = 0.0
     error: str | None = None
-    started: float | None = None  # monotonic, while running here
+    started: float | None = None  # monotonic, while ticking here (running or awaiting input)
     parents: list[str] = field(default_factory=list)
 
     def live_elapsed(self, now: float | None = None) -> float:
-        if self.status == "running" and self.started is not None:
+        if self.status in TICKING and self.started is not None:
             return self.elapsed + ((now or time.monotonic()) - self.started)
         return self.elapsed
 
@@ -66,8 +68,10 @@ def node_label(node: StageNode, now: float | None = None, *, parallel: bool = Fa
     if node.model:
         details.append(node.model)
     elapsed = node.live_elapsed(now)
-    if elapsed:
-        details.append(f"{elapsed:.1f}s")
+    if node.status in TICKING and node.started is not None:  # whole seconds: one redraw a second
+        details.append(f"{int(elapsed)}s" if elapsed < 60 else format_elapsed(elapsed))
+    elif elapsed:
+        details.append(format_elapsed(elapsed))
     if node.tokens:
         details.append(f"{format_tokens(node.tokens)} tok")
     if node.status not in ("completed", "running", "pending"):
@@ -98,9 +102,9 @@ class GraphModel:
     ) -> StageNode:
         node = self.nodes.get(key) or self.add(key, _name_from_key(key))
         now = time.monotonic()
-        if status == "running" and node.status != "running":
+        if status in TICKING and node.status not in TICKING:
             node.started = now
-        elif node.status == "running" and status != "running" and node.started is not None:
+        elif node.status in TICKING and status not in TICKING and node.started is not None:
             node.elapsed += now - node.started
             node.started = None
         node.status = status
@@ -166,7 +170,7 @@ def model_from_graph(run_id: str, graph: Any) -> GraphModel:
             node.tokens = int(getattr(item, "tokens", 0) or 0)
             node.cost = float(getattr(item, "cost", 0.0) or 0.0)
             node.error = getattr(item, "error", None)
-            if node.status == "running":
+            if node.status in TICKING:
                 node.started = time.monotonic()
             visit(getattr(item, "children", None))
 
@@ -189,6 +193,7 @@ class GraphPane(Vertical):
         self.model = GraphModel()
         self._dirty = False
         self._tree_nodes: dict[str, TreeNode[str]] = {}
+        self._labels: dict[str, Text] = {}  # last label drawn per node: unchanged ones are not redrawn
 
     def compose(self) -> ComposeResult:
         yield Static("Stages", classes="pane-title", id="graph-title")
@@ -202,32 +207,39 @@ class GraphPane(Vertical):
         return self.query_one("#graph-tree", Tree)
 
     def on_mount(self) -> None:
-        self.set_interval(0.2, self._flush)
+        self.set_interval(FLUSH_S, self._flush)
 
     def show(self, model: GraphModel, title: str = "") -> None:
         """Replace the shown run."""
         self.model = model
         self._tree_nodes.clear()
+        self._labels.clear()
         self.tree_widget.clear()
-        self.tree_widget.root.set_label(Text(title or (model.run_id or "")))
+        self.set_title(title or (model.run_id or ""))
         self._dirty = True
         self._flush()
+
+    def set_title(self, title: str) -> None:
+        self.tree_widget.root.set_label(Text(title))
 
     def mark_dirty(self) -> None:
         self._dirty = True
 
     def _flush(self) -> None:
-        running = any(n.status == "running" for n in self.model.nodes.values())
-        if not (self._dirty or running):
+        """Redraw changed labels and add new nodes (at most every ``FLUSH_S``)."""
+        ticking = any(n.status in TICKING for n in self.model.nodes.values())
+        if not (self._dirty or ticking):
             return
         self._dirty = False
         now = time.monotonic()
         parallel = self.model.parallel_keys()
+        parents = {key: self.model.parent_of(key) for key in self.model.nodes}
+        has_children = {parent for parent in parents.values() if parent is not None}
         for node in self.model.nodes.values():
             label = node_label(node, now, parallel=node.key in parallel)
             tree_node = self._tree_nodes.get(node.key)
             if tree_node is None:
-                parent_key = self.model.parent_of(node.key)
+                parent_key = parents[node.key]
                 parent = self._tree_nodes.get(parent_key) if parent_key else self.tree_widget.root
                 if parent is None:
                     parent = self.tree_widget.root
@@ -235,11 +247,13 @@ class GraphPane(Vertical):
                 self._tree_nodes[node.key] = tree_node
                 if parent is not self.tree_widget.root or not parent.is_expanded:
                     parent.expand()
-            else:
+            elif self._labels.get(node.key) != label:
                 tree_node.set_label(label)
-            if node.kind not in GROUP_KINDS and not self.model.children(node.key):
+            self._labels[node.key] = label
+            if node.kind not in GROUP_KINDS and node.key not in has_children:
                 tree_node.allow_expand = False
-        self.tree_widget.root.expand()
+        if not self.tree_widget.root.is_expanded:
+            self.tree_widget.root.expand()
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
         event.stop()

@@ -48,7 +48,7 @@ class PromptCard(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         prompt = self.prompt
         head = Text(f"? {prompt.question}", style="bold")
-        head.append(f"   run {prompt.run_id[:12]} · {prompt.key}", style="dim")
+        head.append(f"   run {prompt.run_id} · {prompt.key}", style="dim")
         yield Static(head)
         if prompt.kind == "confirm":
             yield Static(Text("[y] yes   [n] no"), classes="prompt-keys")

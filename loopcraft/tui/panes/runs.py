@@ -8,8 +8,11 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Static
+
+from loopcraft.tui.statusbar import format_elapsed
 
 ACTIVE_STATES = frozenset({"pending", "running", "paused", "awaiting_input"})
 STATUS_STYLE = {
@@ -17,17 +20,6 @@ STATUS_STYLE = {
     "failed": "bold red", "crashed": "bold red", "killed": "red", "cancelled": "red",
     "blocked": "yellow", "needs_human": "yellow", "budget_exceeded": "yellow",
 }  # fmt: skip
-
-
-def format_elapsed(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def live_elapsed(run: Any, now: float | None = None) -> float:
@@ -68,15 +60,42 @@ class RunsPane(Vertical):
         self._redraw()
 
     def update_run(self, run: Any) -> None:
+        known = run.id in self.runs
         self.runs[run.id] = run
-        self._redraw()
+        if known:
+            self._update_row(run, time.time())
+        else:
+            self._redraw()
 
     def active_count(self) -> int:
         return sum(1 for run in self.runs.values() if run.status in ACTIVE_STATES)
 
     def _tick(self) -> None:
-        if self.active_count():
+        now = time.time()
+        for run in self.runs.values():
+            if run.status in ACTIVE_STATES:
+                self._update_row(run, now)
+
+    def _cells(self, run: Any, now: float) -> tuple[Any, ...]:
+        """The row of ``run``: the full id (commands accept it, or any unique prefix)."""
+        return (
+            run.id,
+            run.workflow,
+            Text(run.status, style=STATUS_STYLE.get(run.status, "")),
+            format_elapsed(live_elapsed(run, now)),
+            f"${float(run.cost or 0.0):.4f}",
+        )
+
+    def _update_row(self, run: Any, now: float) -> None:
+        """Change only the cells that differ (no table rebuild)."""
+        table = self.table
+        if run.id not in table.rows:
             self._redraw()
+            return
+        row = table.get_row(run.id)
+        for column, (old, new) in enumerate(zip(row, self._cells(run, now), strict=True)):
+            if old != new:
+                table.update_cell_at(Coordinate(table.get_row_index(run.id), column), new, update_width=True)
 
     def _redraw(self) -> None:
         table = self.table
@@ -85,15 +104,7 @@ class RunsPane(Vertical):
         now = time.time()
         ordered = sorted(self.runs.values(), key=lambda r: r.created, reverse=True)
         for run in ordered:
-            status = Text(run.status, style=STATUS_STYLE.get(run.status, ""))
-            table.add_row(
-                run.id[:12],
-                run.workflow,
-                status,
-                format_elapsed(live_elapsed(run, now)),
-                f"${float(run.cost or 0.0):.4f}",
-                key=run.id,
-            )
+            table.add_row(*self._cells(run, now), key=run.id)
         if cursor_key is not None and cursor_key in self.runs:
             table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
 
