@@ -289,6 +289,8 @@ class LoopcraftApp(App[None]):
     def action_focus_pane(self, name: str) -> None:
         if name != "input":
             self.show_side()
+        if name == "prompts" and self.query_one(PromptsPane).focus_first():
+            return  # the oldest prompt's answer widget (options, input, editor), not its frame
         target = self.query_one(f"#{name}")
         focusable = (
             target if target.can_focus else next((w for w in target.query("*") if w.can_focus), target)

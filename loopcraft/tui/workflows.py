@@ -127,7 +127,10 @@ class WorkflowController:
             await self._wake.wait()
             await asyncio.sleep(FLUSH_S)
             self._wake.clear()
-            await self._drain()
+            try:
+                await self._drain()
+            except Exception as exc:  # the panes must keep following the engine whatever happens
+                self.app.log.error(f"applying engine events failed: {exc!r}")
 
     async def _drain(self) -> None:
         events, self._events = self._events, []
@@ -300,6 +303,8 @@ class WorkflowController:
         run = await self.eng.get_run(rid)
         if run.status == "completed":
             raise LoopcraftError(f"run {rid} is already completed; nothing to resume")
+        if run.status == "killed":  # said now, not after "resuming run …"
+            raise LoopcraftError(f"run {rid} was killed; killed runs cannot be resumed")
 
         async def resume() -> None:
             try:

@@ -85,7 +85,7 @@ async def test_attach_streams_transcript_and_detach_returns(git_repo: Path) -> N
         assert texts[0] == "Map the relevant context for docs."
         assert any("ls ." in t for t in texts) and any("Context map (demo)" in t for t in texts)
         assert app.input.has_class("attached")
-        # typing while attached steers the stage (or says the control is not there yet)
+        # typing while attached steers the stage (here it waits at the gate: the engine says so)
         await pilot.press(*"look at tests too", "enter")
         await pilot.pause(0.1)
         await pilot.press(*"/workflow detach", "enter")
@@ -124,12 +124,17 @@ async def test_status_list_reload_and_errors(git_repo: Path) -> None:
         await wait_for(pilot, lambda: app.query(PromptCard))
         await app.run_command(f"/workflow status {run_id[:10]}")
         assert "awaiting_input" in chat_texts(app)[-1] and "stages:" in chat_texts(app)[-1]
-        for command in ("pause", "interrupt", "kill"):
-            await app.run_command(f"/workflow {command}")
-            last = [b for b in app.chat_view.blocks() if isinstance(b, Notice)][-1]
-            assert run_id in last.text or "not available yet" in last.text
         await app.run_command("/workflow answer maybe")
         assert "answer yes or no" in chat_texts(app)[-1]
+        for command, said in (
+            ("pause", "pausing run"),
+            ("interrupt", "interrupting run"),
+            ("kill", "killed run"),
+        ):
+            await app.run_command(f"/workflow {command}")
+            last = [b for b in app.chat_view.blocks() if isinstance(b, Notice)][-1]
+            assert last.text.startswith(f"{said} {run_id}"), last.text
+        assert (await app.workflows.eng.get_run(run_id)).status == "killed"
 
 
 async def test_agent_workflow_tool_runs_and_answers(git_repo: Path) -> None:

@@ -38,7 +38,9 @@ async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 10
         if value:
             return value
         await pilot.pause(0.05)
-    raise AssertionError(f"condition not met within {timeout}s")
+    raise AssertionError(
+        f"condition not met within {timeout}s; the chat ends with {chat_texts(pilot.app)[-3:]}"
+    )
 
 
 def chat_texts(app: LoopcraftApp) -> list[str]:
