@@ -76,6 +76,10 @@ class LoopcraftApp(App[None]):
         self.theme_set = load_themes()
         for theme in self.theme_set.themes.values():
             self.register_theme(theme)
+        # chosen before the stylesheet is first parsed: switching later re-parses all of it
+        name = config.theme if config.theme in self.available_themes else "loopcraft-dark"
+        if name in self.available_themes:
+            self.theme = name
         self.chat = ChatSession(
             root,
             config,
@@ -122,9 +126,6 @@ class LoopcraftApp(App[None]):
         return self.query_one("#input", PromptInput)
 
     def on_mount(self) -> None:
-        name = self.config.theme if self.config.theme in self.available_themes else "loopcraft-dark"
-        if name in self.available_themes:
-            self.theme = name
         for path, error in self.theme_set.errors:
             self.notify(f"theme file {path.name}: {error}", severity="warning")
         self.status.update_info(model=self.chat.model, permission_mode=self.chat.permission_mode)

@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -177,6 +176,8 @@ class ToolBlock(Collapsible):
         self.set_class(is_error, "error")
         shown = output if len(output) <= MAX_OUTPUT_SHOWN else output[:MAX_OUTPUT_SHOWN] + "\n… (cut)"
         if diff:
+            from rich.syntax import Syntax  # pygments: loaded with the first diff, not at startup
+
             self._output.update(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))
             self.collapsed = False
         else:
@@ -291,11 +292,9 @@ class ChatView(VerticalScroll):
 
     def _trim_queue(self) -> None:
         """Drop queued blocks that would be pruned anyway (never an unanswered prompt)."""
-        cut = len(self._queue) - (self.max_blocks + self.prune_step)
-        dropped = [w for w in self._queue[:cut] if not isinstance(w, PermissionPrompt) or w.answer]
-        kept = [w for w in self._queue[:cut] if isinstance(w, PermissionPrompt) and not w.answer]
-        self._queue = [*kept, *self._queue[cut:]]
-        self.pruned += len(dropped)
+        kept = _tail_keeping_prompts(self._queue, self.max_blocks + self.prune_step)
+        self.pruned += len(self._queue) - len(kept)
+        self._queue = kept
 
     async def add_many(self, widgets: list[Widget]) -> None:
         for widget in widgets:
@@ -316,7 +315,7 @@ class ChatView(VerticalScroll):
         queue, self._queue = self._queue, []
         if not queue:
             return
-        keep = queue[-(self.max_blocks + self.prune_step) :]
+        keep = _tail_keeping_prompts(queue, self.max_blocks + self.prune_step)
         self.pruned += len(queue) - len(keep)
         try:
             await self.mount_all(keep)
@@ -356,6 +355,13 @@ class ChatView(VerticalScroll):
         """The conversation's blocks, oldest first: mounted ones, then queued ones."""
         mounted = [child for child in self.children if child is not self._pruned_note]
         return [*mounted, *self._queue]
+
+
+def _tail_keeping_prompts(widgets: list[Widget], count: int) -> list[Widget]:
+    """The last ``count`` widgets, plus any earlier permission prompt still waiting for an answer."""
+    cut = max(0, len(widgets) - count)
+    waiting = [w for w in widgets[:cut] if isinstance(w, PermissionPrompt) and not w.answer]
+    return [*waiting, *widgets[cut:]]
 
 
 class ChatRenderer:

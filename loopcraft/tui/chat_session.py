@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from loopcraft.config import Config
 from loopcraft.errors import LoopcraftError
-from loopcraft.models.types import Usage
 
 if TYPE_CHECKING:
     from loopcraft.agent.loop import Agent, AgentResult
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from loopcraft.agent.session import SessionInfo, SessionLog
     from loopcraft.agent.tools.base import Tool
     from loopcraft.models.client import ModelClient
+    from loopcraft.models.types import Usage
 
 EventHandler = Callable[[Any], Awaitable[None]]
 AskHandler = Callable[["PermissionRequest"], Awaitable["Answer"]]
@@ -73,7 +73,11 @@ class ChatSession:
 
     @property
     def usage(self) -> Usage:
-        return self.agent.usage if self.agent is not None else Usage()
+        if self.agent is not None:
+            return self.agent.usage
+        from loopcraft.models.types import Usage  # pydantic models: built when first needed
+
+        return Usage()
 
     @property
     def permission_mode(self) -> str:

@@ -187,3 +187,31 @@ async def test_escape_interrupts_and_enter_steers_and_alt_enter_queues(git_repo:
         assert result is not None and result.status == "interrupted"
         await pilot.pause(0.1)
         assert any("interrupted" in t for t in chat_texts(app))
+
+
+async def test_long_conversations_stay_windowed_and_keep_unanswered_prompts(git_repo: Path) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.chat_view
+        prompt = PermissionPrompt("bash", "rm -rf build", "needs approval")
+        await view.add(prompt)
+        for index in range(1_000):
+            await view.add(UserMessage(f"q{index}") if index % 2 == 0 else AssistantMessage(f"**a{index}**"))
+        await view.settle()
+        await pilot.pause()
+        mounted = view.blocks()
+        assert len(mounted) <= view.max_blocks + view.prune_step
+        assert prompt in mounted and prompt.is_mounted  # an unanswered prompt is never pruned
+        assert getattr(mounted[-1], "text", "") == "**a999**"
+        assert view.pruned == 1_001 - len(mounted)
+        assert f"({view.pruned} earlier blocks hidden" in str(view.children[0].render())
+        long = "A paragraph.\n\n" * 400  # one streamed answer, cut into cheap pieces as it grows
+        for start in range(0, len(long), 50):
+            await app.renderer.handle(
+                type("E", (), {"kind": "text_delta", "text": long[start : start + 50]})()
+            )
+        await app.renderer.handle(type("E", (), {"kind": "turn_end"})())
+        await view.settle()
+        pieces = [b for b in view.blocks() if isinstance(b, AssistantMessage)][-3:]
+        assert all(len(p.text) < 2 * AssistantMessage.CHUNK_CHARS for p in pieces)
+        assert pieces[-1].has_class("continued")

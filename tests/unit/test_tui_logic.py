@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from loopcraft.tui import commands
+from loopcraft.tui.chat import Cut, find_cut
 from loopcraft.tui.commands import CommandError, complete, parse, parse_inputs
+from loopcraft.tui.gcpolicy import IdleCollector
 from loopcraft.tui.panes.graph import GraphModel, node_label
+from loopcraft.tui.panes.transcript import transcript_blocks
 from loopcraft.tui.prompt_input import History
-from loopcraft.tui.statusbar import StatusInfo, format_tokens, render_status
+from loopcraft.tui.statusbar import StatusInfo, format_tokens, hint_text, render_status
 from loopcraft.tui.themes import load_themes, parse_theme, remember_theme
 
 
@@ -176,3 +179,68 @@ def test_graph_model_nests_parallel_branches_and_child_workflows() -> None:
     # a status for a stage never announced still shows up
     graph.set_status("root/3:task:late", "failed", error="boom")
     assert "boom" in node_label(graph.nodes["root/3:task:late"]).plain
+
+
+def test_a_waiting_prompt_counts_its_elapsed_time() -> None:
+    graph = GraphModel("r1")
+    graph.add("root/0:prompt:confirm", "confirm", "prompt")
+    graph.set_status("root/0:prompt:confirm", "awaiting_input")
+    node = graph.nodes["root/0:prompt:confirm"]
+    assert node.started is not None
+    node.started -= 6.4  # it has waited 6.4 s
+    assert "6s" in node_label(node).plain  # whole seconds while it ticks
+    graph.set_status("root/0:prompt:confirm", "completed")
+    assert 6.3 < node.elapsed < 7.5 and "6." in node_label(node).plain
+
+
+def test_find_cut_prefers_block_ends_and_keeps_code_fences_valid() -> None:
+    text = "a" * 30 + "\n\n" + "b" * 30 + "\n\ntail"
+    cut = find_cut(text, 20)
+    assert cut == Cut(64)  # after the last complete block, not the first
+    assert find_cut("short\n\nmore", 20) is None
+    code = "intro\n\n```python\n" + "x = 1\n" * 20 + "y"
+    fenced = find_cut(code, 40)
+    assert fenced is not None and fenced.close == "```\n" and fenced.reopen == "```python\n"
+    first, rest = code[: fenced.at] + fenced.close, fenced.reopen + code[fenced.at :]
+    assert first.count("```") == 2 and rest.startswith("```python\n")
+    assert find_cut("x" * 100, 20) is None  # one unbroken word: nowhere to cut
+    spaced = find_cut("word " * 40, 50)
+    assert spaced is not None and ("word " * 40)[spaced.at - 1] == " "
+
+
+def test_transcript_blocks_pair_tool_calls_with_results() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "bash", "arguments": '{"command": "ls"}'}}
+    entries = [
+        {"type": "message", "message": {"role": "user", "content": "go"}},
+        {"type": "message", "message": {"role": "assistant", "content": "ok", "tool_calls": [call]}},
+        {"type": "tool_result", "call_id": "c1", "output": "a.txt", "is_error": True},
+        {
+            "type": "message",
+            "message": {"role": "assistant", "content": "", "tool_calls": [{**call, "id": "c2"}]},
+        },
+        {"type": "status", "status": "completed", "reason": ""},
+    ]
+    blocks = transcript_blocks(entries)
+    assert [b.kind for b in blocks] == ["user", "assistant", "tool", "tool", "notice"]
+    assert blocks[2].output == "a.txt" and blocks[2].is_error and blocks[2].args == {"command": "ls"}
+    assert blocks[3].output is None  # no result yet: it may still arrive live
+
+
+def test_help_lists_keys_and_the_hint_line_follows_attachment() -> None:
+    text = commands.help_text()
+    assert "keys:" in text and "Ctrl+B" in text and "F2 F3 F4 F5" in text and "Alt+Enter" in text
+    assert commands.help_text("keys").startswith("keys:") and "/workflow" not in commands.help_text("keys")
+    assert complete("/help k", {}) == ["/help keys"]
+    assert "steer stage" in hint_text(attached=True).plain and "Esc interrupt" in hint_text().plain
+
+
+def test_idle_collector_waits_for_a_quiet_keyboard() -> None:
+    collector = IdleCollector(idle_s=1.0, min_interval_s=10.0, max_interval_s=60.0)
+    now = collector.last_full + 20
+    collector.last_input = now - 0.2
+    assert not collector.due(now)  # typing: wait
+    collector.last_input = now - 2
+    assert collector.due(now)  # quiet for 2 s and 20 s since the last one
+    collector.last_input = now
+    assert collector.due(collector.last_full + 61)  # never longer than max_interval_s
+    assert not collector.tick()  # not installed: it leaves the process's GC alone
