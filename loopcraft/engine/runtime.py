@@ -506,9 +506,11 @@ class Execution:
 
     async def _task_body(self, key: str, spec: TaskSpec, row: StepRow) -> StageResult:
         reads = resolve_reads(spec, self.files)
-        prompt = build_prompt(spec, reads)
         session_path = self.files.session_path(key)
         tree = await self._open_worktree(spec, row) if spec.worktree else None
+        if tree is not None:
+            reads = [worktrees.visible_read(tree, path) for path in reads]
+        prompt = build_prompt(spec, reads)
         request = self._request(key, spec, session_path, tree.path if tree else None)
         row.model = request.model
         session = self.control.attach(key, await self.runner.open(request))

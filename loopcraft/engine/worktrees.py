@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +184,21 @@ def remove_worktree(wt: Worktree) -> None:
             repo.git.worktree("prune")
         except git.GitCommandError as exc:
             raise WorktreeError(f"cannot remove worktree {wt.path}: {_git_error(exc)}") from None
+
+
+def visible_read(wt: Worktree, path: Path) -> Path:
+    """A ``reads=`` file of the main tree as the stage in ``wt`` sees it: the run's own files (under
+    ``.loopcraft/runs``, never committed) are copied in; repository files are the worktree's copy."""
+    try:
+        rel = path.resolve().relative_to(wt.root.resolve())
+    except ValueError:
+        return path
+    target = wt.path / rel
+    if rel.parts[:2] == (".loopcraft", "runs"):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        return target
+    return target if target.exists() else path
 
 
 # -- merging back -------------------------------------------------------------------------------
