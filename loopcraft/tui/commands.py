@@ -73,9 +73,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     _spec("workflow status", "/workflow status [RUN]", "show runs, or one run's status", max_args=1),
     _spec(
         "workflow attach",
-        "/workflow attach RUN [STAGE]",
-        "watch a run's stage transcript; typing steers it",
-        min_args=1,
+        "/workflow attach [RUN] [STAGE]",
+        "watch a stage's transcript (default: the selected run's live stage); typing steers it",
         max_args=2,
     ),
     _spec("workflow detach", "/workflow detach", "stop watching the attached stage"),

@@ -285,6 +285,14 @@ class WorkflowController:
         self.app.show_hints(attached=True)
         return key
 
+    def _attach_target(self, args: list[str]) -> tuple[str, str | None]:
+        """``[RUN] [STAGE]``: one word is a run when it names one, else a stage of the selected run."""
+        if len(args) == 2:
+            return args[0], args[1]
+        if args and (self._full_id(args[0]) in self.runs_pane.runs or self.selected is None):
+            return args[0], None
+        return self._run_or_selected(None), (args[0] if args else None)
+
     async def detach(self) -> None:
         self.attached = None
         await self.transcript_pane.detach()
@@ -376,7 +384,8 @@ class WorkflowController:
         elif sub == "status":
             await app.show_info(await self.status_text(cmd.arg(0)), "help")
         elif sub == "attach":
-            key = await self.attach(cmd.args[0], cmd.arg(1))
+            run_id, stage = self._attach_target(cmd.args)
+            key = await self.attach(run_id, stage)
             await app.show_info(f"attached to {key}: typing steers it; /workflow detach returns to the chat")
         elif sub == "detach":
             await self.detach()

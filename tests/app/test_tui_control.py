@@ -138,7 +138,7 @@ async def test_typing_while_attached_steers_and_alt_enter_follows_up(git_repo: P
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
         run_id = await _start(app, pilot, "slow")
-        await app.submit(f"/workflow attach {run_id}")
+        await pilot.press(*"/workflow attach", "enter")  # the selected run's live stage
         await wait_for(pilot, lambda: app.workflows.attached is not None)
         pane = app.workflows.transcript_pane
         await pilot.press(*"focus on tests", "enter")

@@ -37,7 +37,7 @@ def test_parse_simple_and_grouped_commands() -> None:
         ("/workflow", "needs a subcommand"),
         ("/workflow fly", "unknown subcommand /workflow fly"),
         ("/workflow run", "usage: /workflow run NAME"),
-        ("/workflow attach", "usage: /workflow attach RUN [STAGE]"),
+        ("/workflow attach a b c", "usage: /workflow attach [RUN] [STAGE]"),
         ("/permissions maybe", "usage: /permissions [default|accept-edits|plan|yolo]"),
         ("/new now", "usage: /new"),
         ("/workflow resume --speed 3", "unknown option --speed"),
@@ -63,7 +63,7 @@ def test_every_command_has_a_handler_name_and_help() -> None:
     for spec in commands.COMMANDS:
         assert hasattr(LoopcraftApp, "cmd_" + spec.name.replace(" ", "_")), spec.name
     text = commands.help_text()
-    assert "/workflow attach RUN [STAGE]" in text and "/theme [NAME]" in text
+    assert "/workflow attach [RUN] [STAGE]" in text and "/theme [NAME]" in text
     assert "/workflow run" in commands.help_text("workflow") and "/theme" not in commands.help_text(
         "workflow"
     )
