@@ -307,7 +307,8 @@ class _GroupCommitter:
 
     @staticmethod
     def _commit(batch: dict[SessionLog, list[Waiter]]) -> None:
-        for session, waiters in batch.items():
+        waited_for = sorted(batch.items(), key=lambda item: not item[1])  # someone's waiting: first
+        for session, waiters in waited_for:
             try:
                 synced = session._commit()
             except Exception:  # never let one file stop the flusher
