@@ -12,7 +12,9 @@ from pathlib import Path
 
 def main() -> int:
     only = set(sys.argv[1:])
-    names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_"))
+    names = sorted(
+        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_")
+    )
     failed = 0
     for name in names:
         if only and name.removeprefix("bench_") not in only and name not in only:

@@ -76,9 +76,12 @@ def _version_callback(value: bool) -> None:
 @friendly
 def main_callback(
     ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
-                                 help="Print the version and exit."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model for the chat agent: provider/model[:effort]."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Model for the chat agent: provider/model[:effort]."
+    ),
 ) -> None:
     """Open the interactive app when no command is given."""
     if ctx.invoked_subcommand is not None:
@@ -146,17 +149,33 @@ def run_cmd(
     inputs: list[str] = typer.Option([], "--input", "-i", help="An input as key=value; repeatable."),
     model: str | None = typer.Option(None, "--model", "-m", help="Default model for the run's stages."),
     as_json: bool = typer.Option(False, "--json", help="Print the final run as JSON instead of progress."),
-    budget: str | None = typer.Option(None, "--budget", help="Run budget: tokens=N,dollars=D,seconds=S,stages=K."),
-    gates: str = typer.Option("auto", "--gates", help="Human gates: ask (terminal), wait (for `loopcraft "
-                              "answer`), stop (end as needs_human); auto = ask with a terminal, else stop."),
+    budget: str | None = typer.Option(
+        None, "--budget", help="Run budget: tokens=N,dollars=D,seconds=S,stages=K."
+    ),
+    gates: str = typer.Option(
+        "auto",
+        "--gates",
+        help="Human gates: ask (terminal), wait (for `loopcraft "
+        "answer`), stop (end as needs_human); auto = ask with a terminal, else stop.",
+    ),
 ) -> None:
     """Run a workflow to its end, showing progress; the exit code tells the final status
     (0 completed, 1 failed, 3 blocked, 5 needs_human, 6 budget_exceeded, 7 killed/cancelled)."""
     from loopcraft.headless import run_workflow
 
     root, config = _config(model)
-    code = run_async(run_workflow(root, config, workflow, _parse_inputs(inputs), model=model, as_json=as_json,
-                                  budget=_parse_budget(budget), gates=gates))
+    code = run_async(
+        run_workflow(
+            root,
+            config,
+            workflow,
+            _parse_inputs(inputs),
+            model=model,
+            as_json=as_json,
+            budget=_parse_budget(budget),
+            gates=gates,
+        )
+    )
     raise typer.Exit(code)
 
 
@@ -173,7 +192,9 @@ def _parse_budget(text: str | None) -> dict[str, Any] | None:
 def resume_cmd(
     run_id: str = typer.Argument(..., help="The run to resume."),
     as_json: bool = typer.Option(False, "--json", help="Print the final run as JSON."),
-    message: str | None = typer.Option(None, "--message", help="Steer the stopped stage(s) with this message."),
+    message: str | None = typer.Option(
+        None, "--message", help="Steer the stopped stage(s) with this message."
+    ),
     budget: str | None = typer.Option(None, "--budget", help="Raise the run's budget: tokens=N,dollars=D,…"),
     gates: str = typer.Option("auto", "--gates", help="Human gates: auto, ask, wait or stop (see `run`)."),
 ) -> None:
@@ -182,8 +203,19 @@ def resume_cmd(
     from loopcraft.headless import resume_run
 
     root, config = _config()
-    raise typer.Exit(run_async(resume_run(root, config, run_id, as_json=as_json, message=message,
-                                          budget=_parse_budget(budget), gates=gates)))
+    raise typer.Exit(
+        run_async(
+            resume_run(
+                root,
+                config,
+                run_id,
+                as_json=as_json,
+                message=message,
+                budget=_parse_budget(budget),
+                gates=gates,
+            )
+        )
+    )
 
 
 @app.command("runs")
@@ -216,13 +248,15 @@ def show_cmd(
 # ----- run control (any process; goes through the journal's mailbox) ----------------------------
 
 
-def _control(action: str, run_id: str, stage: str | None = None, message: str | None = None,
-             as_json: bool = False) -> None:
+def _control(
+    action: str, run_id: str, stage: str | None = None, message: str | None = None, as_json: bool = False
+) -> None:
     from loopcraft.headless import control_run
 
     root, config = _config()
-    raise typer.Exit(run_async(control_run(root, config, action, run_id, stage=stage, message=message,
-                                           as_json=as_json)))
+    raise typer.Exit(
+        run_async(control_run(root, config, action, run_id, stage=stage, message=message, as_json=as_json))
+    )
 
 
 _STAGE_OPT = typer.Option(None, "--stage", "-s", help="Only this stage (key or name).")
@@ -231,16 +265,22 @@ _JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
 
 @app.command("pause")
 @friendly
-def pause_cmd(run_id: str = typer.Argument(..., help="The run."), stage: str | None = _STAGE_OPT,
-              as_json: bool = _JSON_OPT) -> None:
+def pause_cmd(
+    run_id: str = typer.Argument(..., help="The run."),
+    stage: str | None = _STAGE_OPT,
+    as_json: bool = _JSON_OPT,
+) -> None:
     """Pause a run (or one stage) at its next safe point; `loopcraft resume` continues it."""
     _control("pause", run_id, stage, as_json=as_json)
 
 
 @app.command("interrupt")
 @friendly
-def interrupt_cmd(run_id: str = typer.Argument(..., help="The run."), stage: str | None = _STAGE_OPT,
-                  as_json: bool = _JSON_OPT) -> None:
+def interrupt_cmd(
+    run_id: str = typer.Argument(..., help="The run."),
+    stage: str | None = _STAGE_OPT,
+    as_json: bool = _JSON_OPT,
+) -> None:
     """Cancel the in-flight model call or tool now; the run waits, resumable."""
     _control("interrupt", run_id, stage, as_json=as_json)
 
@@ -254,30 +294,37 @@ def kill_cmd(run_id: str = typer.Argument(..., help="The run."), as_json: bool =
 
 @app.command("steer")
 @friendly
-def steer_cmd(run_id: str = typer.Argument(..., help="The run."),
-              stage: str = typer.Argument(..., help="The stage (key or name)."),
-              message: str = typer.Argument(..., help="The message, delivered after its current tool batch."),
-              as_json: bool = _JSON_OPT) -> None:
+def steer_cmd(
+    run_id: str = typer.Argument(..., help="The run."),
+    stage: str = typer.Argument(..., help="The stage (key or name)."),
+    message: str = typer.Argument(..., help="The message, delivered after its current tool batch."),
+    as_json: bool = _JSON_OPT,
+) -> None:
     """Send a steering message to a running stage."""
     _control("steer", run_id, stage, message, as_json)
 
 
 @app.command("follow-up")
 @friendly
-def follow_up_cmd(run_id: str = typer.Argument(..., help="The run."),
-                  stage: str = typer.Argument(..., help="The stage (key or name)."),
-                  message: str = typer.Argument(..., help="The message, given when the stage would stop."),
-                  as_json: bool = _JSON_OPT) -> None:
+def follow_up_cmd(
+    run_id: str = typer.Argument(..., help="The run."),
+    stage: str = typer.Argument(..., help="The stage (key or name)."),
+    message: str = typer.Argument(..., help="The message, given when the stage would stop."),
+    as_json: bool = _JSON_OPT,
+) -> None:
     """Queue a follow-up message for a running stage."""
     _control("follow_up", run_id, stage, message, as_json)
 
 
 @app.command("answer")
 @friendly
-def answer_cmd(run_id: str = typer.Argument(..., help="The run."),
-               args: list[str] = typer.Argument(..., help="[PROMPT-ID] VALUE (the id may be left out when "
-                                                "only one prompt is pending)."),
-               as_json: bool = _JSON_OPT) -> None:
+def answer_cmd(
+    run_id: str = typer.Argument(..., help="The run."),
+    args: list[str] = typer.Argument(
+        ..., help="[PROMPT-ID] VALUE (the id may be left out when only one prompt is pending)."
+    ),
+    as_json: bool = _JSON_OPT,
+) -> None:
     """Answer a pending human gate (yes/no, an option or its number, or text)."""
     from loopcraft.headless import answer_prompt
 
@@ -290,8 +337,10 @@ def answer_cmd(run_id: str = typer.Argument(..., help="The run."),
 
 @app.command("prompts")
 @friendly
-def prompts_cmd(run_id: str | None = typer.Option(None, "--run", "-r", help="Only this run's prompts."),
-                as_json: bool = _JSON_OPT) -> None:
+def prompts_cmd(
+    run_id: str | None = typer.Option(None, "--run", "-r", help="Only this run's prompts."),
+    as_json: bool = _JSON_OPT,
+) -> None:
     """List pending human gates (answer them with `loopcraft answer`)."""
     from loopcraft.headless import print_prompts
 

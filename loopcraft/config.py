@@ -164,8 +164,13 @@ def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
     target[path[-1]] = value
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any], origin: dict[tuple[str, ...], str], source: str,
-           prefix: tuple[str, ...] = ()) -> None:
+def _merge(
+    base: dict[str, Any],
+    top: Mapping[str, Any],
+    origin: dict[tuple[str, ...], str],
+    source: str,
+    prefix: tuple[str, ...] = (),
+) -> None:
     for key, value in top.items():
         loc = (*prefix, key)
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
@@ -182,8 +187,9 @@ def _source_of(loc: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> str:
     return "configuration"
 
 
-def load_config(root: Path | None = None, flags: Mapping[str, Any] | None = None,
-                environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    root: Path | None = None, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
     """Merge every layer and validate; raises :class:`ConfigError` with one clear line."""
     root = root or repo_root()
     merged: dict[str, Any] = {}
@@ -204,5 +210,7 @@ def load_config(root: Path | None = None, flags: Mapping[str, Any] | None = None
         loc = tuple(str(p) for p in err["loc"])
         key = ".".join(loc) or "(top level)"
         source = _source_of(loc, origin)
-        problem = "unknown key; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
+        problem = (
+            "unknown key; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
+        )
         raise ConfigError(f"config error: {source}: {key}: {problem}") from exc

@@ -21,9 +21,19 @@ from loopcraft.engine.service import Engine
 from loopcraft.errors import LoopcraftError
 
 ICONS = {
-    "pending": "·", "running": "▶", "awaiting_input": "?", "paused": "‖", "completed": "✓",
-    "failed": "✗", "skipped": "-", "blocked": "■", "needs_human": "?", "budget_exceeded": "$",
-    "cancelled": "⊘", "killed": "⊘", "crashed": "!",
+    "pending": "·",
+    "running": "▶",
+    "awaiting_input": "?",
+    "paused": "‖",
+    "completed": "✓",
+    "failed": "✗",
+    "skipped": "-",
+    "blocked": "■",
+    "needs_human": "?",
+    "budget_exceeded": "$",
+    "cancelled": "⊘",
+    "killed": "⊘",
+    "crashed": "!",
 }
 
 
@@ -69,16 +79,20 @@ class ProgressPrinter:
             tail = f": {event.error}" if event.error else ""
             return f"  {ICONS.get(event.status, '?')} {name}  {event.status} {_elapsed(took)}{tail}"
         if isinstance(event, PromptPending):
-            return (f"  ? {event.question}  (answer with: loopcraft answer {event.run_id} "
-                    f"{event.prompt_id} VALUE)")
+            return (
+                f"  ? {event.question}  (answer with: loopcraft answer {event.run_id} "
+                f"{event.prompt_id} VALUE)"
+            )
         if isinstance(event, RunStatus) and event.status not in ("pending",):
             return f"run {event.run_id} {event.status}" + (f": {event.error}" if event.error else "")
         return None
 
 
 def summary_lines(info: RunInfo) -> list[str]:
-    head = (f"run {info.id} ({info.workflow}) {info.status} in {_elapsed(info.elapsed)} · "
-            f"{info.usage.total_tokens:,} tokens · {_money(info.cost)}")
+    head = (
+        f"run {info.id} ({info.workflow}) {info.status} in {_elapsed(info.elapsed)} · "
+        f"{info.usage.total_tokens:,} tokens · {_money(info.cost)}"
+    )
     lines = [head]
     if info.error:
         lines.append(f"error: {info.error}")
@@ -163,9 +177,17 @@ def _gates(engine: Engine, gates: str, out: TextIO) -> None:
         engine.bus.subscribe(TerminalGates(engine, out))
 
 
-async def run_workflow(root: Path, config: Config, name: str, inputs: dict[str, Any], *,
-                       model: str | None, as_json: bool, budget: dict[str, Any] | None = None,
-                       gates: str = "auto") -> int:
+async def run_workflow(
+    root: Path,
+    config: Config,
+    name: str,
+    inputs: dict[str, Any],
+    *,
+    model: str | None,
+    as_json: bool,
+    budget: dict[str, Any] | None = None,
+    gates: str = "auto",
+) -> int:
     """``loopcraft run``: start, show progress, wait, summarise; returns the exit code."""
     async with await Engine.open(root, config) as engine:
         out = sys.stderr if as_json else sys.stdout
@@ -177,8 +199,16 @@ async def run_workflow(root: Path, config: Config, name: str, inputs: dict[str, 
         return await _finish(engine, await engine.wait(run_id), as_json)
 
 
-async def resume_run(root: Path, config: Config, run_id: str, *, as_json: bool, message: str | None = None,
-                     budget: dict[str, Any] | None = None, gates: str = "auto") -> int:
+async def resume_run(
+    root: Path,
+    config: Config,
+    run_id: str,
+    *,
+    as_json: bool,
+    message: str | None = None,
+    budget: dict[str, Any] | None = None,
+    gates: str = "auto",
+) -> int:
     """``loopcraft resume``: a run live in another process is sent a resume command; any other
     unfinished run is replayed from the journal and finished here."""
     async with await Engine.open(root, config) as engine:
@@ -198,8 +228,16 @@ async def resume_run(root: Path, config: Config, run_id: str, *, as_json: bool, 
 # ----- run control ------------------------------------------------------------------------------
 
 
-async def control_run(root: Path, config: Config, action: str, run_id: str, *, stage: str | None = None,
-                      message: str | None = None, as_json: bool = False) -> int:
+async def control_run(
+    root: Path,
+    config: Config,
+    action: str,
+    run_id: str,
+    *,
+    stage: str | None = None,
+    message: str | None = None,
+    as_json: bool = False,
+) -> int:
     """``loopcraft pause|interrupt|kill|steer|follow-up``: post the command; returns the exit code."""
     async with await Engine.open(root, config) as engine:
         if action == "kill":
@@ -226,8 +264,9 @@ async def control_run(root: Path, config: Config, action: str, run_id: str, *, s
     return 0
 
 
-async def answer_prompt(root: Path, config: Config, run_id: str, prompt_id: str | None, value: str, *,
-                        as_json: bool = False) -> int:
+async def answer_prompt(
+    root: Path, config: Config, run_id: str, prompt_id: str | None, value: str, *, as_json: bool = False
+) -> int:
     """``loopcraft answer``: record the answer durably (the owner, or the next resumer, uses it)."""
     async with await Engine.open(root, config) as engine:
         answer = await engine.answer(run_id, prompt_id, value)
@@ -235,8 +274,11 @@ async def answer_prompt(root: Path, config: Config, run_id: str, prompt_id: str 
     if as_json:
         _dump({"run": info.id, "answer": answer, "status": info.status})
     else:
-        tail = "" if info.status in ("running", "awaiting_input", "paused") else (
-            f"; continue it with `loopcraft resume {info.id}`")
+        tail = (
+            ""
+            if info.status in ("running", "awaiting_input", "paused")
+            else (f"; continue it with `loopcraft resume {info.id}`")
+        )
         print(f"answered: {json.dumps(answer)}{tail}")
     return 0
 
@@ -281,7 +323,9 @@ def graph_lines(graph: Graph) -> list[str]:
             facts.append(f"{node.tokens:,} tok")
         if node.cost:
             facts.append(_money(node.cost))
-        lines.append(f"{'  ' * depth}{ICONS.get(node.status, '?')} {node.name}  ({', '.join(facts)})  [{node.key}]")
+        lines.append(
+            f"{'  ' * depth}{ICONS.get(node.status, '?')} {node.name}  ({', '.join(facts)})  [{node.key}]"
+        )
         if node.error:
             lines.append(f"{'  ' * depth}    error: {node.error}")
         for child in node.children:
@@ -328,7 +372,10 @@ def _transcript_line(entry: dict[str, Any]) -> str:
         return f"[{msg.get('role', '?')}] {content}" + (f"  → {names}" if names else "")
     if kind == "tool_result":
         return f"[tool {entry.get('name', '')}] {str(entry.get('output', ''))[:2000]}"
-    return f"[{kind}] " + json.dumps({k: v for k, v in entry.items() if k not in ("type", "kind")}, default=str)[:500]
+    return (
+        f"[{kind}] "
+        + json.dumps({k: v for k, v in entry.items() if k not in ("type", "kind")}, default=str)[:500]
+    )
 
 
 async def print_workflows(root: Path, config: Config, *, as_json: bool) -> None:
@@ -336,7 +383,12 @@ async def print_workflows(root: Path, config: Config, *, as_json: bool) -> None:
         catalog = engine.workflows()
     infos = catalog.list()
     if as_json:
-        _dump({"workflows": [vars(i) for i in infos], "errors": [{"file": f, "error": e} for f, e in catalog.errors]})
+        _dump(
+            {
+                "workflows": [vars(i) for i in infos],
+                "errors": [{"file": f, "error": e} for f, e in catalog.errors],
+            }
+        )
         return
     for info in infos:
         params = ", ".join(info.inputs.get("properties", {}).keys()) if isinstance(info.inputs, dict) else ""

@@ -14,10 +14,30 @@ EFFORTS: tuple[str, ...] = ("off", "minimal", "low", "medium", "high", "max")
 # Providers litellm knows that loopcraft accepts without extra configuration, plus ours.
 KNOWN_PROVIDERS = frozenset(
     {
-        "openai", "anthropic", "gemini", "vertex_ai", "azure", "bedrock", "ollama", "ollama_chat",
-        "openrouter", "groq", "mistral", "deepseek", "xai", "together_ai", "fireworks_ai",
-        "cohere", "perplexity", "huggingface", "databricks", "cerebras", "lm_studio",
-        "hosted_vllm", "openai_compatible", "scripted",
+        "openai",
+        "anthropic",
+        "gemini",
+        "vertex_ai",
+        "azure",
+        "bedrock",
+        "ollama",
+        "ollama_chat",
+        "openrouter",
+        "groq",
+        "mistral",
+        "deepseek",
+        "xai",
+        "together_ai",
+        "fireworks_ai",
+        "cohere",
+        "perplexity",
+        "huggingface",
+        "databricks",
+        "cerebras",
+        "lm_studio",
+        "hosted_vllm",
+        "openai_compatible",
+        "scripted",
     }
 )
 
@@ -60,9 +80,7 @@ def parse_model(text: str, extra_providers: frozenset[str] = frozenset()) -> Mod
             f"{', '.join(sorted(KNOWN_PROVIDERS))}, or set api_base for it under [models] in config.toml"
         )
     if effort is not None and effort not in EFFORTS:
-        raise ModelSpecError(
-            f"invalid effort {effort!r} in model {text!r}: use one of {', '.join(EFFORTS)}"
-        )
+        raise ModelSpecError(f"invalid effort {effort!r} in model {text!r}: use one of {', '.join(EFFORTS)}")
     return ModelSpec(provider, model, effort)  # type: ignore[arg-type]
 
 

@@ -11,8 +11,18 @@ Message = dict[str, Any]  # OpenAI chat format: {"role": ..., "content": ..., ..
 ToolSchema = dict[str, Any]  # OpenAI tool format: {"type": "function", "function": {...}}
 
 ErrorClass = Literal[
-    "rate_limit", "server", "timeout", "connection", "auth", "not_found", "bad_request",
-    "context_overflow", "content_refusal", "cancelled", "malformed", "unknown",
+    "rate_limit",
+    "server",
+    "timeout",
+    "connection",
+    "auth",
+    "not_found",
+    "bad_request",
+    "context_overflow",
+    "content_refusal",
+    "cancelled",
+    "malformed",
+    "unknown",
 ]
 
 
@@ -30,7 +40,11 @@ class ToolCall:
         return value
 
     def to_message(self) -> dict[str, Any]:
-        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 @dataclass

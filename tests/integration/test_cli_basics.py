@@ -10,11 +10,19 @@ from pathlib import Path
 import loopcraft
 
 
-def lc(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-       timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def lc(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m loopcraft ARGS`` as a real subprocess."""
-    return subprocess.run([sys.executable, "-m", "loopcraft", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "loopcraft", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_version() -> None:
@@ -24,8 +32,12 @@ def test_version() -> None:
 
 
 def test_help_does_not_import_litellm() -> None:
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "loopcraft", "--help"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "loopcraft", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0
     assert "doctor" in out.stdout and "run" in out.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}

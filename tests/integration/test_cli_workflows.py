@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.integration.test_cli_basics import lc
 
-WORKFLOW = '''
+WORKFLOW = """
 from loopcraft import Context, workflow
 
 
@@ -22,7 +22,7 @@ async def pair(ctx: Context, topic: str, rounds: int = 1) -> str:
 @workflow(description="Always fails")
 async def broken(ctx: Context) -> str:
     raise RuntimeError("boom in the workflow")
-'''
+"""
 
 SCRIPT = """
 default:
@@ -44,7 +44,9 @@ def _setup(repo: Path) -> None:
 
 def test_run_then_runs_show_and_resume(git_repo: Path) -> None:
     _setup(git_repo)
-    out = lc("run", "pair", "--input", "topic=cats", "--input", "rounds=2", "--model", "scripted/t", cwd=git_repo)
+    out = lc(
+        "run", "pair", "--input", "topic=cats", "--input", "rounds=2", "--model", "scripted/t", cwd=git_repo
+    )
     assert out.returncode == 0, out.stderr
     assert "✓ draft" in out.stdout and "✓ polish" in out.stdout
     assert "output: polished x2" in out.stdout
@@ -77,7 +79,11 @@ def test_exit_codes_and_one_line_errors(git_repo: Path) -> None:
 
     unknown = lc("run", "nope", cwd=git_repo)
     assert unknown.returncode == 4
-    assert unknown.stderr.count("\n") == 1 and "unknown workflow 'nope'" in unknown.stderr and "pair" in unknown.stderr
+    assert (
+        unknown.stderr.count("\n") == 1
+        and "unknown workflow 'nope'" in unknown.stderr
+        and "pair" in unknown.stderr
+    )
 
     bad_input = lc("run", "pair", "--input", "rounds=many", "--input", "topic=x", cwd=git_repo)
     assert bad_input.returncode == 2 and bad_input.stderr.count("\n") == 1 and "rounds" in bad_input.stderr

@@ -12,8 +12,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_wheel_ships_builtin_workflows_and_themes(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(dist), str(ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next(dist.glob("loopcraft-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "loopcraft/cli.py" in names
@@ -23,12 +38,24 @@ def test_wheel_ships_builtin_workflows_and_themes(tmp_path: Path) -> None:
     # Install it on its own (deps come from this interpreter's environment) and check that
     # the installed package finds its built-ins inside itself, not in the source tree.
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True, timeout=300)
-    probe = ("import loopcraft, loopcraft.paths as p; "
-             "print(loopcraft.__file__); print(p.builtin_dir('workflows')); print(p.builtin_dir('themes'))")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    probe = (
+        "import loopcraft, loopcraft.paths as p; "
+        "print(loopcraft.__file__); print(p.builtin_dir('workflows')); print(p.builtin_dir('themes'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     pkg, workflows, themes = out.stdout.split()
     assert pkg.startswith(str(target))
     assert Path(workflows).is_dir() and any(Path(workflows).glob("*.py"))

@@ -38,7 +38,9 @@ def resolve_in_workspace(workspace: Path, raw: str) -> Path:
         )
     if resolved.parent.name == ".loopcraft" and resolved.name.startswith("loopcraft.db"):
         # Opening and closing the journal in the process that owns a run drops SQLite's locks.
-        raise ToolError(f"refused: `{raw}` is loopcraft's journal; use `loopcraft show RUN --json` to inspect runs")
+        raise ToolError(
+            f"refused: `{raw}` is loopcraft's journal; use `loopcraft show RUN --json` to inspect runs"
+        )
     return resolved
 
 
