@@ -4,6 +4,7 @@ keyboard, attach/detach, status, control commands, and the agent's workflow tool
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +62,7 @@ async def test_demo_runs_shows_graph_and_waits_for_the_gate(git_repo: Path) -> N
         # answer from the keyboard: F4 focuses the prompt; 'y' inside the grace period is ignored
         await pilot.press("f4")
         await wait_for(pilot, lambda: app.focused is card)
+        card.shown_at = time.monotonic()  # as if it just appeared: a slow machine must not age it
         await pilot.press("y")
         await pilot.pause(0.1)
         assert app.status.info.pending_prompts == 1
