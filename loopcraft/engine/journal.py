@@ -11,8 +11,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,17 +267,6 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(_explain(self.path, exc)) from exc
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """Group writes atomically (``BEGIN IMMEDIATE`` so a busy writer is detected up front)."""
-        await self._write("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            await self._write("ROLLBACK")
-            raise
-        await self._write("COMMIT")
-
     # -- runs ------------------------------------------------------------------------------
 
     async def create_run(
@@ -338,6 +326,36 @@ class Journal:
         count = await self._exec(
             f"UPDATE runs SET {sets} WHERE id = ? AND owner = ?", (*values, run_id, owner)
         )
+        return count == 1
+
+    async def claim_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        now: float,
+        expires: float,
+        status: str,
+        take_from: str | None = None,
+    ) -> bool:
+        """Make ``owner`` the run's owner in one conditional UPDATE (no transaction: the connection
+        is shared by every run of the process); True if it did.
+
+        Without ``take_from`` the run must be free: no owner, already ``owner``'s, or a lease that
+        has run out (at ``now``). With ``take_from`` it must still be held by that (dead) owner,
+        so two processes taking over from the same dead owner cannot both win."""
+        sets = "owner = ?, status = ?, heartbeat_at = ?, lease_expires = ?, updated = ?"
+        values = (owner, status, now, expires, time.time())
+        if take_from is None:
+            count = await self._exec(
+                f"UPDATE runs SET {sets} WHERE id = ? AND (owner IS NULL OR owner = ? "
+                "OR lease_expires IS NULL OR lease_expires <= ?)",
+                (*values, run_id, owner, now),
+            )
+        else:
+            count = await self._exec(
+                f"UPDATE runs SET {sets} WHERE id = ? AND owner = ?", (*values, run_id, take_from)
+            )
         return count == 1
 
     async def usage_by_workflow(self) -> dict[str, dict[str, Any]]:

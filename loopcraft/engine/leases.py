@@ -3,8 +3,9 @@
 An owner id is ``host:pid:nonce`` (unique per execution, so two engines in one process are
 two owners). A claim succeeds only when the run has no live owner: none recorded, the same
 owner, an expired lease, or (on this host) an owner process that no longer exists. The
-claim runs in a ``BEGIN IMMEDIATE`` transaction, so two processes resuming the same run
-cannot both win. A :class:`Lease` whose renewal found another owner is *lost*: journal writes
+claim is one conditional UPDATE (and, for a dead owner, a second one conditional on that
+owner), so two processes resuming the same run cannot both win and no transaction is held on
+the connection every run of the process shares. A :class:`Lease` whose renewal found another owner is *lost*: journal writes
 call :meth:`Lease.ensure` (which re-checks against the journal once the local expiry has
 passed) and transcript writes call :meth:`Lease.check`; both raise :class:`LeaseLost`.
 """
@@ -83,20 +84,24 @@ class Lease:
     async def claim(self, *, status: str = "running") -> None:
         """Take the run (atomically); raises :class:`RunBusy` naming the current owner."""
         now = time.time()
-        async with self.journal.transaction():
+        expires = now + self.seconds
+        claimed = await self.journal.claim_run(
+            self.run_id, self.owner, now=now, expires=expires, status=status
+        )
+        if not claimed:
             row = await self.journal.get_run(self.run_id)
             if row is None:
                 raise LoopcraftError(f"unknown run {self.run_id!r}")
-            if row.owner not in (None, self.owner) and held(row, now):
+            if held(row, now) or not await self.journal.claim_run(
+                self.run_id, self.owner, now=now, expires=expires, status=status, take_from=row.owner
+            ):
+                row = await self.journal.get_run(self.run_id) or row
                 raise RunBusy(
                     f"run {self.run_id} is being run by {row.owner} (lease until "
                     f"{time.strftime('%H:%M:%S', time.localtime(row.lease_expires or now))}); "
                     "wait for it, or stop it with `loopcraft kill`"
                 )
-            self.expires = now + self.seconds
-            await self.journal.update_run(
-                self.run_id, owner=self.owner, status=status, heartbeat_at=now, lease_expires=self.expires
-            )
+        self.expires = expires
         self.lost = False
 
     async def renew(self) -> bool:
