@@ -285,6 +285,8 @@ class Execution:
             return exc.status, None, exc.reason or None
         except RunKilled:
             raise asyncio.CancelledError from None
+        except LeaseLost:
+            raise  # not the workflow's failure: this process must stop writing (see ``execute``)
         except (StageFailure, StepError) as exc:
             return exc.run_status, None, str(exc)
         except LoopcraftError as exc:

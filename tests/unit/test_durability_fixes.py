@@ -8,8 +8,11 @@ import socket
 import time
 from pathlib import Path
 
+from loopcraft import Context, workflow
 from loopcraft.engine.journal import Journal
-from loopcraft.engine.leases import Lease, RunBusy, new_owner_id
+from loopcraft.engine.leases import Lease, LeaseLost, RunBusy, new_owner_id
+from loopcraft.engine.service import Engine
+from tests.control_fakes import SteppedRunner, fast_config
 
 
 async def _journal(tmp_path: Path) -> Journal:
@@ -58,3 +61,17 @@ async def test_a_dead_owner_on_this_host_is_taken_over_once(tmp_path: Path) -> N
     winner = one if results[0] is None else two
     assert row is not None and row.owner == winner.owner
     await journal.close()
+
+
+@workflow(name="loses-its-lease")
+async def loses_its_lease(ctx: Context) -> str:
+    raise LeaseLost(f"run {ctx.run_id}: this process lost its lease; another process owns the run")
+
+
+async def test_a_lost_lease_is_not_recorded_as_a_failed_run(git_repo: Path) -> None:
+    engine = await Engine.open(git_repo, fast_config(), runner=SteppedRunner())
+    engine.register(loses_its_lease)
+    info = await engine.run("loses-its-lease", {})
+    row = await engine.journal.get_run(info.id)
+    assert row is not None and row.status != "failed" and row.error is None
+    await engine.close()
