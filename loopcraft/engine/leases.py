@@ -124,9 +124,12 @@ class Lease:
         return ok
 
     def check(self) -> None:
-        """Raise :class:`LeaseLost` once this process is known to have lost the run (sync writers)."""
+        """Raise :class:`LeaseLost` once this process lost the run or its lease ran out (sync writers:
+        a process stalled past its lease must not write until :meth:`ensure` renewed it)."""
         if self.lost:
             raise LeaseLost(f"run {self.run_id}: this process lost its lease; another process owns the run")
+        if self.expires and time.time() >= self.expires:
+            raise LeaseLost(f"run {self.run_id}: this process's lease ran out; renew it before writing")
 
     async def ensure(self) -> None:
         """Before a journal write: past the local expiry, re-check (and renew) against the journal."""

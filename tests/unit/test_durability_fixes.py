@@ -8,6 +8,8 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from loopcraft import Context, workflow
 from loopcraft.engine.journal import Journal
 from loopcraft.engine.leases import Lease, LeaseLost, RunBusy, new_owner_id
@@ -75,3 +77,17 @@ async def test_a_lost_lease_is_not_recorded_as_a_failed_run(git_repo: Path) -> N
     row = await engine.journal.get_run(info.id)
     assert row is not None and row.status != "failed" and row.error is None
     await engine.close()
+
+
+async def test_the_transcript_guard_raises_once_the_lease_expired(tmp_path: Path) -> None:
+    journal = await _journal(tmp_path)
+    await journal.create_run("r", "wf", {})
+    lease = Lease(journal, "r", new_owner_id(), 30.0)
+    await lease.claim()
+    lease.check()  # fresh: fine
+    lease.expires = time.time() - 1  # stalled past its lease
+    with pytest.raises(LeaseLost):
+        lease.check()
+    await lease.ensure()  # still ours in the journal: renewed
+    lease.check()
+    await journal.close()
