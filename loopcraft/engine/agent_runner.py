@@ -95,13 +95,7 @@ class AgentTaskSession:
     async def run(self, prompt: str | None) -> TaskOutcome:
         result = await self.agent.run(prompt)
         self._started = True
-        usage = result.usage + Usage(
-            -self._base.input_tokens,
-            -self._base.output_tokens,
-            -self._base.cache_read_tokens,
-            -self._base.cache_write_tokens,
-            -self._base.cost_usd,
-        )
+        usage = result.usage - self._base
         return TaskOutcome(
             text=result.text, status=result.status, reason=result.reason, usage=usage, model=result.model
         )

@@ -716,16 +716,7 @@ class Execution:
             finally:
                 if token is not None:
                     leave_budget(token)
-            row.usage = (
-                self.usage
-                + Usage(
-                    -before.input_tokens,
-                    -before.output_tokens,
-                    -before.cache_read_tokens,
-                    -before.cache_write_tokens,
-                    -before.cost_usd,
-                )
-            ).to_dict()
+            row.usage = (self.usage - before).to_dict()
             return wf.validate_output(value)
 
         return await self.step(

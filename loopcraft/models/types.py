@@ -68,6 +68,15 @@ class Usage:
             self.cost_usd + other.cost_usd,
         )
 
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens - other.input_tokens,
+            self.output_tokens - other.output_tokens,
+            self.cache_read_tokens - other.cache_read_tokens,
+            self.cache_write_tokens - other.cache_write_tokens,
+            self.cost_usd - other.cost_usd,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
