@@ -19,7 +19,7 @@ from loopcraft.engine.worktrees import safe_name, worktree_for
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.litellm_client import LiteLLMClient
 from loopcraft.models.scripted import read_call_log
-from loopcraft.models.types import CompletionRequest, CompletionResult, DeltaCallback
+from tests.engine_helpers import Crash, CrashingClient
 from tests.integration.test_agent_support import scripted_model, tool_call
 
 
@@ -127,23 +127,6 @@ async def test_kept_worktree_stays_and_squash_merges(repo: Path) -> None:
     assert log.startswith(f"loopcraft: merge {info.output['branch']}") and len(log.split()[-1]) == 40
     assert len(git(repo, "log", "--format=%P", "-1").split()) == 1  # squash: a single-parent commit
     await engine.close()
-
-
-class Crash(BaseException):
-    """Stands in for the process dying."""
-
-
-class CrashingClient:
-    def __init__(self, inner: LiteLLMClient, crash_on_call: int) -> None:
-        self.inner, self.crash_on_call, self.calls = inner, crash_on_call, 0
-
-    async def complete(
-        self, request: CompletionRequest, on_delta: DeltaCallback | None = None
-    ) -> CompletionResult:
-        self.calls += 1
-        if self.calls == self.crash_on_call:
-            raise Crash()
-        return await self.inner.complete(request, on_delta)
 
 
 CRASH_AFTER_MERGE: list[bool] = []

@@ -15,7 +15,7 @@ from loopcraft.config import Config
 from loopcraft.engine.service import Engine
 from loopcraft.models.litellm_client import LiteLLMClient
 from loopcraft.models.scripted import read_call_log, reset_fault_counters
-from loopcraft.models.types import CompletionRequest, CompletionResult, DeltaCallback
+from tests.engine_helpers import Crash, CrashingClient
 
 
 def write_script(repo: Path, name: str, script: dict[str, Any]) -> None:
@@ -84,23 +84,6 @@ async def test_invalid_structured_output_three_times_fails_run(repo: Path, tmp_p
     judge_calls = [c for c in read_call_log(tmp_path / "calls.jsonl") if c["stage"] == "judge"]
     assert len(judge_calls) == 4  # the answer plus three corrective re-prompts on the same session
     await engine.close()
-
-
-class Crash(BaseException):
-    """Stands in for the process dying in the middle of a stage."""
-
-
-class CrashingClient:
-    def __init__(self, inner: LiteLLMClient, crash_on_call: int) -> None:
-        self.inner, self.crash_on_call, self.calls = inner, crash_on_call, 0
-
-    async def complete(
-        self, request: CompletionRequest, on_delta: DeltaCallback | None = None
-    ) -> CompletionResult:
-        self.calls += 1
-        if self.calls == self.crash_on_call:
-            raise Crash()
-        return await self.inner.complete(request, on_delta)
 
 
 @workflow(name="fallback")
