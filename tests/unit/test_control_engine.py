@@ -4,6 +4,7 @@ human gates and their bad input, with a paced fake task runner."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from loopcraft import Context, workflow
 from loopcraft.engine.control import ControlError
 from loopcraft.engine.gates import AnswerError
+from loopcraft.engine.service import Engine
 from loopcraft.errors import LoopcraftError, NotFoundError
 from tests.control_fakes import SteppedRunner, open_control_engine, wait_for
 
@@ -29,6 +31,25 @@ async def gate(ctx: Context) -> str:
     return f"{choice}:{ok}"
 
 
+def _first_model_call(runner: SteppedRunner) -> bool:
+    return len(runner.model_calls) >= 1
+
+
+def _alpha_open(runner: SteppedRunner) -> bool:
+    return "alpha" in runner.sessions
+
+
+async def _start_two_stages(
+    root: Path, runner: SteppedRunner, ready: Callable[[SteppedRunner], bool] = _first_model_call
+) -> tuple[Engine, str]:
+    """Start ``two-stages`` on a control engine over ``root`` and wait until ``ready(runner)`` holds."""
+    engine = await open_control_engine(root, runner)
+    engine.register(two_stages)
+    run_id = await engine.start("two-stages", {})
+    await wait_for(lambda: ready(runner))
+    return engine, run_id
+
+
 async def _stage_status(engine, run_id: str, name: str) -> str | None:  # type: ignore[no-untyped-def]
     for row in await engine.journal.load_steps(run_id):
         if row.name == name:
@@ -38,10 +59,7 @@ async def _stage_status(engine, run_id: str, name: str) -> str | None:  # type: 
 
 async def test_pause_stops_at_safe_point_and_resume_continues(git_repo: Path) -> None:
     runner = SteppedRunner(steps={"alpha": 6})
-    engine = await open_control_engine(git_repo, runner)
-    engine.register(two_stages)
-    run_id = await engine.start("two-stages", {})
-    await wait_for(lambda: len(runner.model_calls) >= 1)
+    engine, run_id = await _start_two_stages(git_repo, runner)
     await engine.pause(run_id)
     await wait_for(lambda: _stage_status(engine, run_id, "alpha"), timeout=2)
     await wait_for(lambda: _is(engine, run_id, "alpha", "paused"))
@@ -62,10 +80,7 @@ async def _is(engine, run_id: str, name: str, status: str) -> bool:  # type: ign
 
 async def test_interrupt_cancels_in_flight_call_and_resume_steers(git_repo: Path) -> None:
     runner = SteppedRunner(steps={"alpha": 4}, pace=0.5)
-    engine = await open_control_engine(git_repo, runner)
-    engine.register(two_stages)
-    run_id = await engine.start("two-stages", {})
-    await wait_for(lambda: len(runner.model_calls) >= 1)
+    engine, run_id = await _start_two_stages(git_repo, runner)
     await engine.interrupt(run_id, "alpha")
     await wait_for(lambda: runner.cancelled == ["alpha"], timeout=1.0)
     await wait_for(lambda: _is(engine, run_id, "alpha", "paused"))
@@ -78,10 +93,7 @@ async def test_interrupt_cancels_in_flight_call_and_resume_steers(git_repo: Path
 
 async def test_steer_and_follow_up_reach_the_stage_by_name(git_repo: Path) -> None:
     runner = SteppedRunner(steps={"alpha": 5})
-    engine = await open_control_engine(git_repo, runner)
-    engine.register(two_stages)
-    run_id = await engine.start("two-stages", {})
-    await wait_for(lambda: "alpha" in runner.sessions)
+    engine, run_id = await _start_two_stages(git_repo, runner, _alpha_open)
     await engine.steer(run_id, "alpha", "use pathlib")
     await engine.follow_up(run_id, "alpha", "then summarise")
     info = await engine.wait(run_id)
@@ -91,10 +103,7 @@ async def test_steer_and_follow_up_reach_the_stage_by_name(git_repo: Path) -> No
 
 async def test_bad_control_input_changes_nothing(git_repo: Path) -> None:
     runner = SteppedRunner(steps={"alpha": 30})
-    engine = await open_control_engine(git_repo, runner)
-    engine.register(two_stages)
-    run_id = await engine.start("two-stages", {})
-    await wait_for(lambda: "alpha" in runner.sessions)
+    engine, run_id = await _start_two_stages(git_repo, runner, _alpha_open)
     with pytest.raises(NotFoundError, match="no stage 'gamma'; stages: alpha"):
         await engine.steer(run_id, "gamma", "hi")
     with pytest.raises(ControlError, match="empty"):
@@ -116,10 +125,7 @@ async def test_bad_control_input_changes_nothing(git_repo: Path) -> None:
 
 async def test_kill_cancels_in_flight_work_and_marks_steps(git_repo: Path) -> None:
     runner = SteppedRunner(steps={"alpha": 4}, pace=1.0)
-    engine = await open_control_engine(git_repo, runner)
-    engine.register(two_stages)
-    run_id = await engine.start("two-stages", {})
-    await wait_for(lambda: len(runner.model_calls) >= 1)
+    engine, run_id = await _start_two_stages(git_repo, runner)
     info = await engine.kill(run_id)
     assert info.status == "killed"
     assert await _stage_status(engine, run_id, "alpha") == "failed"
