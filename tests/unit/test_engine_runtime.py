@@ -10,7 +10,10 @@ import pytest
 from pydantic import BaseModel
 
 from loopcraft import Context, workflow
+from loopcraft.engine.definition import Workflow
 from loopcraft.engine.graph import load_graph
+from loopcraft.engine.results import RunInfo
+from loopcraft.engine.service import Engine
 from tests.engine_fakes import FakeRunner, open_engine
 
 TOOL_CALLS: list[str] = []
@@ -21,6 +24,21 @@ FLAGS: dict[str, object] = {}
 def _reset() -> None:
     TOOL_CALLS.clear()
     FLAGS.clear()
+
+
+def _crash_until(flag: str) -> None:
+    """Fail the workflow until the test sets ``FLAGS[flag]``: stands in for a crash before a resume."""
+    if not FLAGS.get(flag):
+        raise RuntimeError(f"crash until {flag}")
+
+
+async def _fail_then_resume(root: Path, wf: Workflow, flag: str) -> tuple[Engine, RunInfo, RunInfo]:
+    """Run ``wf`` once (it fails while ``FLAGS[flag]`` is unset), set the flag and resume that run."""
+    engine = await open_engine(root)
+    engine.register(wf)
+    first = await engine.run(wf.name, {})
+    FLAGS[flag] = True
+    return engine, first, await engine.resume(first.id)
 
 
 @workflow(description="inner")
@@ -111,16 +129,11 @@ async def test_non_determinism_is_reported(git_repo: Path) -> None:
     async def changing(ctx: Context) -> str:
         await ctx.task("a")
         await ctx.task("b" if not FLAGS.get("changed") else "renamed")
-        if not FLAGS.get("changed"):
-            raise RuntimeError("stop")
+        _crash_until("changed")
         return "done"
 
-    engine = await open_engine(git_repo)
-    engine.register(changing)
-    info = await engine.run("changing", {})
-    assert info.status == "failed"
-    FLAGS["changed"] = True
-    info = await engine.resume(info.id)
+    engine, first, info = await _fail_then_resume(git_repo, changing, "changed")
+    assert first.status == "failed" and "crash until changed" in (first.error or "")
     assert info.status == "failed"
     assert "non-deterministic" in (info.error or "")
     assert "'b'" in (info.error or "") and "'renamed'" in (info.error or "")
@@ -128,12 +141,12 @@ async def test_non_determinism_is_reported(git_repo: Path) -> None:
 
 
 async def test_recorded_error_replays_without_running(git_repo: Path) -> None:
-    calls = []
+    calls: list[bool] = []  # one entry per call of the tool: was the resume flag set by then?
 
     @workflow(name="fails")
     async def fails(ctx: Context) -> str:
         def broken() -> None:
-            calls.append(1)
+            calls.append(bool(FLAGS.get("pass")))
             raise ValueError("disk full")
 
         try:
@@ -141,18 +154,13 @@ async def test_recorded_error_replays_without_running(git_repo: Path) -> None:
         except Exception as exc:  # the workflow sees the same error every time
             FLAGS.setdefault("seen", []).append(str(exc))  # type: ignore[union-attr]
         await ctx.task("after")
-        if not FLAGS.get("pass"):
-            raise RuntimeError("crash")
+        _crash_until("pass")
         return "ok"
 
-    engine = await open_engine(git_repo)
-    engine.register(fails)
-    info = await engine.run("fails", {})
-    assert len(calls) == 2  # one retry
-    FLAGS["pass"] = True
-    info = await engine.resume(info.id)
+    engine, first, info = await _fail_then_resume(git_repo, fails, "pass")
+    assert first.status == "failed"
     assert info.status == "completed"
-    assert len(calls) == 2  # never re-run
+    assert calls == [False, False]  # one retry in the first run, never re-run by the resume
     seen = FLAGS["seen"]
     assert isinstance(seen, list) and len(seen) == 2 and seen[0] == seen[1] and "disk full" in seen[0]
     await engine.close()
