@@ -2,7 +2,8 @@
 
 The first line is a header (id, created, workspace, model, system prompt and its hash,
 tool names); every later line is one typed entry (``type`` is one of ENTRY_TYPES). A torn
-last line is dropped (and cut from the file) when the session is opened again.
+last line is dropped (and cut from the file) when the session is opened again; a bad line
+before the last is damage, reported (:class:`SessionError`) and never cut.
 
 Durability, in two tiers:
 
@@ -139,7 +140,9 @@ class SessionLog:
 
     @classmethod
     def open(cls, path: Path, *, guard: Guard | None = None, durable: bool = True) -> SessionLog:
-        """Load an existing transcript, dropping a torn last line so appends stay valid."""
+        """Load an existing transcript, cutting a torn last line so appends stay valid.
+
+        A damaged line before the last raises :class:`SessionError` and leaves the file as it is."""
         path = Path(path)
         header, entries, good_bytes = _read(path)
         if good_bytes < path.stat().st_size:
@@ -349,33 +352,53 @@ def flush_all() -> None:
 
 
 def _read(path: Path) -> tuple[SessionHeader, list[dict[str, Any]], int]:
-    """Header, entries and the byte length of the well-formed prefix of the file."""
+    """Header, entries and the byte length of the well-formed prefix of the file.
+
+    Only the last line may be bad: it is the entry being written when the process died (no
+    newline yet, or garbage a power cut left at the end), and is left out of the prefix. A bad
+    line anywhere before it is damage, not a crash mid-append: :class:`SessionError`, nothing lost.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise NotFoundError(f"no session file at {path}")
     except OSError as exc:
         raise SessionError(f"cannot read session {path}: {exc.strerror}")
+    lines = raw.split(b"\n")
+    unterminated = lines.pop()  # b"" when the file ends with a newline, as it should
+    if unterminated:
+        lines.append(unterminated)
     header: SessionHeader | None = None
     entries: list[dict[str, Any]] = []
     good = 0
-    for line in raw.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break  # torn last line: the entry that was being written when the process died
-        try:
-            data = json.loads(line)
-        except ValueError:
-            break
+    for number, line in enumerate(lines, start=1):
+        data = None if number == len(lines) and unterminated else _parse_line(line)
+        if data is None:
+            if number == len(lines):
+                break  # torn last line
+            raise SessionError(
+                f"session {path} is damaged at line {number} of {len(lines)} (not a JSON entry); "
+                f"fix or delete line {number} by hand, or move the file away to start over"
+            )
         if header is None:
-            if not isinstance(data, dict) or data.get("type") != "header":
+            if data.get("type") != "header":
                 raise SessionError(f"{path} is not a loopcraft session (no header line)")
             header = SessionHeader.from_dict(data)
         else:
             entries.append(data)
-        good += len(line)
+        good += len(line) + 1
     if header is None:
         raise SessionError(f"{path} is not a loopcraft session (empty or torn header)")
     return header, entries, good
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
+    """One JSONL line as an entry; None when it is not a JSON object."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @dataclass
