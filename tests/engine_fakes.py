@@ -20,14 +20,8 @@ class FakeSession:
     runner: FakeRunner
     request: TaskRequest
     prompts: list[str | None] = field(default_factory=list)
-
-    @property
-    def started(self) -> bool:
-        return False
-
-    @property
-    def corrections(self) -> int:
-        return 0
+    started: bool = False  # a fake session never has a transcript to resume
+    corrections: int = 0
 
     async def run(self, prompt: str | None) -> TaskOutcome:
         self.prompts.append(prompt)

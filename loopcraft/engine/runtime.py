@@ -54,6 +54,7 @@ from loopcraft.engine.journal import Journal, StepRow
 from loopcraft.engine.leases import Lease, LeaseLost, new_owner_id
 from loopcraft.engine.results import StageResult
 from loopcraft.engine.tasks import (
+    CORRECTION_PREFIX,
     StageFailure,
     TaskRequest,
     TaskRunner,
@@ -825,11 +826,18 @@ class Execution:
     async def run_stage_prompt(self, stage: LiveStage, pos: str, key: str, text: str) -> StageResult:
         async def body(row: StepRow) -> StageResult:
             session_path = self.files.session_path(stage.key)
-            if stage.session is None:
+            started, corrections = False, 0
+            if stage.session is None:  # first prompt this process sends: the transcript may hold it
                 request = self._request(stage.key, stage.spec, session_path)
                 row.model = request.model
                 stage.session = self.control.attach(stage.key, await self.runner.open(request))
                 self.live[stage.key] = stage.session
+                earlier = sum(
+                    1
+                    for r in self.recorded.values()
+                    if r.kind == "stage_prompt" and r.pos.startswith(stage.key + "/") and r.pos != pos
+                )
+                started, corrections = sent_prompt_state(read_transcript(session_path), earlier)
             prompt = (
                 text
                 if not stage.spec.previous
@@ -839,7 +847,7 @@ class Execution:
             )
             outcome, structured, usage = await run_agent_task(
                 TaskSpec(name=stage.spec.name, schema=stage.spec.schema),
-                _Prompted(stage.session, prompt),
+                _Prompted(stage.session, started, corrections),
                 prompt,
             )
             row.model = outcome.model or row.model
@@ -859,36 +867,62 @@ class Execution:
         )
 
 
+def read_transcript(path: Path) -> list[dict[str, Any]]:
+    """A stage transcript's entries, header included, up to the first torn or malformed line."""
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            break
+    return entries
+
+
+def sent_prompt_state(entries: list[dict[str, Any]], earlier: int) -> tuple[bool, int]:
+    """Whether a long-lived stage's next prompt (after ``earlier`` journaled ones) is already in its
+    transcript, and how many schema corrections followed it there.
+
+    Durable facts only: a prompt appended before a crash but whose step was never recorded makes
+    the transcript hold more prompts than the journal has steps; the turn is then resumed, not
+    prompted again. Only what follows a fork belongs to the stage (as for ordinary tasks)."""
+    forks = [i for i, e in enumerate(entries) if e.get("type") == "status" and e.get("status") == "forked"]
+    own = entries[forks[-1] + 1 :] if forks else entries
+    prompts = [
+        str(e["message"].get("content") or "")
+        for e in own
+        if e.get("type") == "message" and e.get("source") == "prompt"
+    ]
+    sent = [i for i, p in enumerate(prompts) if not p.startswith(CORRECTION_PREFIX)]
+    if len(sent) <= earlier:
+        return False, 0
+    end = sent[earlier + 1] if len(sent) > earlier + 1 else len(prompts)
+    return True, end - sent[earlier] - 1
+
+
+@dataclass
 class _Prompted:
     """A session view for one prompt of a long-lived stage: resumes a half-done turn, else prompts anew."""
 
-    def __init__(self, session: TaskSession, prompt: str) -> None:
-        self._session = session
-        self._prompt = prompt
-        self._sent = False
-
-    @property
-    def started(self) -> bool:
-        return False
-
-    @property
-    def corrections(self) -> int:
-        return 0
+    session: TaskSession
+    started: bool = False
+    corrections: int = 0
 
     async def run(self, prompt: str | None) -> Any:
-        return await self._session.run(prompt if prompt is not None else self._prompt)
+        return await self.session.run(prompt)
 
     def steer(self, text: str) -> None:
-        self._session.steer(text)
+        self.session.steer(text)
 
     def follow_up(self, text: str) -> None:
-        self._session.follow_up(text)
+        self.session.follow_up(text)
 
     def interrupt(self) -> None:
-        self._session.interrupt()
+        self.session.interrupt()
 
     def close(self) -> None:
-        pass
+        pass  # the stage's session outlives its prompts
 
 
 _WRITES = frozenset(

@@ -22,7 +22,7 @@ from loopcraft.engine.graph import Graph, load_graph
 from loopcraft.engine.journal import Journal, PromptRow, RunRow
 from loopcraft.engine.leases import Lease, RunBusy, held, new_owner_id
 from loopcraft.engine.results import FINAL_STATES, RunInfo
-from loopcraft.engine.runtime import Execution
+from loopcraft.engine.runtime import Execution, read_transcript
 from loopcraft.engine.tasks import TaskRunner
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.models.client import ModelClient
@@ -293,16 +293,7 @@ class Engine:
             raise NotFoundError(f"run {row.id} has no stage {stage_key!r}; stages: {names}")
         from loopcraft.engine.artifacts import RunFiles
 
-        path = RunFiles(self.root, row.id).session_path(node.key)
-        if not path.is_file():
-            return []
-        entries = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                break
-        return entries
+        return read_transcript(RunFiles(self.root, row.id).session_path(node.key))
 
     async def events(self, run_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
         row = await self._row(run_id)
