@@ -17,9 +17,8 @@ from loopcraft.engine.results import StageResult
 from loopcraft.engine.service import Engine
 from loopcraft.engine.worktrees import safe_name, worktree_for
 from loopcraft.errors import LoopcraftError
-from loopcraft.models.litellm_client import LiteLLMClient
 from loopcraft.models.scripted import read_call_log
-from tests.engine_helpers import Crash, CrashingClient
+from tests.engine_helpers import Crash, crashed_run
 from tests.integration.test_agent_support import scripted_model, tool_call
 
 
@@ -159,11 +158,7 @@ async def test_resumed_worktree_stage_continues_and_replays(repo: Path, tmp_path
         }
     )
     config = Config(model=model)
-    engine = await Engine.open(repo, config, client=CrashingClient(LiteLLMClient(config), crash_on_call=2))
-    engine.register(wt_resume)
-    run_id = await engine.start("wt-resume", {})
-    with pytest.raises(Crash):
-        await engine.wait(run_id)
+    engine, run_id = await crashed_run(repo, config, wt_resume, crash_on_call=2)
     await engine.close()
     tree = worktree_for(repo, run_id, "fix").path
     assert (tree / "a.txt").read_text() == "a\n" and not (repo / "a.txt").exists()

@@ -13,9 +13,8 @@ from pydantic import BaseModel
 from loopcraft import Context, workflow
 from loopcraft.config import Config
 from loopcraft.engine.service import Engine
-from loopcraft.models.litellm_client import LiteLLMClient
 from loopcraft.models.scripted import read_call_log, reset_fault_counters
-from tests.engine_helpers import Crash, CrashingClient
+from tests.engine_helpers import crashed_run
 
 
 def write_script(repo: Path, name: str, script: dict[str, Any]) -> None:
@@ -115,11 +114,7 @@ async def test_fallback_chosen_before_crash_is_chosen_after(repo: Path, tmp_path
         },
     )
     config = Config()
-    engine = await Engine.open(repo, config, client=CrashingClient(LiteLLMClient(config), crash_on_call=2))
-    engine.register(fallback)
-    run_id = await engine.start("fallback", {})
-    with pytest.raises(Crash):
-        await engine.wait(run_id)
+    engine, run_id = await crashed_run(repo, config, fallback, crash_on_call=2)
     await engine.journal.close()
 
     reset_fault_counters()  # a new process: primary would answer turn 1 if asked
