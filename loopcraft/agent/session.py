@@ -351,19 +351,65 @@ def flush_all() -> None:
     _committer.drain()
 
 
+def fork_session(
+    source: Path,
+    target: Path,
+    entry_type: str,
+    fields: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    *,
+    guard: Guard | None = None,
+) -> None:
+    """Make ``target`` a copy of ``source`` (its well-formed prefix) plus one entry, atomically.
+
+    The entry is ``fields(source entries)`` of type ``entry_type``. The copy is written to a
+    temporary file in the target's folder, fsynced and renamed onto ``target`` (replacing whatever
+    was there, e.g. a copy a crash cut short), then the folder is fsynced: ``target`` is either
+    absent or complete, before and after a crash. The guard runs before the rename.
+    """
+    if entry_type not in ENTRY_TYPES:
+        raise ValueError(f"unknown session entry type {entry_type!r}")
+    raw = _read_bytes(source)
+    _, entries, good = _parse(source, raw)
+    entry = {"type": entry_type, "ts": round(time.time(), 3), **fields(entries)}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a fork a crash interrupted
+        stale.unlink(missing_ok=True)
+    temp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(temp, "xb") as fh:
+            fh.write(raw[:good])
+            fh.write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        if guard is not None:
+            guard()
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_dir(target.parent)
+
+
 def _read(path: Path) -> tuple[SessionHeader, list[dict[str, Any]], int]:
-    """Header, entries and the byte length of the well-formed prefix of the file.
+    """Header, entries and the byte length of the well-formed prefix of the file."""
+    return _parse(path, _read_bytes(path))
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"no session file at {path}")
+    except OSError as exc:
+        raise SessionError(f"cannot read session {path}: {exc.strerror}")
+
+
+def _parse(path: Path, raw: bytes) -> tuple[SessionHeader, list[dict[str, Any]], int]:
+    """Header, entries and well-formed prefix length of ``raw``, the bytes of the session ``path``.
 
     Only the last line may be bad: it is the entry being written when the process died (no
     newline yet, or garbage a power cut left at the end), and is left out of the prefix. A bad
     line anywhere before it is damage, not a crash mid-append: :class:`SessionError`, nothing lost.
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFoundError(f"no session file at {path}")
-    except OSError as exc:
-        raise SessionError(f"cannot read session {path}: {exc.strerror}")
     lines = raw.split(b"\n")
     unterminated = lines.pop()  # b"" when the file ends with a newline, as it should
     if unterminated:

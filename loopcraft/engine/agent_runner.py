@@ -4,8 +4,9 @@ model for turns it already has, and keeps the model that answered before the cra
 
 from __future__ import annotations
 
-import shutil
+import json
 from dataclasses import fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopcraft.config import Config
@@ -17,7 +18,7 @@ from loopcraft.models.types import Usage
 if TYPE_CHECKING:
     from loopcraft.agent.budget import Limits
     from loopcraft.agent.loop import Agent
-    from loopcraft.agent.session import SessionLog
+    from loopcraft.agent.session import Guard, SessionLog
 
 _BUDGET_KEYS = {
     "turns": "max_turns",
@@ -62,18 +63,62 @@ def _session_total(entries: list[dict[str, Any]]) -> Usage:
     return Usage.from_dict(totals[-1]) if totals else Usage()
 
 
+def _is_fork_marker(entry: dict[str, Any]) -> bool:
+    return entry.get("type") == "status" and entry.get("status") == "forked"
+
+
+def own_entries(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The entries written by this stage (after the last fork marker, if forked) and that marker."""
+    fork = next((e for e in reversed(entries) if _is_fork_marker(e)), None)
+    return (entries[entries.index(fork) + 1 :] if fork is not None else entries), fork
+
+
+def fork_markers(path: Path) -> int:
+    """How many fork markers the file holds (tolerant: damaged lines are skipped; 0 if it is missing)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    count = 0
+    for line in raw.split(b"\n"):
+        if b'"forked"' in line:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            count += isinstance(entry, dict) and _is_fork_marker(entry)
+    return count
+
+
+def fork_stage_session(source: Path, target: Path, guard: Guard | None = None) -> None:
+    """Start ``target`` as a fork of ``source`` (atomically), unless it already is one.
+
+    A finished fork holds one marker more than its source; a target without it is a copy a crash
+    cut short (or unrelated leftovers) and is replaced whole, never resumed."""
+    if target.is_file() and fork_markers(target) > fork_markers(source):
+        return
+    from loopcraft.agent.session import fork_session
+
+    fork_session(
+        source,
+        target,
+        "status",
+        lambda entries: {
+            "status": "forked",
+            "reason": f"forked from {source.name}",
+            "usage": _session_total(entries).to_dict(),
+        },
+        guard=guard,
+    )
+
+
 class AgentTaskSession:
     """One stage's agent, reopened from its transcript when it exists."""
 
     def __init__(self, agent: Agent, log: SessionLog) -> None:
         self.agent = agent
         self.log = log
-        entries = log.entries
-        fork = next(
-            (e for e in reversed(entries) if e.get("type") == "status" and e.get("status") == "forked"), None
-        )
-        if fork is not None:  # only what happened after the fork belongs to this stage
-            entries = entries[entries.index(fork) + 1 :]
+        entries, fork = own_entries(log.entries)  # only what happened after a fork belongs to this stage
         self._base = Usage.from_dict(fork.get("usage")) if fork else Usage()
         messages = [e for e in entries if e.get("type") == "message"]
         self._started = any(e.get("source") == "prompt" for e in messages)
@@ -135,35 +180,24 @@ class AgentTaskRunner:
         tools = get_tools(request.tools, request.exclude_tools)
         path = request.session_path
         model, fallbacks = request.model, list(request.fallback_models)
+        if request.fork_from is not None:
+            fork_stage_session(request.fork_from, path, request.guard)
         if path.is_file():
             log = SessionLog.open(path, guard=request.guard)
-            pinned = answered_model(log.entries)
+            pinned = answered_model(own_entries(log.entries)[0])
             if pinned and pinned != model:  # keep the model that answered before the crash
                 fallbacks = [m for m in [model, *fallbacks] if m != pinned]
                 model = pinned
         else:
-            if request.fork_from is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(request.fork_from, path)
-                log = SessionLog.open(path)
-                log.append(
-                    "status",
-                    status="forked",
-                    reason=f"forked from {request.fork_from.name}",
-                    usage=_session_total(log.entries).to_dict(),
-                )
-                log.close()
-                log = SessionLog.open(path, guard=request.guard)
-            else:
-                log = create_session(
-                    path,
-                    workspace=request.workspace,
-                    model=model,
-                    tools=tools,
-                    system_prompt=request.system,
-                    stage=request.name,
-                    guard=request.guard,
-                )
+            log = create_session(
+                path,
+                workspace=request.workspace,
+                model=model,
+                tools=tools,
+                system_prompt=request.system,
+                stage=request.name,
+                guard=request.guard,
+            )
         policy = PermissionPolicy(self.config.agent, approver=None, mode=request.permissions or "yolo")  # type: ignore[arg-type]
         agent = Agent(
             client=self.client,
