@@ -5,11 +5,14 @@ model for turns it already has, and keeps the model that answered before the cra
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopcraft.agent.tools.base import Tool, ToolContext, ToolResult
 from loopcraft.config import Config
+from loopcraft.engine.leases import Lease, LeaseLost
 from loopcraft.engine.tasks import CORRECTION_PREFIX, TaskOutcome, TaskRequest
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.client import ModelClient, default_client
@@ -112,12 +115,58 @@ def fork_stage_session(source: Path, target: Path, guard: Guard | None = None) -
     )
 
 
+Fence = Callable[[], Awaitable[None]]
+
+
+class LeaseFence:
+    """What a stage's mutating tools await first: confirmation that this process still owns the run.
+
+    Built from the request's guard, which is the run lease's ``check`` (then the journal is asked,
+    :meth:`Lease.verify`); a bare guard is just called. The first :class:`LeaseLost` is kept."""
+
+    def __init__(self, guard: Guard) -> None:
+        owner = getattr(guard, "__self__", None)
+        self._verify: Fence | None = owner.verify if isinstance(owner, Lease) else None
+        self._guard = guard
+        self.lost: LeaseLost | None = None
+
+    async def __call__(self) -> None:
+        try:
+            if self._verify is not None:
+                await self._verify()
+            else:
+                self._guard()
+        except LeaseLost as exc:
+            self.lost = self.lost or exc
+            raise
+
+    def wrap(self, tools: list[Tool]) -> list[Tool]:
+        return [tool if tool.read_only else FencedTool(tool, self) for tool in tools]
+
+
+class FencedTool:
+    """A mutating tool that runs only after its fence passed; otherwise :class:`LeaseLost`, no side effect."""
+
+    def __init__(self, inner: Tool, fence: Fence) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.description = inner.description
+        self.parameters = inner.parameters
+        self.read_only = inner.read_only
+        self._fence = fence
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        await self._fence()
+        return await self.inner.run(args, ctx)
+
+
 class AgentTaskSession:
     """One stage's agent, reopened from its transcript when it exists."""
 
-    def __init__(self, agent: Agent, log: SessionLog) -> None:
+    def __init__(self, agent: Agent, log: SessionLog, fence: LeaseFence | None = None) -> None:
         self.agent = agent
         self.log = log
+        self._fence = fence
         entries, fork = own_entries(log.entries)  # only what happened after a fork belongs to this stage
         self._base = Usage.from_dict(fork.get("usage")) if fork else Usage()
         messages = [e for e in entries if e.get("type") == "message"]
@@ -140,6 +189,8 @@ class AgentTaskSession:
     async def run(self, prompt: str | None) -> TaskOutcome:
         result = await self.agent.run(prompt)
         self._started = True
+        if self._fence is not None and self._fence.lost is not None:  # a mutating tool was refused
+            raise self._fence.lost
         usage = result.usage - self._base
         return TaskOutcome(
             text=result.text, status=result.status, reason=result.reason, usage=usage, model=result.model
@@ -178,6 +229,9 @@ class AgentTaskRunner:
         from loopcraft.agent.tools.registry import get_tools
 
         tools = get_tools(request.tools, request.exclude_tools)
+        fence = LeaseFence(request.guard) if request.guard is not None else None
+        if fence is not None:  # a process that lost the run must not write, edit or run commands
+            tools = fence.wrap(tools)
         path = request.session_path
         model, fallbacks = request.model, list(request.fallback_models)
         if request.fork_from is not None:
@@ -215,4 +269,4 @@ class AgentTaskRunner:
             budget=request.shared_budget,
             safe_point=request.safe_point,
         )
-        return AgentTaskSession(agent, log)
+        return AgentTaskSession(agent, log, fence)

@@ -7,7 +7,8 @@ claim is one conditional UPDATE (and, for a dead owner, a second one conditional
 owner), so two processes resuming the same run cannot both win and no transaction is held on
 the connection every run of the process shares. A :class:`Lease` whose renewal found another owner is *lost*: journal writes
 call :meth:`Lease.ensure` (which re-checks against the journal once the local expiry has
-passed) and transcript writes call :meth:`Lease.check`; both raise :class:`LeaseLost`.
+passed) and transcript writes call :meth:`Lease.check`; a stage agent's mutating tool first awaits
+:meth:`Lease.verify` (which reads the journal's owner); all three raise :class:`LeaseLost`.
 """
 
 from __future__ import annotations
@@ -136,6 +137,16 @@ class Lease:
         if not self.lost and time.time() >= self.expires:
             await self.renew()
         self.check()
+
+    async def verify(self) -> None:
+        """Before a side effect outside the journal (a stage's mutating tool): confirm with the journal
+        that no other process took the run over, then :meth:`ensure`; raises :class:`LeaseLost`."""
+        if not self.lost:
+            row = await self.journal.get_run(self.run_id)
+            if row is None or row.owner != self.owner:
+                self.lost = True
+                log.warning("run %s: taken over by %s", self.run_id, row.owner if row else "nobody")
+        await self.ensure()
 
     async def release(self, **fields: object) -> bool:
         """Write final fields and give the run up (only if still held)."""
