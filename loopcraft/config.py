@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from loopcraft.errors import ConfigError
+from loopcraft.errors import ConfigError, ModelSpecError
 from loopcraft.paths import home_dir, repo_root, state_dir
 
 PermissionMode = Literal["default", "accept-edits", "plan", "yolo"]
@@ -204,7 +204,7 @@ def load_config(
     for source, layer in layers:
         _merge(merged, layer, origin, source)
     try:
-        return Config.model_validate(merged)
+        config = Config.model_validate(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(str(p) for p in err["loc"])
@@ -214,3 +214,22 @@ def load_config(
             "unknown key; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
         )
         raise ConfigError(f"config error: {source}: {key}: {problem}") from exc
+    _check_model_strings(config, origin)
+    return config
+
+
+def _check_model_strings(config: Config, origin: dict[tuple[str, ...], str]) -> None:
+    """A bad ``model`` or ``fallback_models`` entry fails at load, naming where it came from."""
+    from loopcraft.models.spec import parse_model  # models depend on config, not the other way round
+
+    checks = [("model", config.model)] + [
+        (f"fallback_models.{i}", m) for i, m in enumerate(config.fallback_models)
+    ]
+    for key, text in checks:
+        if text is None:
+            continue
+        try:
+            parse_model(text)
+        except ModelSpecError as exc:
+            source = _source_of((key.split(".")[0],), origin)
+            raise ConfigError(f"config error: {source}: {key}: {exc}") from exc

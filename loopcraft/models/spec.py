@@ -77,7 +77,7 @@ def parse_model(text: str, extra_providers: frozenset[str] = frozenset()) -> Mod
     if provider not in KNOWN_PROVIDERS and provider not in extra_providers:
         raise ModelSpecError(
             f"unknown provider {provider!r} in model {text!r}: use one of "
-            f"{', '.join(sorted(KNOWN_PROVIDERS))}, or set api_base for it under [models] in config.toml"
+            f"{', '.join(sorted(KNOWN_PROVIDERS))}, or openai_compatible/<model> with api_base set under [models] in config.toml"
         )
     if effort is not None and effort not in EFFORTS:
         raise ModelSpecError(f"invalid effort {effort!r} in model {text!r}: use one of {', '.join(EFFORTS)}")

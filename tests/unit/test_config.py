@@ -66,3 +66,17 @@ def test_model_options_fall_back_to_base_model(tmp_path: Path) -> None:
     config = load_config(tmp_path, environ={})
     assert config.model_options("openai/x:high").context_window == 1000
     assert config.model_options("openai/other").context_window is None
+
+
+def test_bad_model_strings_fail_at_load_naming_source_and_key(tmp_path: Path) -> None:
+    repo_file = tmp_path / ".loopcraft" / "config.toml"
+    _write(repo_file, 'model = "nonsense"\n')
+    with pytest.raises(ConfigError, match=r"config\.toml: model: invalid model string 'nonsense'"):
+        load_config(tmp_path, environ={})
+    _write(repo_file, 'model = "openai/gpt-5.5"\nfallback_models = ["openai/x", "bogus/y"]\n')
+    with pytest.raises(ConfigError, match=r"config\.toml: fallback_models\.1: unknown provider 'bogus'"):
+        load_config(tmp_path, environ={})
+    with pytest.raises(ConfigError, match=r"environment \(LOOPCRAFT_\*\): model: invalid effort"):
+        load_config(
+            tmp_path, environ={"LOOPCRAFT_MODEL": "openai/gpt-5.5:huge", "LOOPCRAFT_FALLBACK_MODELS": ""}
+        )
