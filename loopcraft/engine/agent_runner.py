@@ -76,6 +76,22 @@ def own_entries(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], di
     return (entries[entries.index(fork) + 1 :] if fork is not None else entries), fork
 
 
+def undelivered_mail(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``mail`` entries no later steer/follow-up message answers (matched in order, by kind and text)."""
+    waiting: list[dict[str, Any]] = []
+    for entry in entries:
+        if entry.get("type") == "mail":
+            waiting.append(entry)
+        elif entry.get("type") == "message" and entry.get("source") in ("steer", "follow_up"):
+            content = entry["message"].get("content")
+            match = next(
+                (m for m in waiting if m.get("kind") == entry["source"] and m.get("text") == content), None
+            )
+            if match is not None:
+                waiting.remove(match)
+    return waiting
+
+
 def fork_markers(path: Path) -> int:
     """How many fork markers the file holds (tolerant: damaged lines are skipped; 0 if it is missing)."""
     try:
@@ -169,6 +185,9 @@ class AgentTaskSession:
         self._fence = fence
         entries, fork = own_entries(log.entries)  # only what happened after a fork belongs to this stage
         self._base = Usage.from_dict(fork.get("usage")) if fork else Usage()
+        self._mail = {e["mail_id"] for e in entries if e.get("type") == "mail"}
+        for entry in undelivered_mail(entries):  # recorded before a crash, not yet seen by the model
+            self._queue(entry["kind"], entry["text"])
         messages = [e for e in entries if e.get("type") == "message"]
         self._started = any(e.get("source") == "prompt" for e in messages)
         self._corrections = sum(
@@ -201,6 +220,25 @@ class AgentTaskSession:
 
     def follow_up(self, text: str) -> None:
         self.agent.follow_up(text)
+
+    def deliver(self, kind: str, text: str, mail_id: int) -> None:
+        """Take mailbox command ``mail_id`` (steer or follow_up): recorded in the transcript first (so a
+        crash cannot lose it once the mail is consumed), then queued for the agent; once per mail id."""
+        if mail_id in self._mail:
+            return
+        self.log.append("mail", kind=kind, text=text, mail_id=mail_id)
+        self._mail.add(mail_id)
+        self._queue(kind, text)
+
+    async def durable(self) -> None:
+        """Wait until every entry written so far (delivered mail included) is fsynced."""
+        await self.log.wait_durable()
+
+    def _queue(self, kind: str, text: str) -> None:
+        if kind == "steer":
+            self.agent.steer(text)
+        else:
+            self.agent.follow_up(text)
 
     def interrupt(self) -> None:
         self.agent.interrupt()

@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Delivery = tuple[str, str, "int | None"]  # (steer | follow_up, text, mailbox id or None)
+
 COMMANDS = ("pause", "resume", "interrupt", "kill", "steer", "follow_up", "answer")
+MESSAGES = frozenset({"steer", "follow_up"})  # consumed only once a stage's transcript holds them
 STAGE_STEP_KINDS = frozenset({"task", "tool", "workflow", "prompt", "stage_prompt"})
 OPEN_STAGE_STATES = frozenset({"running", "paused", "awaiting_input"})
 BUDGET_RAISED = "The budget was raised: continue the task where you left off."
@@ -83,12 +86,14 @@ class RunControl:
         self.stage_paused: set[str] = set()
         self.killed = False
         self.sessions: dict[str, ControlledSession] = {}
-        self.pending: dict[str | None, list[tuple[str, str]]] = {}  # key -> [(steer|follow_up, text)]
+        self.pending: dict[str | None, list[Delivery]] = {}  # key -> [(steer|follow_up, text, mail id)]
         self.resumable: set[str] = set()  # stages stopped (paused) by an earlier execution
         self.task: asyncio.Task[Any] | None = None  # the execution's task (cancelled by kill)
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
         self._waiting: set[str] = set()
+        self._taken: set[int] = set()  # message mail being delivered: the pump must not take it again
+        self._acks: set[asyncio.Task[None]] = set()
 
     # -- the mailbox pump --------------------------------------------------------------------------
 
@@ -97,9 +102,9 @@ class RunControl:
         self.resumable = {control_key(r) for r in recorded if r.status == "paused"}
         self.task = asyncio.current_task()
         for mail in await self.exec.journal.pending_mail(self.exec.run_id):
-            if not await self.exec.journal.consume_mail(mail.id):
-                continue
-            if mail.kind in ("steer", "follow_up", "kill"):
+            if mail.kind in MESSAGES:
+                await self._take(mail)  # queued for its stage; consumed once its transcript holds it
+            elif await self.exec.journal.consume_mail(mail.id) and mail.kind == "kill":
                 await self.apply(mail)  # stale pause/interrupt/resume commands are dropped
 
     def poke(self) -> None:
@@ -116,11 +121,24 @@ class RunControl:
                 pass
             self._wake.clear()
             try:
-                for mail in await self.exec.journal.pending_mail(self.exec.run_id):
-                    if await self.exec.journal.consume_mail(mail.id):
-                        await self.apply(mail)
+                await self.pump_once()
             except LoopcraftError as exc:
                 log.warning("run %s: control mailbox: %s", self.exec.run_id, exc)
+
+    async def pump_once(self) -> None:
+        """Apply the commands pending now (each at most once per execution)."""
+        for mail in await self.exec.journal.pending_mail(self.exec.run_id):
+            await self._take(mail)
+
+    async def _take(self, mail: MailRow) -> None:
+        """Apply one pending command once: messages are consumed after delivery, the rest before."""
+        if mail.id in self._taken:
+            return
+        if mail.kind in MESSAGES:
+            self._taken.add(mail.id)
+            await self.apply(mail)
+        elif await self.exec.journal.consume_mail(mail.id):
+            await self.apply(mail)
 
     async def apply(self, mail: MailRow) -> None:
         """Carry out one command."""
@@ -137,8 +155,9 @@ class RunControl:
             await self._resume(key)
         elif mail.kind in ("steer", "follow_up"):
             if mail.payload.get("only_stopped") and key is None and not self.resumable:
-                return  # e.g. "budget raised" when no stage was stopped mid-way
-            self._deliver(mail.kind, key, text)
+                await self._consume(mail.id)  # e.g. "budget raised" when no stage was stopped mid-way
+                return
+            self._deliver(mail.kind, key, text, mail_id=mail.id)
         elif mail.kind == "answer":
             self.exec.answer_signal.set()
         elif mail.kind == "kill":
@@ -205,15 +224,37 @@ class RunControl:
         session = self.sessions.get(key)
         return [session] if session is not None else []
 
-    def _deliver(self, kind: str, key: str | None, text: str, *, stopped_only: bool = False) -> None:
+    def _deliver(
+        self, kind: str, key: str | None, text: str, *, stopped_only: bool = False, mail_id: int | None = None
+    ) -> None:
         targets = self._targets(key)
         if key is None and stopped_only:
             targets = [s for s in targets if s.key in self._waiting or s.key in self.stage_paused] or targets
         if not targets:
-            self.pending.setdefault(key, []).append((kind, text))
+            self.pending.setdefault(key, []).append((kind, text, mail_id))
             return
         for session in targets:
-            session.send(kind, text)
+            session.send(kind, text, mail_id)
+        self._acknowledge(mail_id, targets)
+
+    def _acknowledge(self, mail_id: int | None, sessions: list[ControlledSession]) -> None:
+        """Consume mail ``mail_id`` once the transcripts it was recorded in are on stable storage."""
+        if mail_id is None:
+            return
+        task = asyncio.ensure_future(self._ack(mail_id, sessions))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+    async def _ack(self, mail_id: int, sessions: list[ControlledSession]) -> None:
+        try:
+            for session in sessions:
+                await session.durable()
+            await self._consume(mail_id)
+        except Exception as exc:  # still pending: the next owner delivers it (once per transcript)
+            log.warning("run %s: steering message %d not acknowledged: %s", self.exec.run_id, mail_id, exc)
+
+    async def _consume(self, mail_id: int) -> None:
+        await self.exec.journal.consume_mail(mail_id)
 
     # -- sessions ----------------------------------------------------------------------------------
 
@@ -224,8 +265,9 @@ class RunControl:
         queued = self.pending.pop(key, [])
         if None in self.pending and (key in self.resumable or not self.resumable):
             queued += self.pending.pop(None)
-        for kind, text in queued:
-            controlled.send(kind, text)
+        for kind, text, mail_id in queued:
+            controlled.send(kind, text, mail_id)
+            self._acknowledge(mail_id, [controlled])
         return controlled
 
     def detach(self, key: str) -> None:
@@ -279,11 +321,21 @@ class ControlledSession:
                 )
         return outcome
 
-    def send(self, kind: str, text: str) -> None:
-        if kind == "steer":
+    def send(self, kind: str, text: str, mail_id: int | None = None) -> None:
+        """Hand the stage a message; with a mail id, a session that keeps a transcript records it first."""
+        deliver = getattr(self.inner, "deliver", None)
+        if mail_id is not None and deliver is not None:
+            deliver(kind, text, mail_id)
+        elif kind == "steer":
             self.inner.steer(text)
         else:
             self.inner.follow_up(text)
+
+    async def durable(self) -> None:
+        """Wait until what the stage recorded so far is on stable storage (no-op without a transcript)."""
+        durable = getattr(self.inner, "durable", None)
+        if durable is not None:
+            await durable()
 
     def steer(self, text: str) -> None:
         self.inner.steer(text)
