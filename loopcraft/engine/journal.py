@@ -36,6 +36,10 @@ def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def dumps_or_none(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
 @dataclass
 class RunRow:
     id: str
@@ -129,6 +133,30 @@ def _run_row(r: sqlite3.Row | tuple[Any, ...]) -> RunRow:
         r[13],
         r[14],
         r[15],
+    )
+
+
+_RUN_JSON_COLS = frozenset({"inputs", "output", "budget", "usage"})
+_STEP_OUTCOME = ("status", "output", "error", "attempts", "usage", "model", "finished")
+
+
+def _run_sets(fields: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The SET clause and its values for ``fields`` of a run, ``updated`` refreshed, JSON encoded."""
+    fields = {**fields, "updated": time.time()}
+    sets = ", ".join(f"{name} = ?" for name in fields)
+    return sets, [dumps_or_none(v) if k in _RUN_JSON_COLS else v for k, v in fields.items()]
+
+
+def _outcome_values(step: StepRow) -> tuple[Any, ...]:
+    """A step's values for the :data:`_STEP_OUTCOME` columns (what finishing it changes)."""
+    return (
+        step.status,
+        dumps(step.output),
+        dumps_or_none(step.error),
+        step.attempts,
+        dumps_or_none(step.usage),
+        step.model,
+        step.finished,
     )
 
 
@@ -293,7 +321,7 @@ class Journal:
                 now,
                 parent_run,
                 model,
-                None if budget is None else dumps(budget),
+                dumps_or_none(budget),
             ),
         )
 
@@ -311,18 +339,12 @@ class Journal:
 
     async def update_run(self, run_id: str, **fields: Any) -> None:
         """Set columns of a run (JSON columns encoded here); ``updated`` is always refreshed."""
-        json_cols = {"inputs", "output", "budget", "usage"}
-        fields["updated"] = time.time()
-        sets = ", ".join(f"{name} = ?" for name in fields)
-        values = [dumps(v) if k in json_cols and v is not None else v for k, v in fields.items()]
+        sets, values = _run_sets(fields)
         await self._write(f"UPDATE runs SET {sets} WHERE id = ?", (*values, run_id))
 
     async def update_run_if_owner(self, run_id: str, owner: str, **fields: Any) -> bool:
         """Like :meth:`update_run`, but only while ``owner`` holds the run (fencing); True if written."""
-        json_cols = {"inputs", "output", "budget", "usage"}
-        fields["updated"] = time.time()
-        sets = ", ".join(f"{name} = ?" for name in fields)
-        values = [dumps(v) if k in json_cols and v is not None else v for k, v in fields.items()]
+        sets, values = _run_sets(fields)
         count = await self._exec(
             f"UPDATE runs SET {sets} WHERE id = ? AND owner = ?", (*values, run_id, owner)
         )
@@ -375,42 +397,27 @@ class Journal:
         return [_step_row(r) for r in rows]
 
     async def start_step(self, step: StepRow) -> None:
+        cols = ("run_id", "key", "pos", "kind", "name", "started", "parents", "seq", *_STEP_OUTCOME)
         await self._write(
-            f"INSERT OR REPLACE INTO steps ({_STEP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO steps ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             (
                 step.run_id,
                 step.key,
                 step.pos,
                 step.kind,
                 step.name,
-                step.status,
-                dumps(step.output),
-                None if step.error is None else dumps(step.error),
-                step.attempts,
-                None if step.usage is None else dumps(step.usage),
-                step.model,
                 step.started,
-                step.finished,
                 dumps(step.parents),
                 step.seq,
+                *_outcome_values(step),
             ),
         )
 
     async def finish_step(self, step: StepRow) -> None:
+        sets = ", ".join(f"{name} = ?" for name in _STEP_OUTCOME)
         await self._write(
-            "UPDATE steps SET status = ?, output = ?, error = ?, attempts = ?, usage = ?, model = ?, "
-            "finished = ? WHERE run_id = ? AND pos = ?",
-            (
-                step.status,
-                dumps(step.output),
-                None if step.error is None else dumps(step.error),
-                step.attempts,
-                None if step.usage is None else dumps(step.usage),
-                step.model,
-                step.finished,
-                step.run_id,
-                step.pos,
-            ),
+            f"UPDATE steps SET {sets} WHERE run_id = ? AND pos = ?",
+            (*_outcome_values(step), step.run_id, step.pos),
         )
 
     async def set_step_status(self, run_id: str, pos: str, status: str) -> None:
@@ -525,7 +532,7 @@ class Journal:
                 step_key,
                 kind,
                 question,
-                None if options is None else dumps(options),
+                dumps_or_none(options),
                 dumps(default),
                 time.time(),
             ),

@@ -14,8 +14,6 @@ import contextlib
 import inspect
 import json
 import logging
-import os
-import socket
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -103,10 +101,6 @@ class StepError(LoopcraftError):
         self.name = name
         self.error_type = error_type
         self.run_status = run_status
-
-
-def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -358,33 +352,13 @@ class Execution:
                 scope.settle(key, row.parents)
             return value
         if row is not None and row.status == "failed":
-            err = row.error or {}
             if kind in STAGE_KINDS:
                 scope.settle(key, row.parents)
-            raise StepError(
-                err.get("message", f"step {key} failed"),
-                kind=kind,
-                name=name,
-                error_type=err.get("type", ""),
-                run_status=err.get("run_status", "failed"),
-            )
+            raise _recorded_error(row)
         is_stage = kind in STAGE_KINDS
         await self.before_step(kind, name)
         if row is None:
-            self._seq += 1
-            row = StepRow(
-                self.run_id,
-                key,
-                pos,
-                kind,
-                name,
-                "running",
-                started=time.time(),
-                parents=list(scope.frontier if parents is None else parents),
-                seq=self._seq,
-            )
-            self.recorded[pos] = row
-            await self.journal.start_step(row)
+            row = await self._start_row(pos, key, kind, name, scope.frontier if parents is None else parents)
             if is_stage:
                 self.emit(StageAdded(self.run_id, key, name, kind, row.parents))
         elif row.status != "running":
@@ -394,17 +368,13 @@ class Execution:
             self.emit(StageStatus(self.run_id, key, "running"))
         try:
             value = await body(row)
-        except (StageFailure, StepError, LoopcraftError, Exception) as exc:
+        except Exception as exc:
             await self._record_failure(row, exc)
             if is_stage:
                 scope.settle(key, row.parents)
             if isinstance(exc, StepError | NonDeterminismError):
                 raise
-            run_status = getattr(exc, "run_status", "failed")
-            message = str(exc) if isinstance(exc, LoopcraftError) else f"{type(exc).__name__}: {exc}"
-            raise StepError(
-                message, kind=kind, name=name, error_type=type(exc).__name__, run_status=run_status
-            ) from exc
+            raise _recorded_error(row) from exc
         encoded = encode(value)
         usage = usage_of(value)
         row.status, row.finished = "completed", time.time()
@@ -431,6 +401,24 @@ class Execution:
     def current_budget(self) -> RunBudget:
         """The budget stages started here charge: the innermost nested workflow's, else the run's."""
         return current_budget(self.budget)
+
+    async def _start_row(self, pos: str, key: str, kind: str, name: str, parents: list[str]) -> StepRow:
+        """Journal a new running step at ``pos`` (the next in sequence)."""
+        self._seq += 1
+        row = StepRow(
+            self.run_id,
+            key,
+            pos,
+            kind,
+            name,
+            "running",
+            started=time.time(),
+            parents=list(parents),
+            seq=self._seq,
+        )
+        self.recorded[pos] = row
+        await self.journal.start_step(row)
+        return row
 
     async def _record_failure(self, row: StepRow, exc: BaseException) -> None:
         if isinstance(exc, NonDeterminismError):
@@ -601,23 +589,7 @@ class Execution:
         self, scope: Scope, pos: str, key: str, kind: str, body: Callable[[StepRow], Awaitable[Any]]
     ) -> Any:
         """A grouping step (chain, parallel): journaled for determinism, its children hold the results."""
-        self._check(pos, key, kind, "")
-        row = self.recorded.get(pos)
-        if row is None:
-            self._seq += 1
-            row = StepRow(
-                self.run_id,
-                key,
-                pos,
-                kind,
-                "",
-                "running",
-                started=time.time(),
-                seq=self._seq,
-                parents=list(scope.frontier),
-            )
-            self.recorded[pos] = row
-            await self.journal.start_step(row)
+        row = self._check(pos, key, kind, "") or await self._start_row(pos, key, kind, "", scope.frontier)
         value = await body(row)
         if row.status != "completed":
             row.status, row.finished = "completed", time.time()
@@ -672,14 +644,7 @@ class Execution:
         """Fail fast on replay before launching siblings when a branch's failure is already recorded."""
         row = self._check(pos, key, "task", name)
         if row is not None and row.status == "failed":
-            err = row.error or {}
-            raise StepError(
-                err.get("message", f"step {key} failed"),
-                kind="task",
-                name=name,
-                error_type=err.get("type", ""),
-                run_status=err.get("run_status", "failed"),
-            )
+            raise _recorded_error(row)
 
     # -- nested workflows ------------------------------------------------------------------
 
@@ -865,6 +830,18 @@ class Execution:
             decode=lambda d: StageResult.from_dict(d, stage.spec.schema),
             usage_of=lambda r: r.usage,
         )
+
+
+def _recorded_error(row: StepRow) -> StepError:
+    """The :class:`StepError` a failed step raises, now and on every replay (from its journal row)."""
+    err = row.error or {}
+    return StepError(
+        err.get("message", f"step {row.key} failed"),
+        kind=row.kind,
+        name=row.name,
+        error_type=err.get("type", ""),
+        run_status=err.get("run_status", "failed"),
+    )
 
 
 def read_transcript(path: Path) -> list[dict[str, Any]]:

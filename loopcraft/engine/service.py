@@ -135,18 +135,9 @@ class Engine:
         self._launch(run_id, wf.name, checked, model, lease, run_budget)
         return run_id
 
-    async def run(
-        self,
-        name: str,
-        inputs: dict[str, Any],
-        *,
-        model: str | None = None,
-        cli_strings: bool = False,
-        budget: dict[str, Any] | None = None,
-    ) -> RunInfo:
-        return await self.wait(
-            await self.start(name, inputs, model=model, cli_strings=cli_strings, budget=budget)
-        )
+    async def run(self, name: str, inputs: dict[str, Any], **options: Any) -> RunInfo:
+        """:meth:`start` (same options) and :meth:`wait` for the run's end."""
+        return await self.wait(await self.start(name, inputs, **options))
 
     async def resume(
         self, run_id: str, message: str | None = None, *, budget: dict[str, Any] | None = None

@@ -11,7 +11,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from loopcraft.models.scripted import read_call_log
+from tests.cli_process import spawn_loopcraft
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -189,23 +189,12 @@ def test_sigkill_at_many_points_then_resume(git_repo: Path, tmp_path: Path) -> N
     env = {**os.environ, "LOOPCRAFT_SCRIPTED_CALL_LOG": str(calls), "PYTHONUNBUFFERED": "1"}
     probe = Probe(repo, calls)
 
-    def spawn(*args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "loopcraft", *args],
-            cwd=repo,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-        )
-
     kinds = ["after_call", "mid_stream", "after_effect", "mid_tool", "after_step"]
     kills: list[str] = []
     snapshots: list[tuple[int, set[tuple[str, int]], int, set[str]]] = []
     run_id: str | None = None
     final: subprocess.CompletedProcess[str] | None = None
-    proc = spawn("run", "crashy", "--model", "scripted/crash", "--json")
+    proc = spawn_loopcraft(repo, env, "run", "crashy", "--model", "scripted/crash", "--json")
     for attempt in range(40):
         kind = kinds[attempt % len(kinds)]
         measures = {
@@ -241,7 +230,7 @@ def test_sigkill_at_many_points_then_resume(git_repo: Path, tmp_path: Path) -> N
             rows = probe.db("SELECT id FROM runs")
             assert rows, "the run was not recorded before the first kill"
             run_id = rows[0][0]
-        proc = spawn("resume", run_id, "--json")
+        proc = spawn_loopcraft(repo, env, "resume", run_id, "--json")
     assert final is not None and final.returncode == 0, final
     assert len(kills) >= 20, kills
     assert all(kills.count(k) >= 3 for k in kinds), Counter(kills)

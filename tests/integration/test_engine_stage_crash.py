@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 import yaml
 
 from loopcraft.models.scripted import read_call_log
+from tests.cli_process import spawn_loopcraft
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -68,18 +67,7 @@ def test_sigkill_mid_stage_prompt_resumes_the_half_done_turn(git_repo: Path, tmp
     calls = tmp_path / "calls.jsonl"
     env = {**os.environ, "LOOPCRAFT_SCRIPTED_CALL_LOG": str(calls), "PYTHONUNBUFFERED": "1"}
 
-    def loopcraft(*args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "loopcraft", *args],
-            cwd=repo,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-        )
-
-    proc = loopcraft("run", "talky", "--model", "scripted/talk", "--json")
+    proc = spawn_loopcraft(repo, env, "run", "talky", "--model", "scripted/talk", "--json")
     deadline = time.monotonic() + 60
     # The second prompt is in the transcript; its answer streams for about 2.4 s (logged when done).
     while "SECOND prompt" not in session_prompts(repo):
@@ -96,7 +84,7 @@ def test_sigkill_mid_stage_prompt_resumes_the_half_done_turn(git_repo: Path, tmp
     n_before = len(before)
 
     run_id = next((repo / ".loopcraft" / "runs").iterdir()).name
-    out, err = loopcraft("resume", run_id, "--json").communicate(timeout=60)
+    out, err = spawn_loopcraft(repo, env, "resume", run_id, "--json").communicate(timeout=60)
     result = json.loads(out or "{}")
     assert result.get("status") == "completed", err[-2000:]
     assert result["output"] == ["first answer", SLOW_TEXT, "third answer"]

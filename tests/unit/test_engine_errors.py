@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from loopcraft import Context, workflow
 from loopcraft.engine.discovery import discover
 from loopcraft.engine.journal import Journal, JournalError
-from loopcraft.engine.results import exit_code_for
+from loopcraft.engine.results import EXIT_CODES, RunState, exit_code_for
 from loopcraft.errors import LoopcraftError, NotFoundError
 from tests.engine_fakes import open_engine
 
@@ -88,6 +89,12 @@ def test_broken_workflow_file_does_not_hide_others(git_repo: Path) -> None:
     errors = dict(catalog.errors)
     assert errors[str(folder / "syntax.py")].startswith("SyntaxError")
     assert errors[str(folder / "raises.py")] == "RuntimeError: cannot import this"
+    with pytest.raises(
+        NotFoundError, match=r"workflow 'syntax' could not be loaded: .*syntax\.py: SyntaxError"
+    ):
+        catalog.get("syntax")
+    with pytest.raises(NotFoundError, match=r"unknown workflow 'nope'.*2 workflow file\(s\) failed to load"):
+        catalog.get("nope")
 
 
 async def test_locked_journal_is_a_clear_error(git_repo: Path) -> None:
@@ -150,17 +157,7 @@ async def test_mailbox_dedupe_and_prompt_answered_once(tmp_path: Path) -> None:
 
 
 def test_exit_codes() -> None:
-    assert [
-        exit_code_for(s)
-        for s in (
-            "completed",
-            "failed",
-            "blocked",
-            "needs_human",
-            "budget_exceeded",
-            "cancelled",
-            "killed",
-            "awaiting_input",
-            "crashed",
-        )
-    ] == [0, 1, 3, 5, 6, 7, 7, 5, 8]
+    codes = {"completed": 0, "failed": 1, "blocked": 3, "needs_human": 5, "awaiting_input": 5}
+    codes |= {"budget_exceeded": 6, "cancelled": 7, "killed": 7, "crashed": 8, "no-such-status": 1}
+    assert {status: exit_code_for(status) for status in codes} == codes
+    assert set(get_args(RunState)) <= set(EXIT_CODES), "every run state has an exit code"
