@@ -1,92 +1,50 @@
 """The ``loopcraft`` command: the TUI by default, headless commands for scripts and CI.
 
-Every command turns a :class:`LoopcraftError` into one line on stderr and its exit code.
-Heavy modules (the engine, the TUI, litellm) are imported inside the commands, so
-``loopcraft --help`` stays fast.
+``loopcraft`` alone (or with just ``--model``) opens the interactive app straight away,
+without importing typer and its help machinery: the first frame comes sooner. Any other
+command line goes to the typer app in :mod:`loopcraft.cli_commands`. Either way a
+:class:`LoopcraftError` becomes one ``error: <line>`` on stderr and its exit code.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import json
-import os
-import platform
 import sys
-from collections.abc import Callable, Coroutine
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-import typer
-
-from loopcraft import __version__
-from loopcraft.config import Config, load_config
 from loopcraft.errors import LoopcraftError
-from loopcraft.paths import git_version, repo_root
 
-app = typer.Typer(
-    name="loopcraft",
-    help="A loop engine for coding agents. Run with no command for the interactive app.",
-    add_completion=False,
-    no_args_is_help=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
+_MODEL_FLAGS = ("--model", "-m")
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+@dataclass(frozen=True)
+class CommandLine:
+    """What ``loopcraft``'s arguments ask for: the app (with an optional model) or a command."""
+
+    opens_app: bool
+    model: str | None = None
 
 
-def friendly(fn: F) -> F:
-    """Turn LoopcraftError into ``error: <line>`` on stderr and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except LoopcraftError as exc:
-            raise _fail(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise _fail("interrupted", 130) from None
-
-    return wrapper  # type: ignore[return-value]
+def classify(argv: Sequence[str]) -> CommandLine:
+    """The app when ``argv`` is empty or only ``--model X`` / ``-m X`` / ``--model=X``;
+    anything else (commands, ``--help``, ``--version``, odd spellings) is for typer."""
+    args = list(argv)
+    if not args:
+        return CommandLine(True)
+    if len(args) == 2 and args[0] in _MODEL_FLAGS and not args[1].startswith("-"):
+        return CommandLine(True, args[1])
+    if len(args) == 1 and args[0].startswith("--model=") and not args[0].startswith("--model=-"):
+        return CommandLine(True, args[0].removeprefix("--model="))
+    return CommandLine(False)
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+def open_app(model: str | None) -> None:
+    """Load the configuration (with ``model`` as the command-line flag) and run the app."""
+    from loopcraft.config import load_config
+    from loopcraft.paths import repo_root
 
-
-def _config(model: str | None = None) -> tuple[Path, Config]:
     root = repo_root()
-    return root, load_config(root, flags={"model": model})
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"loopcraft {__version__}")
-        raise typer.Exit()
-
-
-@app.callback(invoke_without_command=True)
-@friendly
-def main_callback(
-    ctx: typer.Context,
-    version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
-    ),
-    model: str | None = typer.Option(
-        None, "--model", "-m", help="Model for the chat agent: provider/model[:effort]."
-    ),
-) -> None:
-    """Open the interactive app when no command is given."""
-    if ctx.invoked_subcommand is not None:
-        return
-    root, config = _config(model)
+    config = load_config(root, flags={"model": model})
     if model:
         from loopcraft.models.spec import parse_model
 
@@ -96,266 +54,24 @@ def main_callback(
     run_app(root, config, model)
 
 
-@app.command()
-@friendly
-def doctor() -> None:
-    """Check Python, git, the configured models and which API keys are present."""
-    root, config = _config()
-    from loopcraft.models.resolve import api_key_status, resolve_model
-
-    typer.echo(f"loopcraft {__version__}")
-    typer.echo(f"python     {platform.python_version()} ({sys.executable})")
-    typer.echo(f"git        {git_version() or 'MISSING: install git'}")
-    typer.echo(f"repo       {root}")
-    resolved = resolve_model(config=config)
-    typer.echo(f"model      {resolved.model} (from {resolved.source})")
-    if resolved.notice:
-        typer.echo(f"           {resolved.notice}")
-    for fallback in config.fallback_models:
-        typer.echo(f"fallback   {fallback}")
-    for name in sorted(config.models):
-        typer.echo(f"configured {name}")
-    for var, present in api_key_status(os.environ).items():
-        typer.echo(f"key        {var}: {'present' if present else 'not set'}")
-
-
-# ----- workflows (headless) -------------------------------------------------------------
-
-
-def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
-    inputs: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise LoopcraftError(f"bad --input {pair!r}: use key=value, e.g. --input target=src/app.py")
-        inputs[key.strip()] = value
-    return inputs
-
-
-@app.command("workflows")
-@friendly
-def workflows_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the workflows found in the repo, your home folder and the built-ins."""
-    from loopcraft.headless import print_workflows
-
-    root, config = _config()
-    run_async(print_workflows(root, config, as_json=as_json))
-
-
-@app.command("run")
-@friendly
-def run_cmd(
-    workflow: str = typer.Argument(..., help="Workflow name (see `loopcraft workflows`)."),
-    inputs: list[str] = typer.Option([], "--input", "-i", help="An input as key=value; repeatable."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Default model for the run's stages."),
-    as_json: bool = typer.Option(False, "--json", help="Print the final run as JSON instead of progress."),
-    budget: str | None = typer.Option(
-        None, "--budget", help="Run budget: tokens=N,dollars=D,seconds=S,stages=K."
-    ),
-    gates: str = typer.Option(
-        "auto",
-        "--gates",
-        help="Human gates: ask (terminal), wait (for `loopcraft "
-        "answer`), stop (end as needs_human); auto = ask with a terminal, else stop.",
-    ),
-) -> None:
-    """Run a workflow to its end, showing progress; the exit code tells the final status
-    (0 completed, 1 failed, 3 blocked, 5 needs_human, 6 budget_exceeded, 7 killed/cancelled)."""
-    from loopcraft.headless import run_workflow
-
-    root, config = _config(model)
-    code = run_async(
-        run_workflow(
-            root,
-            config,
-            workflow,
-            _parse_inputs(inputs),
-            model=model,
-            as_json=as_json,
-            budget=_parse_budget(budget),
-            gates=gates,
-        )
-    )
-    raise typer.Exit(code)
-
-
-def _parse_budget(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
-    from loopcraft.engine.budgets import parse_budget
-
-    return dict(parse_budget(text))
-
-
-@app.command("resume")
-@friendly
-def resume_cmd(
-    run_id: str = typer.Argument(..., help="The run to resume."),
-    as_json: bool = typer.Option(False, "--json", help="Print the final run as JSON."),
-    message: str | None = typer.Option(
-        None, "--message", help="Steer the stopped stage(s) with this message."
-    ),
-    budget: str | None = typer.Option(None, "--budget", help="Raise the run's budget: tokens=N,dollars=D,…"),
-    gates: str = typer.Option("auto", "--gates", help="Human gates: auto, ask, wait or stop (see `run`)."),
-) -> None:
-    """Resume a run: a paused run owned by another process is told to continue; a stopped or
-    crashed one is replayed here from the journal (completed steps are not re-run)."""
-    from loopcraft.headless import resume_run
-
-    root, config = _config()
-    raise typer.Exit(
-        run_async(
-            resume_run(
-                root,
-                config,
-                run_id,
-                as_json=as_json,
-                message=message,
-                budget=_parse_budget(budget),
-                gates=gates,
-            )
-        )
-    )
-
-
-@app.command("runs")
-@friendly
-def runs_cmd(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    limit: int = typer.Option(50, "--limit", "-n", help="How many recent runs."),
-) -> None:
-    """List recent runs with status, elapsed time and cost."""
-    from loopcraft.headless import print_runs
-
-    root, config = _config()
-    run_async(print_runs(root, config, as_json=as_json, limit=limit))
-
-
-@app.command("show")
-@friendly
-def show_cmd(
-    run_id: str = typer.Argument(..., help="The run to show."),
-    stage: str | None = typer.Option(None, "--stage", "-s", help="Show this stage's transcript."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Show a run: its stage graph, or one stage's transcript."""
-    from loopcraft.headless import show_run
-
-    root, config = _config()
-    run_async(show_run(root, config, run_id, stage=stage, as_json=as_json))
-
-
-# ----- run control (any process; goes through the journal's mailbox) ----------------------------
-
-
-def _control(
-    action: str, run_id: str, stage: str | None = None, message: str | None = None, as_json: bool = False
-) -> None:
-    from loopcraft.headless import control_run
-
-    root, config = _config()
-    raise typer.Exit(
-        run_async(control_run(root, config, action, run_id, stage=stage, message=message, as_json=as_json))
-    )
-
-
-_STAGE_OPT = typer.Option(None, "--stage", "-s", help="Only this stage (key or name).")
-_JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
-
-
-@app.command("pause")
-@friendly
-def pause_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
-    stage: str | None = _STAGE_OPT,
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """Pause a run (or one stage) at its next safe point; `loopcraft resume` continues it."""
-    _control("pause", run_id, stage, as_json=as_json)
-
-
-@app.command("interrupt")
-@friendly
-def interrupt_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
-    stage: str | None = _STAGE_OPT,
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """Cancel the in-flight model call or tool now; the run waits, resumable."""
-    _control("interrupt", run_id, stage, as_json=as_json)
-
-
-@app.command("kill")
-@friendly
-def kill_cmd(run_id: str = typer.Argument(..., help="The run."), as_json: bool = _JSON_OPT) -> None:
-    """End a run for good: in-flight work is cancelled and it can never be resumed."""
-    _control("kill", run_id, as_json=as_json)
-
-
-@app.command("steer")
-@friendly
-def steer_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
-    stage: str = typer.Argument(..., help="The stage (key or name)."),
-    message: str = typer.Argument(..., help="The message, delivered after its current tool batch."),
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """Send a steering message to a running stage."""
-    _control("steer", run_id, stage, message, as_json)
-
-
-@app.command("follow-up")
-@friendly
-def follow_up_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
-    stage: str = typer.Argument(..., help="The stage (key or name)."),
-    message: str = typer.Argument(..., help="The message, given when the stage would stop."),
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """Queue a follow-up message for a running stage."""
-    _control("follow_up", run_id, stage, message, as_json)
-
-
-@app.command("answer")
-@friendly
-def answer_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
-    args: list[str] = typer.Argument(
-        ..., help="[PROMPT-ID] VALUE (the id may be left out when only one prompt is pending)."
-    ),
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """Answer a pending human gate (yes/no, an option or its number, or text)."""
-    from loopcraft.headless import answer_prompt
-
-    if len(args) > 2:
-        raise LoopcraftError("answer takes RUN [PROMPT-ID] VALUE; quote a value that has spaces")
-    prompt_id, value = (args[0], args[1]) if len(args) == 2 else (None, args[0])
-    root, config = _config()
-    raise typer.Exit(run_async(answer_prompt(root, config, run_id, prompt_id, value, as_json=as_json)))
-
-
-@app.command("prompts")
-@friendly
-def prompts_cmd(
-    run_id: str | None = typer.Option(None, "--run", "-r", help="Only this run's prompts."),
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """List pending human gates (answer them with `loopcraft answer`)."""
-    from loopcraft.headless import print_prompts
-
-    root, config = _config()
-    run_async(print_prompts(root, config, run_id=run_id, as_json=as_json))
+def _exit_with(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 def main() -> None:
     """Console-script entry point."""
+    line = classify(sys.argv[1:])
     try:
+        if line.opens_app:
+            open_app(line.model)
+            return
+        from loopcraft.cli_commands import app
+
         app()
-    except LoopcraftError as exc:  # raised outside a command (e.g. in a callback)
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-
-
-def dump_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+    except LoopcraftError as exc:  # the app's, or raised outside a command (e.g. in a callback)
+        _exit_with(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        if not line.opens_app:
+            raise
+        _exit_with("interrupted", 130)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Input, OptionList, Static, TextArea
+from textual.widgets import Input, Static
 
 from loopcraft.tui.chat import PERMISSION_GRACE_S
+
+if TYPE_CHECKING:  # imported when a prompt needs them: TextArea alone costs ~5% of start-up
+    from textual.widgets import OptionList
 
 
 @dataclass
@@ -53,8 +56,12 @@ class PromptCard(Vertical, can_focus=True):
         if prompt.kind == "confirm":
             yield Static(Text("[y] yes   [n] no"), classes="prompt-keys")
         elif prompt.kind == "select":
+            from textual.widgets import OptionList
+
             yield OptionList(*[str(o) for o in prompt.options or []], classes="prompt-options")
         elif prompt.kind == "editor":
+            from textual.widgets import TextArea
+
             yield TextArea(str(prompt.default or ""), classes="prompt-editor")
             yield Static("Ctrl+S sends", classes="prompt-keys")
         else:
@@ -79,6 +86,8 @@ class PromptCard(Vertical, can_focus=True):
 
     def action_send_editor(self) -> None:
         if self.prompt.kind == "editor":
+            from textual.widgets import TextArea
+
             self._send(self.query_one(TextArea).text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
