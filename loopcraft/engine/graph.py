@@ -11,7 +11,8 @@ from typing import Any
 from loopcraft.engine.journal import Journal, StepRow
 from loopcraft.models.types import Usage
 
-GRAPH_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt"})
+# Step kinds shown as nodes (chain and parallel are structure only: their children are the nodes).
+GRAPH_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt", "merge"})
 GROUP_KINDS = frozenset({"workflow", "stage"})
 
 

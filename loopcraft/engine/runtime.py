@@ -48,6 +48,7 @@ from loopcraft.engine.events import (
     is_persisted,
 )
 from loopcraft.engine.gates import normalize_answer
+from loopcraft.engine.graph import GRAPH_KINDS
 from loopcraft.engine.journal import Journal, StepRow
 from loopcraft.engine.leases import Lease, LeaseLost, new_owner_id
 from loopcraft.engine.results import StageResult
@@ -72,7 +73,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STAGE_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt"})
+STAGE_KINDS = GRAPH_KINDS  # steps that are stages: graph nodes, with events and parent edges
 _KEY_UNSAFE = str.maketrans({"/": "_", ":": "_"})
 
 
