@@ -42,9 +42,17 @@ class WorkflowCatalog:
 
     def get(self, name: str) -> Workflow:
         if name not in self.by_name:
-            known = ", ".join(sorted(self.by_name)) or "none found"
-            raise NotFoundError(f"unknown workflow {name!r}; available: {known}")
+            raise NotFoundError(self._not_found(name))
         return self.by_name[name]
+
+    def _not_found(self, name: str) -> str:
+        """Why ``name`` is missing: its own file failed to import, or it just isn't defined."""
+        for path, error in self.errors:
+            if Path(path).stem == name:
+                return f"workflow {name!r} could not be loaded: {path}: {error}; fix the file and retry"
+        known = ", ".join(sorted(self.by_name)) or "none found"
+        broken = f" ({len(self.errors)} workflow file(s) failed to load: `loopcraft workflows` lists them)"
+        return f"unknown workflow {name!r}; available: {known}" + (broken if self.errors else "")
 
     def add(self, wf: Workflow) -> None:
         self.by_name[wf.name] = wf
