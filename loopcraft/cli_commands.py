@@ -257,6 +257,8 @@ def _control(
     )
 
 
+_RUN_ARG = typer.Argument(..., help="The run.")
+_STAGE_ARG = typer.Argument(..., help="The stage (key or name).")
 _STAGE_OPT = typer.Option(None, "--stage", "-s", help="Only this stage (key or name).")
 _JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
 
@@ -264,7 +266,7 @@ _JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
 @app.command("pause")
 @friendly
 def pause_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
+    run_id: str = _RUN_ARG,
     stage: str | None = _STAGE_OPT,
     as_json: bool = _JSON_OPT,
 ) -> None:
@@ -275,7 +277,7 @@ def pause_cmd(
 @app.command("interrupt")
 @friendly
 def interrupt_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
+    run_id: str = _RUN_ARG,
     stage: str | None = _STAGE_OPT,
     as_json: bool = _JSON_OPT,
 ) -> None:
@@ -285,39 +287,44 @@ def interrupt_cmd(
 
 @app.command("kill")
 @friendly
-def kill_cmd(run_id: str = typer.Argument(..., help="The run."), as_json: bool = _JSON_OPT) -> None:
+def kill_cmd(run_id: str = _RUN_ARG, as_json: bool = _JSON_OPT) -> None:
     """End a run for good: in-flight work is cancelled and it can never be resumed."""
     _control("kill", run_id, as_json=as_json)
 
 
-@app.command("steer")
-@friendly
-def steer_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
-    stage: str = typer.Argument(..., help="The stage (key or name)."),
-    message: str = typer.Argument(..., help="The message, delivered after its current tool batch."),
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """Send a steering message to a running stage."""
-    _control("steer", run_id, stage, message, as_json)
+def _mail_command(name: str, action: str, message_help: str, summary: str) -> None:
+    """Register ``loopcraft NAME RUN STAGE MESSAGE``: mail for a running stage."""
+
+    @friendly
+    def command(
+        run_id: str = _RUN_ARG,
+        stage: str = _STAGE_ARG,
+        message: str = typer.Argument(..., help=message_help),
+        as_json: bool = _JSON_OPT,
+    ) -> None:
+        _control(action, run_id, stage, message, as_json)
+
+    app.command(name, help=summary)(command)
 
 
-@app.command("follow-up")
-@friendly
-def follow_up_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
-    stage: str = typer.Argument(..., help="The stage (key or name)."),
-    message: str = typer.Argument(..., help="The message, given when the stage would stop."),
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """Queue a follow-up message for a running stage."""
-    _control("follow_up", run_id, stage, message, as_json)
+_mail_command(
+    "steer",
+    "steer",
+    "The message, delivered after its current tool batch.",
+    "Send a steering message to a running stage.",
+)
+_mail_command(
+    "follow-up",
+    "follow_up",
+    "The message, given when the stage would stop.",
+    "Queue a follow-up message for a running stage.",
+)
 
 
 @app.command("answer")
 @friendly
 def answer_cmd(
-    run_id: str = typer.Argument(..., help="The run."),
+    run_id: str = _RUN_ARG,
     args: list[str] = typer.Argument(
         ..., help="[PROMPT-ID] VALUE (the id may be left out when only one prompt is pending)."
     ),

@@ -205,11 +205,10 @@ class PermissionPrompt(Widget, can_focus=True):
         Binding("r,n,escape", "answer('reject')", "reject"),
     ]
 
+    @dataclass
     class Answered(Message):
-        def __init__(self, prompt: PermissionPrompt, answer: str) -> None:
-            super().__init__()
-            self.prompt = prompt
-            self.answer = answer
+        prompt: PermissionPrompt
+        answer: str
 
     def __init__(self, tool: str, subject: str, reason: str, *, destructive: bool = False) -> None:
         super().__init__(classes="permission-prompt")

@@ -46,23 +46,32 @@ def _spec(name: str, usage: str, help: str, **kw: object) -> CommandSpec:
     return CommandSpec(name, usage, help, **kw)  # type: ignore[arg-type]
 
 
+def _bare(name: str, help: str) -> CommandSpec:
+    """``/NAME`` with no arguments."""
+    return CommandSpec(name, f"/{name}", help)
+
+
+def _one(name: str, arg: str, help: str, **kw: object) -> CommandSpec:
+    """``/NAME [ARG]``: one optional argument."""
+    return _spec(name, f"/{name} [{arg}]", help, max_args=1, **kw)
+
+
 COMMANDS: tuple[CommandSpec, ...] = (
     _spec("help", "/help [COMMAND|keys]", "list commands and keys, or show one command's usage", max_args=2),
-    _spec("new", "/new", "start a new chat session"),
-    _spec("sessions", "/sessions [ID]", "list saved chat sessions, or resume one", max_args=1),
-    _spec("model", "/model [MODEL]", "show or switch the chat model (provider/model[:effort])", max_args=1),
-    _spec("compact", "/compact", "compact the chat history now"),
-    _spec("cost", "/cost", "show tokens and cost of this session and of the runs"),
-    _spec(
+    _bare("new", "start a new chat session"),
+    _one("sessions", "ID", "list saved chat sessions, or resume one"),
+    _one("model", "MODEL", "show or switch the chat model (provider/model[:effort])"),
+    _bare("compact", "compact the chat history now"),
+    _bare("cost", "show tokens and cost of this session and of the runs"),
+    _one(
         "permissions",
-        "/permissions [default|accept-edits|plan|yolo]",
+        "|".join(PERMISSION_MODES),
         "show or set the chat agent's permission mode",
-        max_args=1,
         choices=PERMISSION_MODES,
     ),
-    _spec("theme", "/theme [NAME]", "list themes, or switch to one (remembered)", max_args=1),
-    _spec("quit", "/quit", "leave loopcraft"),
-    _spec("workflow list", "/workflow list", "list the workflows you can run"),
+    _one("theme", "NAME", "list themes, or switch to one (remembered)"),
+    _bare("quit", "leave loopcraft"),
+    _bare("workflow list", "list the workflows you can run"),
     _spec(
         "workflow run",
         "/workflow run NAME [key=value ...]",
@@ -70,15 +79,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
         min_args=1,
         max_args=None,
     ),
-    _spec("workflow status", "/workflow status [RUN]", "show runs, or one run's status", max_args=1),
+    _one("workflow status", "RUN", "show runs, or one run's status"),
     _spec(
         "workflow attach",
         "/workflow attach [RUN] [STAGE]",
         "watch a stage's transcript (default: the selected run's live stage); typing steers it",
         max_args=2,
     ),
-    _spec("workflow detach", "/workflow detach", "stop watching the attached stage"),
-    _spec("workflow pause", "/workflow pause [RUN]", "pause a run at its next safe point", max_args=1),
+    _bare("workflow detach", "stop watching the attached stage"),
+    _one("workflow pause", "RUN", "pause a run at its next safe point"),
     _spec(
         "workflow resume",
         "/workflow resume [RUN] [--message TEXT]",
@@ -86,15 +95,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
         max_args=1,
         options=("message",),
     ),
-    _spec("workflow interrupt", "/workflow interrupt [RUN]", "interrupt a run's running stages", max_args=1),
-    _spec("workflow kill", "/workflow kill [RUN]", "kill a run", max_args=1),
+    _one("workflow interrupt", "RUN", "interrupt a run's running stages"),
+    _one("workflow kill", "RUN", "kill a run"),
     _spec(
         "workflow answer",
         "/workflow answer [ANSWER ...]",
         "answer the oldest pending prompt (no answer: focus the prompts pane)",
         max_args=None,
     ),
-    _spec("workflow reload", "/workflow reload", "re-discover workflow files"),
+    _bare("workflow reload", "re-discover workflow files"),
 )
 
 KEYS: tuple[tuple[str, str], ...] = (

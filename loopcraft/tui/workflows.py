@@ -5,7 +5,9 @@ tool, so both do exactly the same thing)."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from textual.widget import Widget
 
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.tui import commands
@@ -20,6 +22,19 @@ if TYPE_CHECKING:
     from loopcraft.agent.tools.base import Tool
     from loopcraft.engine.service import Engine
     from loopcraft.tui.app import LoopcraftApp
+
+W = TypeVar("W", bound=Widget)
+
+
+class _Pane(Generic[W]):
+    """A read-only attribute: the app's pane with this id, e.g. ``_Pane("runs", RunsPane)``."""
+
+    def __init__(self, pane_id: str, kind: type[W]) -> None:
+        self.selector = f"#{pane_id}"
+        self.kind = kind
+
+    def __get__(self, controller: WorkflowController, owner: type | None = None) -> W:
+        return controller.app.query_one(self.selector, self.kind)
 
 
 class WorkflowController:
@@ -67,21 +82,10 @@ class WorkflowController:
 
     # ----- panes ---------------------------------------------------------------------------
 
-    @property
-    def runs_pane(self) -> RunsPane:
-        return self.app.query_one("#runs", RunsPane)
-
-    @property
-    def graph_pane(self) -> GraphPane:
-        return self.app.query_one("#graph", GraphPane)
-
-    @property
-    def prompts_pane(self) -> PromptsPane:
-        return self.app.query_one("#prompts", PromptsPane)
-
-    @property
-    def transcript_pane(self) -> TranscriptPane:
-        return self.app.query_one("#transcript", TranscriptPane)
+    runs_pane = _Pane("runs", RunsPane)
+    graph_pane = _Pane("graph", GraphPane)
+    prompts_pane = _Pane("prompts", PromptsPane)
+    transcript_pane = _Pane("transcript", TranscriptPane)
 
     def _status(self) -> None:
         self.app.refresh_workflow_status(self.runs_pane.active_count(), len(self.prompts_pane.pending))

@@ -5,6 +5,8 @@ test checks what the journal says, not just what the screen shows."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,16 @@ async def _start(app: Any, pilot: Any, name: str) -> str:
     return run_id
 
 
+@asynccontextmanager
+async def _slow_run(root: Path) -> AsyncIterator[tuple[Any, Any, str]]:
+    """The app with the ``slow`` workflow started and its stage streaming: (app, pilot, run id)."""
+    _slow_model()
+    _workflow(root, "slow", SLOW)
+    app = make_app(root, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        yield app, pilot, await _start(app, pilot, "slow")
+
+
 async def _user_messages(app: Any, run_id: str, stage: str) -> list[str]:
     entries = await app.workflows.eng.stage_transcript(run_id, stage)
     return [
@@ -81,11 +93,7 @@ async def _user_messages(app: Any, run_id: str, stage: str) -> list[str]:
 
 
 async def test_pause_then_resume_with_a_message(git_repo: Path) -> None:
-    _slow_model()
-    _workflow(git_repo, "slow", SLOW)
-    app = make_app(git_repo, "scripted/demo")
-    async with app.run_test(size=(160, 45)) as pilot:
-        run_id = await _start(app, pilot, "slow")
+    async with _slow_run(git_repo) as (app, pilot, run_id):
         assert app.workflows.runs_pane.table.get_row(run_id)[0] == run_id  # the full id is shown
 
         await pilot.press(*"/workflow pause", "enter")
@@ -103,11 +111,7 @@ async def test_pause_then_resume_with_a_message(git_repo: Path) -> None:
 
 
 async def test_interrupt_resume_and_kill(git_repo: Path) -> None:
-    _slow_model()
-    _workflow(git_repo, "slow", SLOW)
-    app = make_app(git_repo, "scripted/demo")
-    async with app.run_test(size=(160, 45)) as pilot:
-        run_id = await _start(app, pilot, "slow")
+    async with _slow_run(git_repo) as (app, pilot, run_id):
 
         def writer_status() -> str:  # the pane's live model (select() rebuilds it from the journal)
             return next(n.status for n in app.workflows.graphs[run_id].nodes.values() if n.name == "writer")
@@ -133,11 +137,7 @@ async def test_interrupt_resume_and_kill(git_repo: Path) -> None:
 
 
 async def test_typing_while_attached_steers_and_alt_enter_follows_up(git_repo: Path) -> None:
-    _slow_model()
-    _workflow(git_repo, "slow", SLOW)
-    app = make_app(git_repo, "scripted/demo")
-    async with app.run_test(size=(160, 45)) as pilot:
-        run_id = await _start(app, pilot, "slow")
+    async with _slow_run(git_repo) as (app, pilot, run_id):
         await pilot.press(*"/workflow attach", "enter")  # the selected run's live stage
         await wait_for(pilot, lambda: app.workflows.attached is not None)
         pane = app.workflows.transcript_pane

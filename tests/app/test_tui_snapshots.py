@@ -4,8 +4,11 @@ attached transcript, pending approvals, and an error."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+from loopcraft.tui.app import LoopcraftApp
 from loopcraft.tui.chat import PermissionPrompt
 from loopcraft.tui.panes.graph import GraphModel, GraphPane
 from loopcraft.tui.panes.prompts import PendingPrompt, PromptsPane
@@ -13,6 +16,7 @@ from loopcraft.tui.panes.transcript import TranscriptPane
 from tests.app.tui_support import make_app, scripted, wait_for
 
 SIZE = (120, 36)
+Setup = Callable[[Any], Awaitable[None]]
 
 USAGE = {"input": 300, "output": 40}  # fixed, so the status bar does not depend on the tmp path
 CHAT_TURNS = [
@@ -51,30 +55,37 @@ def _graph() -> GraphModel:
     return graph
 
 
+def _matches(snap_compare: Any, app: LoopcraftApp, setup: Setup, settle: float = 0.3) -> bool:
+    """Whether the screen after ``setup(pilot)`` and a ``settle`` pause matches the snapshot."""
+
+    async def run_before(pilot: Any) -> None:
+        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
+        await setup(pilot)
+        await pilot.pause(settle)
+
+    return bool(snap_compare(app, terminal_size=SIZE, run_before=run_before))
+
+
 def test_snapshot_chat_with_tool_calls(git_repo: Path, snap_compare) -> None:
     app = make_app(git_repo, scripted("tui-snap-chat", CHAT_TURNS), agent={"permission_mode": "yolo"})
 
-    async def run_before(pilot) -> None:
-        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
+    async def setup(pilot) -> None:
         await pilot.press(*"fix the heading", "enter")
         await app.chat.wait()
         await wait_for(pilot, lambda: app.renderer.current is None)  # the markdown stream has stopped
         await pilot.wait_for_scheduled_animations()
-        await pilot.pause(0.5)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert _matches(snap_compare, app, setup, settle=0.5)
 
 
 def test_snapshot_graph_parallel_and_nested(git_repo: Path, snap_compare) -> None:
     app = make_app(git_repo, "scripted/demo")
 
-    async def run_before(pilot) -> None:
-        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
+    async def setup(pilot) -> None:
         app.show_side()
         app.query_one(GraphPane).show(_graph(), "demo · run-1 · awaiting_input")
-        await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert _matches(snap_compare, app, setup)
 
 
 def test_snapshot_attached_transcript(git_repo: Path, snap_compare) -> None:
@@ -96,19 +107,16 @@ def test_snapshot_attached_transcript(git_repo: Path, snap_compare) -> None:
         {"type": "status", "status": "completed", "reason": ""},
     ]
 
-    async def run_before(pilot) -> None:
-        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
+    async def setup(pilot) -> None:
         await app.query_one(TranscriptPane).attach("run-1", "root/0:task:scout", entries, "completed")
-        await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert _matches(snap_compare, app, setup)
 
 
 def test_snapshot_pending_approvals(git_repo: Path, snap_compare) -> None:
     app = make_app(git_repo, "scripted/demo")
 
-    async def run_before(pilot) -> None:
-        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
+    async def setup(pilot) -> None:
         prompt = PermissionPrompt(
             "bash", "rm -rf build", "destructive command needs approval", destructive=True
         )
@@ -125,18 +133,15 @@ def test_snapshot_pending_approvals(git_repo: Path, snap_compare) -> None:
         app.status.update_info(pending_prompts=2)
         prompt.focus()
         await wait_for(pilot, lambda: app.focused is prompt)
-        await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert _matches(snap_compare, app, setup)
 
 
 def test_snapshot_error(git_repo: Path, snap_compare) -> None:
     app = make_app(git_repo, "scripted/demo")
 
-    async def run_before(pilot) -> None:
-        app.input.cursor_blink = False  # a blinking cursor makes screenshots differ
+    async def setup(pilot) -> None:
         await pilot.press(*"/workflow fly", "enter")
         await pilot.press(*"/model a b", "enter")
-        await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert _matches(snap_compare, app, setup)

@@ -5,27 +5,17 @@ keyboard, attach/detach, status, control commands, and the agent's workflow tool
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from loopcraft.agent.tools.base import ToolContext
-from loopcraft.models.scripted import load_script, register_script, unregister_script
-from loopcraft.paths import PACKAGE_DIR
 from loopcraft.tui.chat import Notice
 from loopcraft.tui.panes.graph import GraphPane
 from loopcraft.tui.panes.prompts import PromptCard
-from tests.app.tui_support import chat_texts, make_app, wait_for
+from tests.app.tui_support import DEMO_STAGES, chat_texts, make_app, wait_for
 
-
-@pytest.fixture(autouse=True)
-def fast_demo_model() -> Iterator[None]:
-    """The built-in demo script without its streaming pace, so tests stay quick."""
-    script = load_script(PACKAGE_DIR / "models" / "scripts" / "demo.yaml")
-    register_script("demo", script.model_copy(update={"pace": 0.0}))
-    yield
-    unregister_script("demo")
+pytestmark = pytest.mark.usefixtures("fast_demo_model")  # tests/app/conftest.py
 
 
 async def _start_demo(app, pilot) -> str:
@@ -46,14 +36,7 @@ async def test_demo_runs_shows_graph_and_waits_for_the_gate(git_repo: Path) -> N
         assert app.query_one("#side").has_class("visible")
         graph = controller.graphs[run_id]
         names = {n.name: n for n in graph.nodes.values()}
-        assert {
-            "scout",
-            "plan",
-            "demo-review",
-            "review-correctness",
-            "review-maintainability",
-            "synthesis",
-        } <= set(names)
+        assert set(DEMO_STAGES) <= set(names)
         assert graph.parent_of(names["synthesis"].key) == names["demo-review"].key
         assert {names["review-correctness"].key, names["review-maintainability"].key} <= graph.parallel_keys()
         assert names["scout"].status == "completed" and names["scout"].model == "scripted/demo"

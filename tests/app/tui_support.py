@@ -12,6 +12,9 @@ from loopcraft.config import load_config
 from loopcraft.models.scripted import Script, register_script
 from loopcraft.tui.app import LoopcraftApp
 
+DEMO_STAGES = ("scout", "plan", "demo-review", "review-correctness", "review-maintainability", "synthesis")
+"""The stages of the built-in ``demo`` workflow (and its nested ``demo-review``)."""
+
 
 def scripted(
     name: str,

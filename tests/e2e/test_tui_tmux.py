@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.app.tui_support import DEMO_STAGES
+
 pytestmark = [
     pytest.mark.tmux,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
@@ -57,14 +59,7 @@ def test_demo_workflow_runs_and_gate_is_answered_from_keyboard(session: str) -> 
         session, lambda s: "Prompts (1 pending)" in s and "prompts 1" in s and "· awaiting_input" in s
     )
     assert "Apply the demo plan for the repository?" in screen
-    for stage in (
-        "scout",
-        "plan",
-        "demo-review",
-        "review-correctness",
-        "review-maintainability",
-        "synthesis",
-    ):
+    for stage in DEMO_STAGES:
         assert stage in screen
     assert "awaiting_input" in screen and "prompts 1" in screen
     _tmux("send-keys", "-t", session, "F4")

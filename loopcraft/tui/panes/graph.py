@@ -182,11 +182,10 @@ def model_from_graph(run_id: str, graph: Any) -> GraphModel:
 class GraphPane(Vertical):
     """The live stage tree of one run; Enter on a stage attaches to it."""
 
+    @dataclass
     class Attach(Message):
-        def __init__(self, run_id: str, key: str) -> None:
-            super().__init__()
-            self.run_id = run_id
-            self.key = key
+        run_id: str
+        key: str
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -105,11 +105,10 @@ class PromptCard(Vertical, can_focus=True):
 class PromptsPane(Vertical):
     """Every pending prompt; ``add`` rings the bell and notifies."""
 
+    @dataclass
     class Answer(Message):
-        def __init__(self, prompt: PendingPrompt, answer: Any) -> None:
-            super().__init__()
-            self.prompt = prompt
-            self.answer = answer
+        prompt: PendingPrompt
+        answer: Any
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -32,10 +33,9 @@ def live_elapsed(run: Any, now: float | None = None) -> float:
 class RunsPane(Vertical):
     """A table of runs (newest first); Enter or a click selects the run for the graph."""
 
+    @dataclass
     class Selected(Message):
-        def __init__(self, run_id: str) -> None:
-            super().__init__()
-            self.run_id = run_id
+        run_id: str
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
