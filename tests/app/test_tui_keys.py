@@ -1,0 +1,192 @@
+"""Pilot tests of every key the app binds (App and Screen bindings, and the input line's
+own keys), each checked for what it does: quitting (Ctrl+Q, Ctrl+C, /quit), F2-F5 focus,
+Ctrl+B, Tab / Shift+Tab, Alt+Enter and Ctrl+J, and the key-hint line against the bindings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Tree
+
+from loopcraft.tui.app import LoopcraftApp
+from loopcraft.tui.chat import UserMessage
+from loopcraft.tui.panes.prompts import PendingPrompt, PromptCard, PromptsPane
+from loopcraft.tui.prompt_input import PromptInput
+from loopcraft.tui.statusbar import hint_text
+from tests.app.screen_support import screen_text
+from tests.app.tui_support import make_app, scripted, wait_for
+
+SIZE = (120, 40)
+
+# Every key LoopcraftApp binds, with the action it must run; each is pressed by a test below
+# (escape: test_tui_chat.py::test_escape_interrupts_and_enter_steers_and_alt_enter_queues).
+APP_KEYS = {
+    "escape": "interrupt",
+    "ctrl+c": "quit",
+    "ctrl+q": "quit",
+    "ctrl+b": "toggle_side",
+    "f2": "focus_pane('runs')",
+    "f3": "focus_pane('graph')",
+    "f4": "focus_pane('prompts')",
+    "f5": "focus_pane('input')",
+}
+INPUT_KEYS = {
+    "up": "history_previous",
+    "down": "history_next",
+    "alt+enter": "queue",
+    "ctrl+j": "queue",
+    "tab": "accept_suggestion",
+}
+# hint-line key names as the binding key strings they stand for
+HINT_KEYS = {
+    "Alt+Enter": "alt+enter",
+    "Esc": "escape",
+    "F2": "f2",
+    "F3": "f3",
+    "F4": "f4",
+    "Ctrl+B": "ctrl+b",
+}
+
+
+def _keys(bindings: list[Binding | tuple[str, ...]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for binding in bindings:
+        assert isinstance(binding, Binding)
+        for key in binding.key.split(","):
+            found[key.strip()] = binding.action
+    return found
+
+
+def test_every_declared_binding_is_listed_here() -> None:
+    """A new or changed binding fails here until a test for it is added."""
+    assert _keys(LoopcraftApp.BINDINGS) == APP_KEYS
+    assert _keys(PromptInput.BINDINGS) == INPUT_KEYS
+    screen = _keys(Screen.BINDINGS)
+    assert screen["tab"] == "app.focus_next" and screen["shift+tab"] == "app.focus_previous"
+    quit_binding = next(b for b in LoopcraftApp.BINDINGS if isinstance(b, Binding) and b.action == "quit")
+    assert quit_binding.priority  # Ctrl+C quits even where a focused widget binds it (copy)
+
+
+def test_hint_line_names_only_bound_keys() -> None:
+    hints = hint_text().plain + hint_text(attached=True).plain
+    bound = {**APP_KEYS, **INPUT_KEYS}
+    for label, key in HINT_KEYS.items():
+        if label in hints:
+            assert key in bound, label
+    # README says Ctrl+J queues a follow-up (Alt+Enter where the terminal sends it): both are bound
+    assert INPUT_KEYS["ctrl+j"] == INPUT_KEYS["alt+enter"] == "queue"
+    assert "Alt+Enter" in hints
+
+
+@pytest.mark.parametrize("key", ["ctrl+q", "ctrl+c"])
+async def test_ctrl_q_and_ctrl_c_quit_even_while_typing(git_repo: Path, key: str) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"half a message")
+        assert app.is_running and app.focused is app.input
+        await pilot.press(key)
+        await pilot.pause()
+        assert not app.is_running
+    assert app.return_code == 0
+
+
+async def test_slash_quit_closes_the_chat_session_and_exits(git_repo: Path) -> None:
+    app = make_app(git_repo, scripted("tui-keys-quit", [{"text": "hello back"}]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"hello", "enter")
+        await wait_for(pilot, lambda: app.chat.agent is not None)
+        await app.chat.wait()
+        assert app.is_running
+        await pilot.press(*"/quit", "enter")
+        await wait_for(pilot, lambda: not app.is_running)
+        assert app.chat.agent is None and not app.chat.running
+    assert app.return_code == 0
+
+
+async def test_f2_f3_f5_focus_their_pane_and_show_the_side(git_repo: Path) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=SIZE) as pilot:
+        side = app.query_one("#side")
+        assert not side.has_class("visible") and side.region.width == 0
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.focused, DataTable) and app.focused.id == "runs-table"
+        assert side.has_class("visible") and side.region.width > 0
+        assert "Runs" in screen_text(app)
+        await pilot.press("f3")
+        assert isinstance(app.focused, Tree) and app.focused.id == "graph-tree"
+        await pilot.press("f5")
+        assert app.focused is app.input
+        assert side.has_class("visible")  # F5 returns to the input without hiding the panes
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert not side.has_class("visible")
+        await pilot.press("f3")  # a pane key brings hidden panes back
+        await pilot.pause()
+        assert side.has_class("visible") and isinstance(app.focused, Tree)
+
+
+async def test_f4_focuses_the_oldest_prompt(git_repo: Path) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(PromptsPane)
+        await pane.add(PendingPrompt("p1", "run-1", "root/0:prompt:ok", "confirm", "Ship it?"))
+        await pane.add(PendingPrompt("p2", "run-1", "root/1:prompt:name", "input", "Name it:"))
+        await pilot.pause()
+        await pilot.press("f4")
+        await pilot.pause()
+        first = app.query(PromptCard)[0]
+        assert first.prompt.prompt_id == "p1" and app.focused is first
+        assert app.query_one("#side").has_class("visible")
+        assert "Prompts (2 pending)" in screen_text(app)
+
+
+async def test_ctrl_b_shows_and_hides_the_side_panes(git_repo: Path) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat_view
+        full = chat.region.width
+        assert "Stages" not in screen_text(app)
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert app.query_one("#side").has_class("visible")
+        assert chat.region.width < full and "Stages" in screen_text(app)
+        assert app.focused is app.input  # toggling the panes does not steal the input
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert chat.region.width == full and "Stages" not in screen_text(app)
+
+
+async def test_tab_and_shift_tab_move_focus_from_an_empty_input(git_repo: Path) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.focused is app.input
+        await pilot.press("tab")  # no suggestion to accept: the screen's focus-next
+        assert app.focused is not app.input and app.focused is not None
+        await pilot.press("shift+tab")
+        assert app.focused is app.input
+
+
+async def test_alt_enter_and_ctrl_j_queue_follow_ups(git_repo: Path) -> None:
+    turns = [{"text": "slow " * 150, "pace": 0.02}, {"text": "first follow-up answered"}, {"text": "second"}]
+    app = make_app(git_repo, scripted("tui-keys-queue", turns, chunk_size=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"start", "enter")
+        await wait_for(pilot, lambda: app.chat.running)
+        await pilot.press(*"one", "alt+enter")
+        assert app.input.value == ""
+        await pilot.press(*"two", "ctrl+j")
+        assert app.input.value == ""
+
+        def queued() -> list[UserMessage]:
+            return [m for m in app.query(UserMessage) if m.text in ("one", "two")]
+
+        await wait_for(pilot, lambda: len(queued()) == 2)
+        assert all(m.queued for m in queued()) and app.chat.queued == ["one", "two"]
+        assert app.status.info.queued == 2
+        await app.chat.wait()
+        await wait_for(pilot, lambda: not any(m.queued for m in queued()))
+        await wait_for(pilot, lambda: "first follow-up answered" in screen_text(app))
