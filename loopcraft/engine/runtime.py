@@ -245,8 +245,10 @@ class Execution:
             except asyncio.CancelledError:
                 if not self.control.killed:
                     raise
+                pump.cancel()  # no more commands: a second kill must not cancel the clean-up below
                 status, output, error = "killed", None, "killed by the user"
                 await self.journal.close_open_steps(self.run_id, "the run was killed")
+                await worktrees.discard_killed_run(self.workspace, self.run_id)
             except LeaseLost as exc:
                 log.warning("%s", exc)
                 return

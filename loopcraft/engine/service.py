@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loopcraft.config import Config
+from loopcraft.engine import worktrees
 from loopcraft.engine.budgets import check_budget, merge_budget
 from loopcraft.engine.control import BUDGET_RAISED, ControlError, find_stage, post
 from loopcraft.engine.definition import Workflow
@@ -375,6 +376,7 @@ class Engine:
         lease = self._lease(row.id)
         await lease.claim(status="killed")
         await self.journal.close_open_steps(row.id, "the run was killed")
+        await worktrees.discard_killed_run(self.root, row.id)
         await lease.release(status="killed", error="killed by the user", finished=time.time())
         return await self.get_run(row.id)
 

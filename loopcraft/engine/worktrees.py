@@ -10,6 +10,8 @@ repository; the engine calls them with :func:`asyncio.to_thread`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import re
 import shutil
 import threading
@@ -32,6 +34,7 @@ _NOT_COMMITTED = (
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 class WorktreeError(LoopcraftError):
@@ -186,6 +189,40 @@ def remove_worktree(wt: Worktree) -> None:
             raise WorktreeError(f"cannot remove worktree {wt.path}: {_git_error(exc)}") from None
 
 
+def run_worktrees(root: Path, run_id: str) -> list[Worktree]:
+    """The worktrees git has for ``run_id``'s stages (on branches ``loopcraft/<run>/…``)."""
+    import git
+
+    if not (state_dir(root) / "worktrees").is_dir():
+        return []  # the run (like every run in this repository) never made one
+    prefix = f"branch refs/heads/loopcraft/{safe_name(run_id)}/"
+    with _lock(root):
+        try:
+            listing = str(_repo(root).git.worktree("list", "--porcelain"))
+        except (WorktreeError, git.GitCommandError):
+            return []
+    found = []
+    for block in listing.split("\n\n"):
+        lines = block.splitlines()
+        branch = next((line for line in lines if line.startswith(prefix)), None)
+        if lines and lines[0].startswith("worktree ") and branch is not None:
+            path = Path(lines[0].removeprefix("worktree "))
+            found.append(Worktree(root, path, branch.removeprefix("branch refs/heads/")))
+    return found
+
+
+def discard_run_worktrees(root: Path, run_id: str, message: str) -> list[Path]:
+    """Commit what is left in each of the run's worktrees on its branch (the branches stay), then
+    remove the folders; returns the folders removed. For a run that ended for good (killed)."""
+    removed = []
+    for wt in run_worktrees(root, run_id):
+        with contextlib.suppress(WorktreeError):  # a folder in a broken state is removed all the same
+            commit_worktree(wt, message)
+        remove_worktree(wt)
+        removed.append(wt.path)
+    return removed
+
+
 def visible_read(wt: Worktree, path: Path) -> Path:
     """A ``reads=`` file of the main tree as the stage in ``wt`` sees it: the run's own files (under
     ``.loopcraft/runs``, never committed) are copied in; repository files are the worktree's copy."""
@@ -286,3 +323,14 @@ async def close_stage_worktree(wt: Worktree, message: str, *, keep: bool = False
 
 async def merge_stage_branch(root: Path, branch: str, strategy: str, message: str) -> str:
     return await asyncio.to_thread(merge_branch, root, branch, strategy, message)
+
+
+async def discard_killed_run(root: Path, run_id: str) -> list[Path]:
+    """Remove a killed run's worktree folders (work left in them is committed on their branches).
+    Never fails the kill: a folder that cannot be removed is logged and left."""
+    message = f"loopcraft: run {run_id} was killed; work left in its worktree"
+    try:
+        return await asyncio.to_thread(discard_run_worktrees, root, run_id, message)
+    except LoopcraftError as exc:
+        log.warning("run %s was killed but its worktrees were not all removed: %s", run_id, exc)
+        return []
