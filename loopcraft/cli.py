@@ -8,6 +8,7 @@ command line goes to the typer app in :mod:`loopcraft.cli_commands`. Either way 
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,18 +40,26 @@ def classify(argv: Sequence[str]) -> CommandLine:
 
 
 def open_app(model: str | None) -> None:
-    """Load the configuration (with ``model`` as the command-line flag) and run the app."""
-    from loopcraft.config import load_config
-    from loopcraft.paths import repo_root
+    """Load the configuration (with ``model`` as the command-line flag) and run the app.
 
-    root = repo_root()
-    config = load_config(root, flags={"model": model})
-    if model:
-        from loopcraft.models.spec import parse_model
+    The imports before the first frame (Textual, pydantic) allocate a few hundred thousand
+    long-lived objects; the collector is off meanwhile, and they are frozen afterwards, as the
+    app's collection policy (``tui/gcpolicy.py``) would do first thing anyway."""
+    gc.disable()
+    try:
+        from loopcraft.config import load_config
+        from loopcraft.paths import repo_root
 
-        parse_model(model)
-    from loopcraft.tui.app import run_app
+        root = repo_root()
+        config = load_config(root, flags={"model": model})
+        if model:
+            from loopcraft.models.spec import parse_model
 
+            parse_model(model)
+        from loopcraft.tui.app import run_app
+    finally:
+        gc.freeze()
+        gc.enable()
     run_app(root, config, model)
 
 

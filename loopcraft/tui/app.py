@@ -76,10 +76,9 @@ class LoopcraftApp(App[None]):
         self.theme_set = load_themes()
         for theme in self.theme_set.themes.values():
             self.register_theme(theme)
-        # chosen before the stylesheet is first parsed: switching later re-parses all of it
         name = config.theme if config.theme in self.available_themes else "loopcraft-dark"
         if name in self.available_themes:
-            self.theme = name
+            self._start_with_theme(name)
         self.chat = ChatSession(
             root,
             config,
@@ -93,6 +92,18 @@ class LoopcraftApp(App[None]):
         self._last_turn_tools = -1
         self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self.collector = IdleCollector() if manage_gc else None
+
+    def _start_with_theme(self, name: str) -> None:
+        """Choose the theme before anything is parsed or styled. Setting ``self.theme`` would do
+        what its watcher does below and also queue a full CSS refresh (every stylesheet parsed
+        a second time, every widget restyled) that lands just before the first frame."""
+        self.set_reactive(App.theme, name)
+        dark = self.current_theme.dark
+        self.update_classes(
+            {f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark}, update=False
+        )
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
 
     # ----- layout -----------------------------------------------------------------------
 
