@@ -7,7 +7,6 @@ answer was already in a stage transcript, and never repeat a side effect whose s
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -18,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from loopcraft.models.scripted import read_call_log
-from tests.cli_process import spawn_loopcraft
+from tests.cli_process import install_workflow, spawn_loopcraft
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -181,12 +179,8 @@ def wait_for(
 
 def test_sigkill_at_many_points_then_resume(git_repo: Path, tmp_path: Path) -> None:
     repo = git_repo
-    (repo / ".loopcraft" / "workflows").mkdir(parents=True)
-    (repo / ".loopcraft" / "workflows" / "crashy.py").write_text(WORKFLOW)
-    (repo / ".loopcraft" / "scripts").mkdir()
-    (repo / ".loopcraft" / "scripts" / "crash.yaml").write_text(yaml.safe_dump(script()))
     calls = tmp_path / "calls.jsonl"
-    env = {**os.environ, "LOOPCRAFT_SCRIPTED_CALL_LOG": str(calls), "PYTHONUNBUFFERED": "1"}
+    env = install_workflow(repo, WORKFLOW, "crashy", script(), calls)
     probe = Probe(repo, calls)
 
     kinds = ["after_call", "mid_stream", "after_effect", "mid_tool", "after_step"]
@@ -194,7 +188,7 @@ def test_sigkill_at_many_points_then_resume(git_repo: Path, tmp_path: Path) -> N
     snapshots: list[tuple[int, set[tuple[str, int]], int, set[str]]] = []
     run_id: str | None = None
     final: subprocess.CompletedProcess[str] | None = None
-    proc = spawn_loopcraft(repo, env, "run", "crashy", "--model", "scripted/crash", "--json")
+    proc = spawn_loopcraft(repo, env, "run", "crashy", "--model", "scripted/crashy", "--json")
     for attempt in range(40):
         kind = kinds[attempt % len(kinds)]
         measures = {

@@ -5,7 +5,6 @@ half-done turn instead of sending the prompt again, and never repeats a complete
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from collections import Counter
@@ -13,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from loopcraft.models.scripted import read_call_log
-from tests.cli_process import spawn_loopcraft
+from tests.cli_process import install_workflow, spawn_loopcraft
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -60,14 +58,10 @@ def session_prompts(repo: Path) -> list[str]:
 
 def test_sigkill_mid_stage_prompt_resumes_the_half_done_turn(git_repo: Path, tmp_path: Path) -> None:
     repo = git_repo
-    (repo / ".loopcraft" / "workflows").mkdir(parents=True)
-    (repo / ".loopcraft" / "workflows" / "talky.py").write_text(WORKFLOW)
-    (repo / ".loopcraft" / "scripts").mkdir()
-    (repo / ".loopcraft" / "scripts" / "talk.yaml").write_text(yaml.safe_dump(script()))
     calls = tmp_path / "calls.jsonl"
-    env = {**os.environ, "LOOPCRAFT_SCRIPTED_CALL_LOG": str(calls), "PYTHONUNBUFFERED": "1"}
+    env = install_workflow(repo, WORKFLOW, "talky", script(), calls)
 
-    proc = spawn_loopcraft(repo, env, "run", "talky", "--model", "scripted/talk", "--json")
+    proc = spawn_loopcraft(repo, env, "run", "talky", "--model", "scripted/talky", "--json")
     deadline = time.monotonic() + 60
     # The second prompt is in the transcript; its answer streams for about 2.4 s (logged when done).
     while "SECOND prompt" not in session_prompts(repo):
