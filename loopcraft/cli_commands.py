@@ -263,26 +263,18 @@ _STAGE_OPT = typer.Option(None, "--stage", "-s", help="Only this stage (key or n
 _JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
 
 
-@app.command("pause")
-@friendly
-def pause_cmd(
-    run_id: str = _RUN_ARG,
-    stage: str | None = _STAGE_OPT,
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """Pause a run (or one stage) at its next safe point; `loopcraft resume` continues it."""
-    _control("pause", run_id, stage, as_json=as_json)
+def _stage_command(action: str, summary: str) -> None:
+    """Register ``loopcraft ACTION RUN [--stage S]``: control of a run or one of its stages."""
+
+    @friendly
+    def command(run_id: str = _RUN_ARG, stage: str | None = _STAGE_OPT, as_json: bool = _JSON_OPT) -> None:
+        _control(action, run_id, stage, as_json=as_json)
+
+    app.command(action, help=summary)(command)
 
 
-@app.command("interrupt")
-@friendly
-def interrupt_cmd(
-    run_id: str = _RUN_ARG,
-    stage: str | None = _STAGE_OPT,
-    as_json: bool = _JSON_OPT,
-) -> None:
-    """Cancel the in-flight model call or tool now; the run waits, resumable."""
-    _control("interrupt", run_id, stage, as_json=as_json)
+_stage_command("pause", "Pause a run (or one stage) at its next safe point; `loopcraft resume` continues it.")
+_stage_command("interrupt", "Cancel the in-flight model call or tool now; the run waits, resumable.")
 
 
 @app.command("kill")
