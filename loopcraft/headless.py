@@ -177,6 +177,24 @@ def _gates(engine: Engine, gates: str, out: TextIO) -> None:
         engine.bus.subscribe(TerminalGates(engine, out))
 
 
+def preflight_model(root: Path, config: Config, model: str | None) -> str | None:
+    """Resolve the run's default model before anything is recorded; for a scripted model, find
+    and validate its script. Returns the notice to show (offline demo model) or None; a bad
+    model string or script raises its one-line error (exit code 2)."""
+    from loopcraft.models.resolve import resolve_model
+    from loopcraft.models.spec import parse_model
+
+    resolved = resolve_model(flag=model, config=config)
+    spec = parse_model(resolved.model)
+    if spec.provider == "scripted":
+        from loopcraft.models.scripted import load_script, script_path_for
+
+        path = script_path_for(spec.model, config, root)
+        if path is not None:
+            load_script(path)
+    return resolved.notice
+
+
 async def run_workflow(
     root: Path,
     config: Config,
@@ -189,11 +207,14 @@ async def run_workflow(
     gates: str = "auto",
 ) -> int:
     """``loopcraft run``: start, show progress, wait, summarise; returns the exit code."""
+    notice = preflight_model(root, config, model)
     async with await Engine.open(root, config) as engine:
         out = sys.stderr if as_json else sys.stdout
         engine.bus.subscribe(ProgressPrinter(out))
         _gates(engine, gates, out)
         run_id = await engine.start(name, inputs, model=model, cli_strings=True, budget=budget)
+        if notice:  # shown once the run exists, so a bad-input error stays the only line
+            print(f"note: {notice}", file=sys.stderr, flush=True)
         if not as_json:
             print(f"run {run_id} started: {name}", flush=True)
         return await _finish(engine, await engine.wait(run_id), as_json)
