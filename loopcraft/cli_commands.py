@@ -115,6 +115,10 @@ def doctor() -> None:
         typer.echo(f"configured {name}")
     for var, present in api_key_status(os.environ).items():
         typer.echo(f"key        {var}: {'present' if present else 'not set'}")
+    for name, options in sorted(config.models.items()):
+        if options.api_key_env:  # presence only, never the value
+            state = "present" if os.environ.get(options.api_key_env) else "not set"
+            typer.echo(f"key        {options.api_key_env}: {state} ({name})")
 
 
 # ----- workflows (headless) -------------------------------------------------------------

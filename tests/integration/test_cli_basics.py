@@ -83,3 +83,16 @@ def test_invalid_model_string_is_one_line_and_nonzero(git_repo: Path) -> None:
         assert out.returncode == 2
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0]
+
+
+def test_doctor_reports_configured_api_key_env_presence_only(git_repo: Path) -> None:
+    (git_repo / ".loopcraft").mkdir()
+    (git_repo / ".loopcraft" / "config.toml").write_text(
+        '[models."openai_compatible/local"]\napi_key_env = "LOCAL_LLM_KEY"\n'
+        '[models."openai/other"]\napi_key_env = "OTHER_KEY"\n'
+    )
+    out = lc("doctor", cwd=git_repo, env={"LOCAL_LLM_KEY": "very-secret-local-key"})
+    assert out.returncode == 0, out.stderr
+    assert "LOCAL_LLM_KEY: present (openai_compatible/local)" in out.stdout
+    assert "OTHER_KEY: not set (openai/other)" in out.stdout
+    assert "very-secret-local-key" not in out.stdout + out.stderr
