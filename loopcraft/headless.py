@@ -357,6 +357,29 @@ def graph_lines(graph: Graph) -> list[str]:
     return lines
 
 
+def usage_by_workflow(info: RunInfo, graph: Graph) -> list[dict[str, Any]]:
+    """The run's workflow (whole-run usage) and then each nested workflow node, in start order,
+    with its own tokens and cost (its stages' usage, nested workflows included)."""
+    rows: list[dict[str, Any]] = [
+        {"workflow": info.workflow, "key": None, "tokens": info.usage.total_tokens, "cost": info.cost}
+    ]
+    rows += [
+        {"workflow": node.name, "key": node.key, "tokens": node.tokens, "cost": node.cost}
+        for node in graph.walk()
+        if node.kind == "workflow"
+    ]
+    return rows
+
+
+def usage_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """``show``'s human "usage by workflow" block: one line per workflow (nested ones indented)."""
+    lines = ["usage by workflow:"]
+    for row in rows:
+        depth = 1 + (row["key"].count(":workflow:") if row["key"] else 0)
+        lines.append(f"{'  ' * depth}{row['workflow']}  {row['tokens']:,} tok · {_money(row['cost'])}")
+    return lines
+
+
 async def show_run(root: Path, config: Config, run_id: str, *, stage: str | None, as_json: bool) -> None:
     """``loopcraft show``: the run and its stage graph, or one stage's transcript."""
     async with await Engine.open(root, config) as engine:
@@ -376,11 +399,13 @@ async def show_run(root: Path, config: Config, run_id: str, *, stage: str | None
                 for entry in entries:
                     print(_transcript_line(entry))
             return
+    by_workflow = usage_by_workflow(info, graph)
     if as_json:
-        _dump({"run": info.to_dict(), "graph": graph.to_dict()})
+        _dump({"run": info.to_dict(), "graph": graph.to_dict(), "usage_by_workflow": by_workflow})
         return
     print("\n".join(summary_lines(info)))
     print("\n".join(graph_lines(graph)))
+    print("\n".join(usage_lines(by_workflow)))
 
 
 def _transcript_line(entry: dict[str, Any]) -> str:
