@@ -46,6 +46,7 @@ def _money(dollars: float) -> str:
 
 
 def _elapsed(seconds: float) -> str:
+    seconds = max(0.0, seconds)  # never "-0.0s" (clock steps, a start time never seen)
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
@@ -75,7 +76,10 @@ class ProgressPrinter:
             if event.status == "running":
                 self.started[event.key] = time.monotonic()
                 return f"  {ICONS['running']} {name}" + (f"  [{event.model}]" if event.model else "")
-            took = time.monotonic() - self.started.pop(event.key, time.monotonic())
+            now = time.monotonic()
+            # a stage waiting at a gate or paused keeps its start: its final line shows the whole time
+            keep = event.status in ("awaiting_input", "paused")
+            took = now - (self.started.get if keep else self.started.pop)(event.key, now)
             tail = f": {event.error}" if event.error else ""
             return f"  {ICONS.get(event.status, '?')} {name}  {event.status} {_elapsed(took)}{tail}"
         if isinstance(event, PromptPending):

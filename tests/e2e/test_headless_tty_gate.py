@@ -155,11 +155,6 @@ def test_gates_stop_in_a_terminal_then_resume_there(terminal: Open, tmp_path: Pa
     assert [status for _, status, _ in _prompts(tmp_path)] == ["answered"] * 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="headless progress prints a negative elapsed time for an answered gate ('✓ confirm  completed "
-    "-0.0s'): its start time was dropped by the awaiting_input line (headless.ProgressPrinter._line)",
-)
 def test_an_answered_gate_line_has_no_negative_elapsed_time(terminal: Open) -> None:
     term = terminal("run", "ship")
     _answer_the_gates(term)
