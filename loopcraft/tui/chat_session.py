@@ -204,7 +204,7 @@ class ChatSession:
         """Use ``model`` from the next turn on (the session continues under the new model)."""
         from loopcraft.models.spec import parse_model
 
-        parse_model(model, frozenset(self.config.models))
+        parse_model(model)
         if self.running:
             raise LoopcraftError("the agent is running; switch models when it is idle (Esc interrupts)")
         self.model = model
