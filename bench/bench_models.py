@@ -39,16 +39,7 @@ ROUNDS = 7
 CALLS_PER_ROUND = 15
 GROWING_TURNS = 200
 MODEL = "scripted/bench-models"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "noop",
-            "description": "does nothing",
-            "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}},
-        },
-    }
-]
+NOOP_PARAMETERS = {"type": "object", "properties": {"n": {"type": "integer"}}}
 
 
 def _register() -> None:
@@ -87,9 +78,10 @@ async def _drain() -> None:
 
 
 def _request(messages: list[dict[str, Any]]) -> Any:
-    from loopcraft.models.types import CompletionRequest
+    from loopcraft.models.types import CompletionRequest, function_tool
 
-    return CompletionRequest(model=MODEL, messages=messages, tools=TOOLS, stage="bench")
+    tools = [function_tool("noop", "does nothing", NOOP_PARAMETERS)]
+    return CompletionRequest(model=MODEL, messages=messages, tools=tools, stage="bench")
 
 
 class _Clock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,12 @@ def make_git_repo(path: Path) -> Path:
 def git_repo(tmp_path: Path) -> Path:
     """A fresh real git repository in a temp dir (the cwd is not changed)."""
     return make_git_repo(tmp_path / "repo")
+
+
+def one_line_error(error: type[Exception], call: Callable[[], object]) -> str:
+    """The message of the ``error`` that ``call()`` raises, checked to be a single line."""
+    with pytest.raises(error) as err:
+        call()
+    message = str(err.value)
+    assert "\n" not in message, message
+    return message

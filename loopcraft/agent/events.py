@@ -6,7 +6,6 @@ Every event is a small dataclass with a ``kind`` string, so consumers can dispat
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,12 +116,3 @@ AgentEvent = (
     | Stopped
 )
 EventCallback = Callable[[AgentEvent], Awaitable[None] | None]
-
-
-async def emit(callback: EventCallback | None, event: AgentEvent) -> None:
-    """Deliver ``event`` to a sync or async callback (no-op without one)."""
-    if callback is None:
-        return
-    outcome = callback(event)
-    if inspect.isawaitable(outcome):
-        await outcome

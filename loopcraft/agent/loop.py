@@ -33,13 +33,13 @@ from loopcraft.agent.events import (
     TurnEnd,
     TurnStart,
     UsageUpdate,
-    emit,
 )
 from loopcraft.agent.loopdetect import RepeatDetector, repeat_warning
 from loopcraft.agent.session import SessionHeader, SessionLog, new_session_id
 from loopcraft.agent.tools.base import Tool, ToolContext, ToolError, ToolResult, tool_schema
 from loopcraft.config import AgentConfig
 from loopcraft.errors import LoopcraftError
+from loopcraft.models.callbacks import deliver
 from loopcraft.models.client import ModelClient
 from loopcraft.models.types import CompletionRequest, CompletionResult, Delta, Message, ToolCall, Usage
 
@@ -646,7 +646,7 @@ class Agent:
             await self.safe_point()
 
     async def _emit(self, event: AgentEvent) -> None:
-        await emit(self.on_event, event)
+        await deliver(self.on_event, event)
 
     def _emit_nowait(self, event: AgentEvent) -> None:
         """Emit from synchronous code: an async callback is scheduled on the running loop."""

@@ -12,7 +12,6 @@ never runs (loopcraft keeps its own usage and cost; see ``_Stream.complete``).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from typing import Any
 from loopcraft.config import Config, ModelOptions
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.caching import apply_cache_markers
+from loopcraft.models.callbacks import deliver
 from loopcraft.models.cost import priced, usage_from_provider
 from loopcraft.models.errors import (
     MissingApiKeyError,
@@ -224,14 +224,6 @@ class LiteLLMClient:
         )
 
 
-async def _emit(on_delta: DeltaCallback | None, delta: Delta) -> None:
-    if on_delta is None:
-        return
-    outcome = on_delta(delta)
-    if inspect.isawaitable(outcome):
-        await outcome
-
-
 async def _absorb(chunk: Any, into: _Stream, on_delta: DeltaCallback | None) -> None:
     """Fold one streamed chunk into ``into`` and pass its pieces to ``on_delta``."""
     usage = getattr(chunk, "usage", None)
@@ -246,7 +238,7 @@ async def _absorb(chunk: Any, into: _Stream, on_delta: DeltaCallback | None) -> 
         text = getattr(delta, "content", None)
         if text:
             into.text.append(text)
-            await _emit(on_delta, Delta(kind="text", text=text))
+            await deliver(on_delta, Delta(kind="text", text=text))
         for part in getattr(delta, "tool_calls", None) or []:
             index = getattr(part, "index", None) or 0
             function = getattr(part, "function", None)
@@ -259,7 +251,7 @@ async def _absorb(chunk: Any, into: _Stream, on_delta: DeltaCallback | None) -> 
                 entry["name"] = name
             entry["arguments"] += arguments
             if name or arguments:
-                await _emit(
+                await deliver(
                     on_delta,
                     Delta(kind="tool_call", text=arguments, tool_index=index, tool_name=name or None),
                 )

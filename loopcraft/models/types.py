@@ -26,6 +26,14 @@ ErrorClass = Literal[
 ]
 
 
+def function_tool(name: str, description: str, parameters: dict[str, Any]) -> ToolSchema:
+    """The OpenAI function-tool schema: ``parameters`` is the JSON schema of the arguments object."""
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": parameters},
+    }
+
+
 @dataclass
 class ToolCall:
     id: str

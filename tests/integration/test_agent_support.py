@@ -1,5 +1,5 @@
 """Shared helpers for the agent-loop tests (no tests here): scripted models, a request-
-recording client, an agent factory and a fake human approver."""
+recording client, an agent factory, a fake human approver and a base for test tools."""
 
 from __future__ import annotations
 
@@ -17,6 +17,17 @@ from loopcraft.config import AgentConfig, Config, ModelOptions
 from loopcraft.models.client import ModelClient
 from loopcraft.models.scripted import Script, register_script
 from loopcraft.models.types import CompletionRequest, CompletionResult, DeltaCallback
+
+
+class NumberedTool:
+    """Base for test tools that take one integer argument ``n``; subclasses implement ``run``."""
+
+    parameters: dict[str, Any] = {"type": "object", "properties": {"n": {"type": "integer"}}}
+
+    def __init__(self, name: str, *, read_only: bool) -> None:
+        self.name = name
+        self.description = name
+        self.read_only = read_only
 
 
 def tool_call(name: str, **arguments: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@ tool calls, usage and cost, retry-after, fallbacks, auth errors, cancellation.""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -11,23 +10,15 @@ import pytest
 from loopcraft.config import Config, ModelOptions, RetryConfig
 from loopcraft.models.errors import ModelCallError
 from loopcraft.models.litellm_client import LiteLLMClient
-from loopcraft.models.types import CompletionRequest, Delta
+from loopcraft.models.types import CompletionRequest, Delta, function_tool
 from tests.fakes import OpenAIServer, openai_server
+from tests.integration.models_support import cancel_mid_stream
 
 __all__ = ["openai_server"]  # the fixture, used by name below
 
 MODEL = "openai_compatible/test-model"
 KEY = "sk-loopback-secret"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "read",
-            "description": "read a file",
-            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
-        },
-    }
-]
+TOOLS = [function_tool("read", "read a file", {"type": "object", "properties": {"path": {"type": "string"}}})]
 
 
 @pytest.fixture(autouse=True)
@@ -102,12 +93,7 @@ async def test_repeated_500s_then_fallback_model(openai_server: OpenAIServer, tm
     )
     result = await client.complete(_request(fallback_models=[backup]))
     assert result.text == "from the fallback" and result.model == backup
-    assert [(a.model, a.error_class) for a in result.attempts] == [
-        (MODEL, "server"),
-        (MODEL, "server"),
-        (MODEL, "server"),
-        (backup, None),
-    ]
+    assert [(a.model, a.error_class) for a in result.attempts] == [(MODEL, "server")] * 3 + [(backup, None)]
     assert openai_server.requests[-1]["model"] == "gpt-4o-mini"
     assert result.usage.cost_usd > 0  # priced from litellm's bundled cost map
 
@@ -154,21 +140,8 @@ async def test_non_streaming_server_reply_also_works(openai_server: OpenAIServer
 
 async def test_cancel_mid_stream_stops_within_a_second(openai_server: OpenAIServer, tmp_path: Path) -> None:
     openai_server.slow(0.2).respond(text="z" * 400)
-    got: list[Delta] = []
-    streaming = asyncio.Event()
-
-    def on_delta(delta: Delta) -> None:
-        got.append(delta)
-        streaming.set()
-
-    task = asyncio.create_task(_client(openai_server, tmp_path).complete(_request(), on_delta=on_delta))
-    await asyncio.wait_for(streaming.wait(), 30)
-    loop = asyncio.get_running_loop()
-    cancelled_at = loop.time()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert loop.time() - cancelled_at < 1.0
+    client = _client(openai_server, tmp_path)
+    await cancel_mid_stream(lambda on_delta: client.complete(_request(), on_delta=on_delta))
     assert len(openai_server.requests) == 1  # never retried
 
 

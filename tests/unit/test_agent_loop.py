@@ -13,6 +13,7 @@ from loopcraft.agent.tools.base import ToolContext, ToolResult
 from loopcraft.config import AgentConfig
 from tests.integration.test_agent_support import (
     EventLog,
+    NumberedTool,
     make_agent,
     scripted_model,
     tool_call,
@@ -20,15 +21,11 @@ from tests.integration.test_agent_support import (
 )
 
 
-class ProbeTool:
+class ProbeTool(NumberedTool):
     """A tool that records when each call starts and ends (to see concurrency)."""
 
-    description = "probe"
-    parameters: dict[str, Any] = {"type": "object", "properties": {"n": {"type": "integer"}}}
-
     def __init__(self, name: str, read_only: bool, timeline: list[str], delay: float = 0.05) -> None:
-        self.name = name
-        self.read_only = read_only
+        super().__init__(name, read_only=read_only)
         self.timeline = timeline
         self.delay = delay
 

@@ -12,6 +12,7 @@ from loopcraft.agent.permissions import (
     PermissionRequest,
     is_destructive,
 )
+from loopcraft.agent.tools.base import Tool
 from loopcraft.agent.tools.bash import BashTool
 from loopcraft.agent.tools.edit import EditTool
 from loopcraft.agent.tools.fs import ReadTool, WriteTool
@@ -70,31 +71,36 @@ def test_mode_comes_from_config_and_is_settable() -> None:
     assert p.decide(WRITE, {"path": "a"})[0] == "deny"
 
 
-def test_rules_last_match_wins() -> None:
-    rules = [
-        {"tool": "bash", "pattern": "*", "action": "deny"},
-        {"tool": "bash", "pattern": "pytest*", "action": "allow"},
-        {"tool": "bash", "pattern": "pytest --pdb*", "action": "deny"},
-    ]
-    p = policy("default", rules)
-    assert p.decide(BASH, {"command": "make"})[0] == "deny"
-    assert p.decide(BASH, {"command": "pytest -q tests"})[0] == "allow"
-    assert p.decide(BASH, {"command": "pytest --pdb tests"})[0] == "deny"
+LAST_MATCH_RULES = [
+    {"tool": "bash", "pattern": "*", "action": "deny"},
+    {"tool": "bash", "pattern": "pytest*", "action": "allow"},
+    {"tool": "bash", "pattern": "pytest --pdb*", "action": "deny"},
+]
+PATH_RULES = [
+    {"tool": "write", "pattern": "docs/*", "action": "allow"},
+    {"tool": "*", "pattern": "secrets/*", "action": "deny"},
+    {"tool": "read", "pattern": "*.env", "action": "ask"},
+]
 
 
-def test_rules_on_paths_and_tool_globs() -> None:
-    rules = [
-        {"tool": "write", "pattern": "docs/*", "action": "allow"},
-        {"tool": "*", "pattern": "secrets/*", "action": "deny"},
-        {"tool": "read", "pattern": "*.env", "action": "ask"},
-    ]
-    p = policy("default", rules)
-    assert p.decide(WRITE, {"path": "docs/guide/intro.md"})[0] == "allow"
-    assert p.decide(WRITE, {"path": "./docs/a.md"})[0] == "allow"
-    assert p.decide(WRITE, {"path": "src/a.py"})[0] == "ask"
-    assert p.decide(READ, {"path": "secrets/key.pem"})[0] == "deny"
-    assert p.decide(READ, {"path": "prod.env"})[0] == "ask"
-    assert p.decide(GREP, {"pattern": "x"})[0] == "allow"  # subject defaults to "."
+@pytest.mark.parametrize(
+    ("rules", "tool", "args", "expected"),
+    [
+        (LAST_MATCH_RULES, BASH, {"command": "make"}, "deny"),
+        (LAST_MATCH_RULES, BASH, {"command": "pytest -q tests"}, "allow"),
+        (LAST_MATCH_RULES, BASH, {"command": "pytest --pdb tests"}, "deny"),
+        (PATH_RULES, WRITE, {"path": "docs/guide/intro.md"}, "allow"),
+        (PATH_RULES, WRITE, {"path": "./docs/a.md"}, "allow"),
+        (PATH_RULES, WRITE, {"path": "src/a.py"}, "ask"),
+        (PATH_RULES, READ, {"path": "secrets/key.pem"}, "deny"),
+        (PATH_RULES, READ, {"path": "prod.env"}, "ask"),
+        (PATH_RULES, GREP, {"pattern": "x"}, "allow"),  # subject defaults to "."
+    ],
+)
+def test_rules_last_match_wins_on_commands_paths_and_tool_globs(
+    rules: list[dict[str, str]], tool: Tool, args: dict[str, str], expected: str
+) -> None:
+    assert policy("default", rules).decide(tool, args)[0] == expected
 
 
 def test_yolo_still_honours_deny_rules() -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from loopcraft.agent.events import AgentEvent
+from loopcraft.agent.loop import Agent, AgentResult
 from loopcraft.agent.tools.base import ToolContext, ToolResult
 from tests.integration.test_agent_support import (
     EventLog,
+    NumberedTool,
     make_agent,
     scripted_client,
     scripted_model,
@@ -19,15 +21,11 @@ from tests.integration.test_agent_support import (
 )
 
 
-class GateTool:
+class GateTool(NumberedTool):
     """A side-effecting tool that signals when it starts and waits to be released."""
 
-    description = "gate"
-    parameters: dict[str, Any] = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    read_only = False
-
     def __init__(self, name: str = "gate", hold: float = 0.0) -> None:
-        self.name = name
+        super().__init__(name, read_only=False)
         self.hold = hold
         self.started = asyncio.Event()
         self.ran: list[int] = []
@@ -46,6 +44,15 @@ class StuckTool(GateTool):
         self.started.set()
         await ctx.cancel.wait()
         return ToolResult("stopped on cancel", is_error=True)
+
+
+async def interrupt_promptly(agent: Agent, task: asyncio.Task[AgentResult]) -> None:
+    """Interrupt ``agent`` and check that its running ``task`` ends as interrupted within a second."""
+    started = time.monotonic()
+    agent.interrupt()
+    result = await task
+    assert time.monotonic() - started < 1.0
+    assert result.status == "interrupted"
 
 
 async def test_steer_skips_queued_calls_and_delivers_the_message(tmp_path: Path) -> None:
@@ -106,11 +113,7 @@ async def test_interrupt_cancels_a_model_call_within_a_second(tmp_path: Path) ->
     agent = make_agent(tmp_path, model)
     task = asyncio.create_task(agent.run("talk slowly"))
     await asyncio.sleep(0.35)
-    started = time.monotonic()
-    agent.interrupt()
-    result = await task
-    assert time.monotonic() - started < 1.0
-    assert result.status == "interrupted"
+    await interrupt_promptly(agent, task)
     assert [m["role"] for m in agent.messages] == ["system", "user"]  # nothing half-recorded
     again = await agent.run()  # resumable: run() continues
     assert again.status == "completed" and again.text == "x" * 40  # turn 0 plays again in full
@@ -127,11 +130,7 @@ async def test_interrupt_cancels_a_running_tool_and_skips_the_rest(tmp_path: Pat
     agent = make_agent(tmp_path, model, tools=[stuck])
     task = asyncio.create_task(agent.run("go"))
     await stuck.started.wait()
-    started = time.monotonic()
-    agent.interrupt()
-    result = await task
-    assert time.monotonic() - started < 1.0
-    assert result.status == "interrupted"
+    await interrupt_promptly(agent, task)
     outputs = tool_outputs(agent)
     assert outputs[0] == "stopped on cancel"
     assert outputs[1].startswith("skipped: the user interrupted")
@@ -145,11 +144,7 @@ async def test_interrupt_cancels_a_tool_that_ignores_cancel(tmp_path: Path) -> N
     agent = make_agent(tmp_path, model, tools=[gate])
     task = asyncio.create_task(agent.run("go"))
     await gate.started.wait()
-    started = time.monotonic()
-    agent.interrupt()
-    result = await task
-    assert time.monotonic() - started < 1.0
-    assert result.status == "interrupted"
+    await interrupt_promptly(agent, task)
     assert tool_outputs(agent)[0].startswith("interrupted: the user stopped this tool")
 
 

@@ -60,27 +60,33 @@ async def test_replace_all(ws: Path, ctx: ToolContext) -> None:
     assert "replaced 5 occurrences" in result.output
 
 
-async def test_whitespace_tolerant_fallback_reindents(ws: Path, ctx: ToolContext) -> None:
-    # The model lost the indentation and added trailing spaces; new text is given at its indent.
-    old = 'if name:   \n    return "hello " + name\n'
-    new = 'if name and name.strip():\n    return "hello " + name.strip()\n'
+@pytest.mark.parametrize(
+    ("old", "new", "expected", "note"),
+    [
+        pytest.param(  # the model lost the indentation and added trailing spaces; new text is at its indent
+            'if name:   \n    return "hello " + name\n',
+            'if name and name.strip():\n    return "hello " + name.strip()\n',
+            '    if name and name.strip():\n        return "hello " + name.strip()\n    return "hello"\n',
+            "ignoring whitespace",
+            id="reindents",
+        ),
+        pytest.param(
+            '        return "hello " + name\n    return "hello"',
+            '        return "hi " + name\n    return "hi"\n\n\ndef extra():\n    return 1',
+            '        return "hi " + name\n    return "hi"\n\n\ndef extra():\n    return 1\n',
+            "",  # an exact match: no note
+            id="dedented-lines",
+        ),
+    ],
+)
+async def test_whitespace_tolerant_fallback(
+    ws: Path, ctx: ToolContext, old: str, new: str, expected: str, note: str
+) -> None:
     result = await edit(ctx, old_string=old, new_string=new)
     assert not result.is_error, result.output
     text = (ws / "m.py").read_text()
-    assert (
-        '    if name and name.strip():\n        return "hello " + name.strip()\n    return "hello"\n' in text
-    )
-    assert "ignoring whitespace" in result.output
-    compile(text, "m.py", "exec")
-
-
-async def test_whitespace_tolerant_handles_dedented_lines(ws: Path, ctx: ToolContext) -> None:
-    old = '        return "hello " + name\n    return "hello"'
-    new = '        return "hi " + name\n    return "hi"\n\n\ndef extra():\n    return 1'
-    result = await edit(ctx, old_string=old, new_string=new)
-    assert not result.is_error, result.output
-    text = (ws / "m.py").read_text()
-    assert '        return "hi " + name\n    return "hi"\n\n\ndef extra():\n    return 1\n' in text
+    assert expected in text
+    assert note in result.output
     compile(text, "m.py", "exec")
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from loopcraft.errors import ModelSpecError
 from loopcraft.models.spec import parse_model, reasoning_params
+from tests.conftest import one_line_error
 
 
 @pytest.mark.parametrize(
@@ -34,9 +35,7 @@ def test_parse_valid(text: str, provider: str, model: str, effort: str | None) -
     ],
 )
 def test_parse_invalid_is_one_clear_line(text: str, needle: str) -> None:
-    with pytest.raises(ModelSpecError) as err:
-        parse_model(text)
-    assert needle in str(err.value) and "\n" not in str(err.value)
+    assert needle in one_line_error(ModelSpecError, lambda: parse_model(text))
 
 
 def test_effort_maps_to_reasoning_params() -> None:

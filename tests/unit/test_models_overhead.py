@@ -15,22 +15,13 @@ from loopcraft.config import Config, ModelOptions
 from loopcraft.models.litellm_client import LiteLLMClient
 from loopcraft.models.litellm_loader import load_litellm
 from loopcraft.models.scripted import Script, read_call_log, register_script, unregister_script
-from loopcraft.models.types import CompletionRequest
+from loopcraft.models.types import CompletionRequest, function_tool
 from tests.fakes import OpenAIServer, openai_server
 
 __all__ = ["openai_server"]  # the fixture, used by name below
 
 NAME = "overhead-test"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "noop",
-            "description": "no-op",
-            "parameters": {"type": "object", "properties": {}},
-        },
-    }
-]
+TOOLS = [function_tool("noop", "no-op", {"type": "object", "properties": {}})]
 
 
 @pytest.fixture

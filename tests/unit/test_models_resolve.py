@@ -10,6 +10,7 @@ from loopcraft.config import Config
 from loopcraft.errors import ModelSpecError
 from loopcraft.models import resolve
 from loopcraft.models.resolve import DEMO_NOTICE, api_key_status, resolve_model
+from tests.conftest import one_line_error
 
 NO_PROBE = {"LOOPCRAFT_NO_OLLAMA_PROBE": "1"}
 
@@ -52,9 +53,9 @@ def test_ollama_detected_when_port_answers(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_bad_strings_raise_one_line_errors() -> None:
-    with pytest.raises(ModelSpecError) as bad:
-        resolve_model("not a model", environ=NO_PROBE)
-    assert "\n" not in str(bad.value) and "provider/model" in str(bad.value)
+    assert "provider/model" in one_line_error(
+        ModelSpecError, lambda: resolve_model("not a model", environ=NO_PROBE)
+    )
     with pytest.raises(ModelSpecError, match="unknown provider 'nope'"):
         resolve_model(None, None, Config(model="nope/x"), NO_PROBE)
 

@@ -19,6 +19,7 @@ from loopcraft.models.scripted import (
     script_path_for,
     unregister_script,
 )
+from tests.conftest import one_line_error
 
 SAMPLE = """
 pace: 0.0
@@ -62,10 +63,8 @@ def test_invalid_json_turn_is_not_parseable() -> None:
     ],
 )
 def test_malformed_scripts_give_one_line_errors(text: str, fragment: str) -> None:
-    with pytest.raises(ScriptError) as err:
-        parse_script(text, "bad.yaml")
-    message = str(err.value)
-    assert message.startswith("script error: bad.yaml: ") and fragment in message and "\n" not in message
+    message = one_line_error(ScriptError, lambda: parse_script(text, "bad.yaml"))
+    assert message.startswith("script error: bad.yaml: ") and fragment in message
 
 
 def test_missing_file_is_one_line(tmp_path: Path) -> None:
@@ -102,9 +101,9 @@ def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_unknown_script_name_is_one_line_error(tmp_path: Path) -> None:
-    with pytest.raises(ScriptError) as err:
-        script_path_for("ghost", Config(), tmp_path)
-    assert "no script for scripted/ghost" in str(err.value) and "\n" not in str(err.value)
+    assert "no script for scripted/ghost" in one_line_error(
+        ScriptError, lambda: script_path_for("ghost", Config(), tmp_path)
+    )
 
 
 def test_builtin_demo_script_is_valid() -> None:

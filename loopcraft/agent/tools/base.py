@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loopcraft.config import AgentConfig
-from loopcraft.models.types import ToolSchema
+from loopcraft.models.types import ToolSchema, function_tool
 
 if TYPE_CHECKING:
     from loopcraft.agent.permissions import ApprovalToken
@@ -44,7 +44,4 @@ class Tool(Protocol):
 
 def tool_schema(tool: Tool) -> ToolSchema:
     """The OpenAI function-tool schema for ``tool``."""
-    return {
-        "type": "function",
-        "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters},
-    }
+    return function_tool(tool.name, tool.description, tool.parameters)

@@ -1,8 +1,10 @@
-"""Shared plumbing for the built-in tools: typed argument readers and the error-to-result wrapper."""
+"""Shared plumbing for the built-in tools: typed argument readers, the output budget and the
+error-to-result wrapper."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from loopcraft.agent.tools.base import ToolContext, ToolError, ToolResult
@@ -19,42 +21,58 @@ def req_str(args: dict[str, Any], key: str, *, allow_empty: bool = False) -> str
     return value
 
 
-def opt_str(args: dict[str, Any], key: str, default: str | None = None) -> str | None:
+def _given(
+    args: dict[str, Any],
+    key: str,
+    valid: Callable[[Any], bool],
+    wanted: str,
+    shown: Callable[[Any], str] = repr,
+) -> Any:
+    """``args[key]`` (None when absent), or a ToolError when it is set but not ``wanted``."""
     value = args.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise ToolError(f"argument `{key}` must be a string (got a {type(value).__name__})")
+    if value is not None and not valid(value):
+        raise ToolError(f"argument `{key}` must be {wanted} (got {shown(value)})")
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def opt_str(args: dict[str, Any], key: str, default: str | None = None) -> str | None:
+    value = _given(args, key, lambda v: isinstance(v, str), "a string", lambda v: f"a {type(v).__name__}")
+    return default if value is None else value
+
+
 def opt_int(args: dict[str, Any], key: str, default: int, *, minimum: int = 0) -> int:
-    value = args.get(key)
+    value = _given(args, key, lambda v: _is_number(v) and int(v) == v, "an integer")
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise ToolError(f"argument `{key}` must be an integer (got {value!r})")
     if value < minimum:
         raise ToolError(f"argument `{key}` must be at least {minimum} (got {value})")
     return int(value)
 
 
 def opt_float(args: dict[str, Any], key: str, default: float | None) -> float | None:
-    value = args.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ToolError(f"argument `{key}` must be a positive number of seconds (got {value!r})")
-    return float(value)
+    value = _given(args, key, lambda v: _is_number(v) and v > 0, "a positive number of seconds")
+    return default if value is None else float(value)
 
 
 def opt_bool(args: dict[str, Any], key: str, default: bool = False) -> bool:
-    value = args.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ToolError(f"argument `{key}` must be true or false (got {value!r})")
-    return value
+    value = _given(args, key, lambda v: isinstance(v, bool), "true or false")
+    return default if value is None else value
+
+
+def within_budget(lines: Iterable[str], budget: int, overhead: int) -> list[str]:
+    """The leading ``lines`` whose characters (each plus ``overhead``) fit in ``budget``; at least one."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        used += len(line) + overhead
+        if kept and used > budget:
+            break
+        kept.append(line)
+    return kept
 
 
 class BuiltinTool:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loopcraft.agent.tools.base import ToolContext, ToolError, ToolResult
-from loopcraft.agent.tools.common import BuiltinTool, opt_int, opt_str, req_str, schema
+from loopcraft.agent.tools.common import BuiltinTool, opt_int, opt_str, req_str, schema, within_budget
 from loopcraft.agent.tools.paths import display, resolve_in_workspace
 
 DEFAULT_READ_LINES = 2000
@@ -97,16 +97,8 @@ class ReadTool(BuiltinTool):
             return ToolResult(f"({shown} is empty)", metadata={"path": shown, "total_lines": 0})
         if offset > total:
             raise ToolError(f"offset {offset} is past the end of {shown}, which has {total} lines")
-        budget = ctx.config.max_tool_output
-        shown_lines: list[str] = []
-        used = 0
-        for line in lines[offset - 1 : offset - 1 + limit]:
-            if len(line) > MAX_LINE_CHARS:
-                line = line[:MAX_LINE_CHARS] + f"… [line cut: {len(line)} characters]"
-            used += len(line) + 8
-            if shown_lines and used > budget:
-                break
-            shown_lines.append(line)
+        wanted = (_cut(line) for line in lines[offset - 1 : offset - 1 + limit])
+        shown_lines = within_budget(wanted, ctx.config.max_tool_output, overhead=8)  # number, tab, newline
         last = offset + len(shown_lines) - 1
         text = number_lines(shown_lines, offset)
         if last < total:
@@ -114,6 +106,12 @@ class ReadTool(BuiltinTool):
                 f"\n\n[showing lines {offset}-{last} of {total}; call read with offset={last + 1} to read on]"
             )
         return ToolResult(text, metadata={"path": shown, "total_lines": total, "first": offset, "last": last})
+
+
+def _cut(line: str) -> str:
+    if len(line) <= MAX_LINE_CHARS:
+        return line
+    return line[:MAX_LINE_CHARS] + f"… [line cut: {len(line)} characters]"
 
 
 class WriteTool(BuiltinTool):

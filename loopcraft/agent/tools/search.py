@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from loopcraft.agent.tools.base import ToolContext, ToolError, ToolResult
-from loopcraft.agent.tools.common import BuiltinTool, opt_bool, opt_int, opt_str, req_str, schema
+from loopcraft.agent.tools.common import (
+    BuiltinTool,
+    opt_bool,
+    opt_int,
+    opt_str,
+    req_str,
+    schema,
+    within_budget,
+)
 from loopcraft.agent.tools.paths import display, resolve_in_workspace
 
 ALWAYS_SKIPPED = frozenset(
@@ -131,19 +139,33 @@ def _search_start(ctx: ToolContext, args: dict[str, Any]) -> tuple[Path, Path]:
     return root, start
 
 
-def _capped(lines: list[str], total: int, cap: int, what: str, budget: int) -> str:
-    """The lines, stopping at ``cap`` lines or ``budget`` characters, with a note when cut."""
-    kept: list[str] = []
-    used = 0
-    for line in lines[:cap]:
-        used += len(line) + 1
-        if kept and used > budget:
-            break
-        kept.append(line)
+def _search_schema(pattern: str, path: str, **more: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a search tool: ``pattern`` (required), ``path``, ``more``, ``max_results``."""
+    return schema(
+        {
+            "pattern": {"type": "string", "description": pattern},
+            "path": {"type": "string", "description": path},
+            **more,
+            "max_results": {"type": "integer", "minimum": 1, "description": f"Default {DEFAULT_MAX_RESULTS}"},
+        },
+        ["pattern"],
+    )
+
+
+def _max_results(args: dict[str, Any]) -> int:
+    return min(opt_int(args, "max_results", DEFAULT_MAX_RESULTS, minimum=1), MAX_RESULTS)
+
+
+def _listing(lines: list[str], total: int, cap: int, what: str, ctx: ToolContext, none: str) -> ToolResult:
+    """The first lines of ``total`` found, stopping at ``cap`` lines or the output budget, with a
+    note when cut; ``none`` when nothing was found."""
+    if not lines:
+        return ToolResult(none, metadata={"count": 0})
+    kept = within_budget(lines[:cap], ctx.config.max_tool_output, overhead=1)
     text = "\n".join(kept)
     if total > len(kept):
         text += f"\n\n[showing the first {len(kept)} {what} of {total}; narrow the pattern, path or glob]"
-    return text
+    return ToolResult(text, metadata={"count": total})
 
 
 class FindTool(BuiltinTool):
@@ -152,29 +174,17 @@ class FindTool(BuiltinTool):
         "Find files by glob pattern, e.g. `*.py` (matches names anywhere), `src/**/*.ts`, `tests/test_*.py`. "
         "Returns workspace-relative paths, sorted."
     )
-    parameters = schema(
-        {
-            "pattern": {"type": "string", "description": "Glob pattern for file paths"},
-            "path": {"type": "string", "description": "Folder to search in (default `.`)"},
-            "max_results": {"type": "integer", "minimum": 1, "description": f"Default {DEFAULT_MAX_RESULTS}"},
-        },
-        ["pattern"],
-    )
+    parameters = _search_schema("Glob pattern for file paths", "Folder to search in (default `.`)")
     read_only = True
 
     async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         pattern = req_str(args, "pattern")
-        cap = min(opt_int(args, "max_results", DEFAULT_MAX_RESULTS, minimum=1), MAX_RESULTS)
+        cap = _max_results(args)
         root, start = _search_start(ctx, args)
         found = await asyncio.to_thread(
             lambda: [rel for _, rel in walk_files(root, start) if glob_matches(pattern, rel)]
         )
-        if not found:
-            return ToolResult(f"no files match `{pattern}`", metadata={"count": 0})
-        return ToolResult(
-            _capped(found, len(found), cap, "files", ctx.config.max_tool_output),
-            metadata={"count": len(found)},
-        )
+        return _listing(found, len(found), cap, "files", ctx, none=f"no files match `{pattern}`")
 
 
 class GrepTool(BuiltinTool):
@@ -183,15 +193,11 @@ class GrepTool(BuiltinTool):
         "Search file contents with a regular expression (Python/ripgrep syntax). Returns `path:line: text` "
         "for each matching line. Use `glob` to filter files (e.g. `*.py`) and `path` to narrow the folder."
     )
-    parameters = schema(
-        {
-            "pattern": {"type": "string", "description": "Regular expression to search for"},
-            "path": {"type": "string", "description": "File or folder to search (default `.`)"},
-            "glob": {"type": "string", "description": "Only files whose path matches this glob"},
-            "ignore_case": {"type": "boolean", "description": "Case-insensitive search (default false)"},
-            "max_results": {"type": "integer", "minimum": 1, "description": f"Default {DEFAULT_MAX_RESULTS}"},
-        },
-        ["pattern"],
+    parameters = _search_schema(
+        "Regular expression to search for",
+        "File or folder to search (default `.`)",
+        glob={"type": "string", "description": "Only files whose path matches this glob"},
+        ignore_case={"type": "boolean", "description": "Case-insensitive search (default false)"},
     )
     read_only = True
 
@@ -199,7 +205,7 @@ class GrepTool(BuiltinTool):
         pattern = req_str(args, "pattern")
         file_glob = opt_str(args, "glob")
         ignore_case = opt_bool(args, "ignore_case")
-        cap = min(opt_int(args, "max_results", DEFAULT_MAX_RESULTS, minimum=1), MAX_RESULTS)
+        cap = _max_results(args)
         try:
             regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
         except re.error as exc:
@@ -210,11 +216,7 @@ class GrepTool(BuiltinTool):
             hits, total = await _rg_search(rg, root, start, pattern, file_glob, ignore_case, cap)
         else:
             hits, total = await asyncio.to_thread(_py_search, root, start, regex, file_glob, cap)
-        if not hits:
-            return ToolResult(f"no matches for `{pattern}`", metadata={"count": 0})
-        return ToolResult(
-            _capped(hits, total, cap, "matches", ctx.config.max_tool_output), metadata={"count": total}
-        )
+        return _listing(hits, total, cap, "matches", ctx, none=f"no matches for `{pattern}`")
 
 
 def _hit(rel: str, number: int, line: str) -> str:
