@@ -1,10 +1,12 @@
 """LiteLLMClient's per-call overhead: litellm's success logging (payload building, cost,
 redaction deep copies of every message) must not run, on the scripted path or on the real
-HTTP path, while results, usage and the provider stream's own end are unaffected."""
+HTTP path, while results, usage and the provider stream's own end are unaffected; no litellm
+stream (wrapper or chunks) outlives a call."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,27 @@ async def test_no_litellm_tasks_outlive_the_call(scripted: Path) -> None:
     pending = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
     names = [getattr(t.get_coro(), "__qualname__", "") for t in pending]
     assert not any(n.startswith(Logging.__name__) for n in names), names
+
+
+def _live_streams() -> int:
+    """litellm stream wrappers and streamed chunks still alive (after a full collection)."""
+    from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
+    from litellm.types.utils import ModelResponseStream
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, CustomStreamWrapper | ModelResponseStream))
+
+
+async def test_results_and_the_client_keep_no_litellm_stream(scripted: Path) -> None:
+    client = LiteLLMClient(Config())
+    request = CompletionRequest(model=f"scripted/{NAME}", messages=_history(2), tools=TOOLS, stage="overhead")
+    await client.complete(request)  # litellm imported, its caches warm
+    await _settle()
+    before = _live_streams()
+    results = [await client.complete(request) for _ in range(20)]  # kept: they must hold no chunks
+    await _settle()
+    assert _live_streams() <= before
+    assert all(r.text == "reading it" for r in results)
 
 
 async def test_http_calls_skip_litellm_logging(
