@@ -215,6 +215,10 @@ class AgentTaskSession:
             text=result.text, status=result.status, reason=result.reason, usage=usage, model=result.model
         )
 
+    def spent(self) -> Usage:
+        """What this stage's agent has spent so far (its session's total, less a fork source's)."""
+        return self.agent.usage - self._base
+
     def steer(self, text: str) -> None:
         self.agent.steer(text)
 

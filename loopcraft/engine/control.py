@@ -21,6 +21,7 @@ from loopcraft.engine.events import RunStatus, StageStatus
 from loopcraft.engine.journal import Journal, MailRow, StepRow
 from loopcraft.engine.tasks import TaskOutcome, TaskSession
 from loopcraft.errors import LoopcraftError, NotFoundError
+from loopcraft.models.types import Usage
 
 if TYPE_CHECKING:
     from loopcraft.engine.runtime import Execution
@@ -33,6 +34,8 @@ COMMANDS = ("pause", "resume", "interrupt", "kill", "steer", "follow_up", "answe
 MESSAGES = frozenset({"steer", "follow_up"})  # consumed only once a stage's transcript holds them
 STAGE_STEP_KINDS = frozenset({"task", "tool", "workflow", "prompt", "stage_prompt"})
 OPEN_STAGE_STATES = frozenset({"running", "paused", "awaiting_input"})
+# Stages an earlier execution stopped part-way (paused, or settled when its run ended): resumable.
+STOPPED_STAGE_STATES = frozenset({"paused", "budget_exceeded", "cancelled"})
 BUDGET_RAISED = "The budget was raised: continue the task where you left off."
 
 
@@ -87,7 +90,8 @@ class RunControl:
         self.killed = False
         self.sessions: dict[str, ControlledSession] = {}
         self.pending: dict[str | None, list[Delivery]] = {}  # key -> [(steer|follow_up, text, mail id)]
-        self.resumable: set[str] = set()  # stages stopped (paused) by an earlier execution
+        self.resumable: set[str] = set()  # stages stopped (paused, settled) by an earlier execution
+        self._reattached: set[str] = set()  # resumable stages given the run-wide messages already
         self.task: asyncio.Task[Any] | None = None  # the execution's task (cancelled by kill)
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -99,7 +103,7 @@ class RunControl:
 
     async def start(self, recorded: Iterable[StepRow]) -> None:
         """Before the run: note stopped stages; apply durable steering left while the owner was down."""
-        self.resumable = {control_key(r) for r in recorded if r.status == "paused"}
+        self.resumable = {control_key(r) for r in recorded if r.status in STOPPED_STAGE_STATES}
         self.task = asyncio.current_task()
         for mail in await self.exec.journal.pending_mail(self.exec.run_id):
             if mail.kind in MESSAGES:
@@ -263,8 +267,13 @@ class RunControl:
         controlled = ControlledSession(session, self, key)
         self.sessions[key] = controlled
         queued = self.pending.pop(key, [])
-        if None in self.pending and (key in self.resumable or not self.resumable):
+        if None in self.pending and not self.resumable:
             queued += self.pending.pop(None)
+        elif None in self.pending and key in self.resumable and key not in self._reattached:
+            queued += self.pending[None]  # every stopped stage gets them (e.g. "the budget was raised")
+            self._reattached.add(key)
+            if self._reattached >= self.resumable:
+                del self.pending[None]
         for kind, text, mail_id in queued:
             controlled.send(kind, text, mail_id)
             self._acknowledge(mail_id, [controlled])
@@ -313,13 +322,18 @@ class ControlledSession:
         if outcome.status == "budget_exceeded":
             limit = self.control.exec.current_budget().exceeded()
             if limit is not None:  # the run's (or a nested workflow's), not the stage's own: stop resumably
-                await self.control._stage_status(self.key, "paused")
+                await self.control._stage_status(self.key, "budget_exceeded")
                 raise WorkflowExit(
                     "budget_exceeded",
                     f"run budget exceeded ({limit}) in stage {self.key.rpartition(':')[2]!r}; "
                     "raise it with `loopcraft resume RUN --budget ...`",
                 )
         return outcome
+
+    def spent(self) -> Usage | None:
+        """What the stage's agent has spent so far (None when the session cannot tell)."""
+        spent = getattr(self.inner, "spent", None)
+        return spent() if spent is not None else None
 
     def send(self, kind: str, text: str, mail_id: int | None = None) -> None:
         """Hand the stage a message; with a mail id, a session that keeps a transcript records it first."""

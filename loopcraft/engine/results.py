@@ -21,7 +21,17 @@ RunState = Literal[
     "killed",
     "crashed",
 ]
-StageState = Literal["pending", "running", "awaiting_input", "paused", "completed", "failed", "skipped"]
+StageState = Literal[
+    "pending",
+    "running",
+    "awaiting_input",
+    "paused",
+    "completed",
+    "failed",
+    "skipped",
+    "budget_exceeded",  # stopped when the run's budget ran out (re-run on resume)
+    "cancelled",  # stopped when the run ended otherwise (re-run on resume)
+]
 
 FINAL_STATES = frozenset(
     {"completed", "failed", "blocked", "needs_human", "budget_exceeded", "cancelled", "killed"}

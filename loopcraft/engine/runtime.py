@@ -74,6 +74,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAGE_KINDS = GRAPH_KINDS  # steps that are stages: graph nodes, with events and parent edges
+USAGE_KINDS = ("task", "stage_prompt")  # steps whose usage is their own (a workflow's is its children's)
+# Open steps a run's end settles (a gate awaiting its answer keeps waiting: it can still be answered).
+SETTLED_STATES = frozenset({"running", "paused", "budget_exceeded", "cancelled"})
 _KEY_UNSAFE = str.maketrans({"/": "_", ":": "_"})
 
 
@@ -201,11 +204,15 @@ class Execution:
         self._flusher: asyncio.Task[None] | None = None
         self._last_session: Path | None = None
         self._pending_prompts: set[str] = set()
+        self._announced: set[str] = set()  # stage keys a StageAdded named in this execution
+        self._shown: dict[str, str] = {}  # stage key -> the last status an event gave it
         self.answer_signal = asyncio.Event()
 
     # -- events ----------------------------------------------------------------------------
 
     def emit(self, event: EngineEvent) -> None:
+        if isinstance(event, StageStatus):
+            self._shown[event.key] = event.status
         self.bus.publish(event)
         if is_persisted(event):
             self._event_seq += 1
@@ -247,12 +254,14 @@ class Execution:
                     raise
                 pump.cancel()  # no more commands: a second kill must not cancel the clean-up below
                 status, output, error = "killed", None, "killed by the user"
-                await self.journal.close_open_steps(self.run_id, "the run was killed")
+                await self._settle(status)
                 await worktrees.discard_killed_run(self.workspace, self.run_id)
             except LeaseLost as exc:
                 log.warning("%s", exc)
                 return
-            usage = self.usage.to_dict()
+            else:
+                await self._settle(status)
+            usage = spent_total(await self.journal.load_steps(self.run_id)).to_dict()
             await self.lease.release(
                 status=status, output=output, error=error, usage=usage, finished=time.time()
             )
@@ -293,6 +302,48 @@ class Execution:
             write_durably(self.files.dir / "error.txt", traceback.format_exc())
             first = (str(exc).splitlines() or [""])[0]
             return "failed", None, f"workflow raised {type(exc).__name__}: {first}"
+
+    async def _settle(self, run_status: str) -> None:
+        """The run ended: every step still open gets a final status that says why, and each stopped
+        stage keeps the usage it had spent (see :meth:`_keep_spent`), so the run's total is right.
+
+        A killed run's open steps (gates included) fail as killed; otherwise they become
+        ``budget_exceeded`` (the run's budget ran out) or ``cancelled``, both re-run on resume; a
+        gate still waiting for its answer stays ``awaiting_input``."""
+        if run_status == "killed":
+            final, message, states = "failed", "the run was killed", None
+        else:
+            final = "budget_exceeded" if run_status == "budget_exceeded" else "cancelled"
+            message = f"stopped when the run ended {run_status}"
+            states = SETTLED_STATES
+        for fresh in await self.journal.load_steps(self.run_id):
+            if fresh.status in ("completed", "failed") or (states is not None and fresh.status not in states):
+                continue
+            row = self.recorded.get(fresh.pos, fresh)
+            row.status, row.finished = final, time.time()
+            row.usage = row.usage or fresh.usage
+            row.error = {"type": "Killed" if final == "failed" else "Stopped", "message": message}
+            row.error["run_status"] = run_status
+            await self.journal.finish_step(row)
+            if row.kind in STAGE_KINDS and self._shown.get(row.key, fresh.status) != final:
+                self._announce(row)
+                self.emit(StageStatus(self.run_id, row.key, final, row.model, message))
+                if row.usage:
+                    self.emit(UsageEvent(self.run_id, row.key, row.usage, self.usage.to_dict()))
+
+    def _announce(self, row: StepRow) -> None:
+        """Name a stage to listeners (once per execution): a resumed run's stages keep their names."""
+        if row.key not in self._announced:
+            self._announced.add(row.key)
+            self.emit(StageAdded(self.run_id, row.key, row.name, row.kind, row.parents))
+
+    def _keep_spent(self, row: StepRow, session: Any) -> None:
+        """A stage stopped without a result (failed, cancelled, budget, kill): keep what its agent spent."""
+        spent = session.spent() if hasattr(session, "spent") else None
+        if spent is None or not (spent.total_tokens or spent.cost_usd):
+            return
+        row.usage = spent.to_dict()
+        self.usage = self.usage + spent
 
     async def _set_status(self, status: str) -> None:
         if status == "running" and self.control.run_paused:
@@ -355,6 +406,8 @@ class Execution:
                 scope.settle(key, row.parents)
             return value
         if row is not None and row.status == "failed":
+            if row.usage and kind in USAGE_KINDS:
+                self.usage = self.usage + Usage.from_dict(row.usage)
             if kind in STAGE_KINDS:
                 scope.settle(key, row.parents)
             raise _recorded_error(row)
@@ -363,10 +416,10 @@ class Execution:
         if row is None:
             row = await self._start_row(pos, key, kind, name, scope.frontier if parents is None else parents)
             if is_stage:
-                self.emit(StageAdded(self.run_id, key, name, kind, row.parents))
-        elif row.status != "running":
-            row.status = "running"
-            await self.journal.set_step_status(self.run_id, pos, "running")
+                self._announce(row)
+        elif row.status != "running" or row.error is not None:  # stopped earlier: runs again, afresh
+            row.status, row.error, row.finished = "running", None, None
+            await self.journal.finish_step(row)
         if is_stage:
             self.emit(StageStatus(self.run_id, key, "running"))
         try:
@@ -511,8 +564,9 @@ class Execution:
         self.live[key] = session
         try:
             outcome, structured, usage = await run_agent_task(spec, session, prompt)
-        except Exception:
-            if tree is not None:  # the stage failed: keep its partial work on the branch
+        except BaseException as exc:
+            self._keep_spent(row, session)
+            if tree is not None and isinstance(exc, Exception):  # failed: keep its partial work on the branch
                 with contextlib.suppress(LoopcraftError):
                     await worktrees.close_stage_worktree(
                         tree, self._commit_message(spec), keep=spec.keep_worktree
@@ -595,7 +649,7 @@ class Execution:
         row = self._check(pos, key, kind, "") or await self._start_row(pos, key, kind, "", scope.frontier)
         value = await body(row)
         if row.status != "completed":
-            row.status, row.finished = "completed", time.time()
+            row.status, row.finished, row.error = "completed", time.time(), None
             await self.journal.finish_step(row)
         return value
 
@@ -833,6 +887,11 @@ class Execution:
             decode=lambda d: StageResult.from_dict(d, stage.spec.schema),
             usage_of=lambda r: r.usage,
         )
+
+
+def spent_total(rows: list[StepRow]) -> Usage:
+    """What a run's stages spent, finished or not: the sum of its task and stage-prompt steps' usage."""
+    return sum((Usage.from_dict(r.usage) for r in rows if r.kind in USAGE_KINDS and r.usage), Usage())
 
 
 def _recorded_error(row: StepRow) -> StepError:

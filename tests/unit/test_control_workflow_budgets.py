@@ -103,7 +103,7 @@ async def test_nested_budget_stops_every_parallel_branch_of_the_child(git_repo: 
     spent = sum(s.done_steps for s in children) * 110
     assert 700 <= spent < 700 + 3 * 110  # each branch stops at its next step once the child is spent
     steps = {r.name: r.status for r in await engine.journal.load_steps(info.id)}
-    assert steps["setup"] == "completed" and steps["child-fan-out"] == "running"
+    assert steps["setup"] == "completed" and steps["child-fan-out"] == "budget_exceeded"
 
     runner.model_calls.clear()
     resumed = await engine.resume(info.id, budget={"tokens": 100_000})
