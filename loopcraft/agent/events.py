@@ -70,6 +70,7 @@ class Compaction:
     tokens_before: int
     tokens_after: int
     dropped_lines: int = 0
+    reason: str = "threshold"  # "threshold", "on_demand" or "overflow" (the model's window was exceeded)
     kind: str = field(default="compaction", init=False)
 
 

@@ -4,7 +4,8 @@ Every model response, tool start and tool result is journaled to the session's J
 happens, so an :class:`Agent` rebuilt from the same file continues where the last process
 stopped without re-calling the model for turns it already has. The runtime (not the
 prompt) enforces budgets, repeated-action and malformed-call limits, permissions,
-steering and interrupts.
+steering and interrupts. A model call that overflows the context window compacts the
+history and tries the same model again before the fallback chain moves on.
 """
 
 from __future__ import annotations
@@ -41,7 +42,18 @@ from loopcraft.config import AgentConfig
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.callbacks import deliver
 from loopcraft.models.client import ModelClient
-from loopcraft.models.types import CompletionRequest, CompletionResult, Delta, Message, ToolCall, Usage
+from loopcraft.models.errors import ContextOverflowError, ModelCallError
+from loopcraft.models.types import (
+    CompletionRequest,
+    CompletionResult,
+    Delta,
+    DeltaCallback,
+    Message,
+    OverflowPolicy,
+    ToolCall,
+    ToolSchema,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from loopcraft.agent.permissions import PermissionPolicy
@@ -171,6 +183,7 @@ class Agent:
         self._chars = 0
         self._seg = self._new_segment()
         self._compactor = Compactor(client, stage=stage, keep_recent_turns=self.config.keep_recent_turns)
+        self._compaction_error = ""  # why the last compaction did not change the history
         self._steers: list[str] = []
         self._follow_ups: list[str] = []
         self._cancel = asyncio.Event()
@@ -243,7 +256,7 @@ class Agent:
         """Compact the history now (on demand); True when it changed."""
         if self._running:
             raise LoopcraftError("cannot compact while the agent is running; interrupt it first")
-        return await self._compact()
+        return await self._compact("on_demand")
 
     @property
     def running(self) -> bool:
@@ -290,40 +303,86 @@ class Agent:
     async def _model_turn(self, tools: list[dict[str, Any]]) -> CompletionResult | Stop:
         turn = self.turns + 1
         await self._emit(TurnStart(turn, self.model))
-        request = CompletionRequest(
-            model=self.model,
-            messages=list(self.messages),
-            tools=tools,
-            fallback_models=self.fallback_models,
-            stage=self.stage,
-            response_format=self.response_format,
-        )
 
         async def on_delta(delta: Delta) -> None:
             if delta.kind == "text" and delta.text:
                 await self._emit(TextDelta(delta.text, turn))
 
         try:
-            result = await self._cancellable(self.client.complete(request, on_delta), self._model_tasks)
+            result = await self._call_model(tools, on_delta)
         except asyncio.CancelledError:
             if self._interrupted:
                 return ("interrupted", "interrupted by the user during a model call")
             raise
         except Exception as exc:  # the model layer already retried and walked the fallbacks
             return ("failed", f"model call failed: {exc}")
+        if isinstance(result, tuple):
+            return result
         self.turns = turn
         for budget in self._budgets():
             budget.add_turn()
             budget.charge(result.usage)
         self._record_usage(result.usage, turn, "turn")
+        failed = [a.to_dict() for a in result.attempts if not a.ok]
         self._append_message(
-            result.assistant_message(), model=result.model, finish_reason=result.finish_reason, turn=turn
+            result.assistant_message(),
+            model=result.model,
+            finish_reason=result.finish_reason,
+            turn=turn,
+            **({"failed_attempts": failed} if failed else {}),  # retries, fallbacks, context overflows
         )
         self.last_text = result.text
         self.last_model = result.model
         await self._emit(UsageUpdate(result.usage, self.usage, turn))
         await self._emit(TurnEnd(turn, result.text, len(result.tool_calls), result.model))
         return result
+
+    async def _call_model(self, tools: list[ToolSchema], on_delta: DeltaCallback) -> CompletionResult | Stop:
+        """The turn's model call. On context overflow the history is compacted and the model that
+        overflowed is asked again; only when compaction can't help (nothing to drop, it failed or
+        gave up, or the retry overflows too) does the call move on along the fallback chain."""
+        chain = list(dict.fromkeys([self.model, *self.fallback_models]))
+        try:
+            return await self._request(chain, tools, on_delta, "raise")
+        except ContextOverflowError as exc:
+            overflow = exc
+        rest = chain[_chain_index(chain, overflow.model) :]
+        compacted = not self._compactor.gave_up and await self._compact("overflow")
+        if self._interrupted:
+            raise asyncio.CancelledError
+        why = "even after compaction" if compacted else f"and compaction can't help ({self._overflow_why()})"
+        if not compacted:
+            rest = rest[1:]  # the model that overflowed would only overflow again
+            if not rest:
+                return ("failed", f"{overflow} {why}; there is no fallback model")
+        try:
+            result = await self._request(rest, tools, on_delta, "fallback")
+        except ModelCallError as exc:
+            error = ModelCallError(overflow.attempts + exc.attempts)
+            if error.error_class == "context_overflow":
+                return ("failed", f"context overflow {why}: {error}")
+            raise error from exc
+        result.attempts = overflow.attempts + result.attempts
+        return result
+
+    def _overflow_why(self) -> str:
+        if self._compactor.gave_up:
+            return f"compaction gave up after {self._compactor.failures} failures in a row"
+        return self._compaction_error or "compaction did not change the history"
+
+    async def _request(
+        self, chain: list[str], tools: list[ToolSchema], on_delta: DeltaCallback, overflow: OverflowPolicy
+    ) -> CompletionResult:
+        request = CompletionRequest(
+            model=chain[0],
+            messages=list(self.messages),
+            tools=tools,
+            fallback_models=chain[1:],
+            stage=self.stage,
+            response_format=self.response_format,
+            overflow=overflow,
+        )
+        return await self._cancellable(self.client.complete(request, on_delta), self._model_tasks)
 
     async def _wrap_up(self, limit: str) -> Stop:
         """One last turn without tools, then stop as ``budget_exceeded``."""
@@ -525,11 +584,14 @@ class Agent:
             return
         if self.estimated_tokens() <= self.config.compaction_threshold * self._window():
             return
-        await self._compact()
+        await self._compact("threshold")
 
-    async def _compact(self) -> bool:
+    async def _compact(self, reason: str) -> bool:
+        """Compact the older history (``reason``: threshold, on_demand or overflow); True when it changed."""
         history = self.messages[1:]
+        self._compaction_error = ""
         if not self._compactor.can_compact(history):
+            self._compaction_error = "nothing old enough to compact"
             return False
         before = self.estimated_tokens()
         try:
@@ -544,17 +606,21 @@ class Agent:
             budget.charge(outcome.usage)
         self._record_usage(outcome.usage, self.turns, "compaction")
         if not outcome.ok:
-            await self._emit(BudgetWarning("compaction", f"compaction failed: {outcome.error}"))
+            self._compaction_error = f"compaction failed: {outcome.error}"
+            await self._emit(BudgetWarning("compaction", self._compaction_error))
             return False
         self.session.append(
             "compaction",
+            reason=reason,
             method=outcome.method,
             prefix_len=outcome.prefix_len,
             messages=outcome.replacement,
             dropped_lines=outcome.dropped_lines,
         )
         self._set_history(outcome.replacement + history[outcome.prefix_len :])
-        await self._emit(Compaction(outcome.method, before, self.estimated_tokens(), outcome.dropped_lines))
+        await self._emit(
+            Compaction(outcome.method, before, self.estimated_tokens(), outcome.dropped_lines, reason)
+        )
         return True
 
     # ---- transcript and history ------------------------------------------------------
@@ -696,6 +762,19 @@ def _default_policy(config: AgentConfig) -> PermissionPolicy:
     from loopcraft.agent.permissions import PermissionPolicy
 
     return PermissionPolicy(config)
+
+
+def _chain_index(chain: list[str], model: str) -> int:
+    """Where ``model`` (as the client names it: the parsed model string) stands in ``chain``."""
+    from loopcraft.models.spec import parse_model
+
+    for index, candidate in enumerate(chain):
+        try:
+            if candidate == model or str(parse_model(candidate)) == model:
+                return index
+        except LoopcraftError:
+            continue
+    return 0
 
 
 def _model_context_window(model: str) -> int:

@@ -1,5 +1,6 @@
 """Model-call errors: classify any provider exception, read its retry-after, and the
-one error a caller sees when every model in the chain failed.
+one error a caller sees when every model in the chain failed (or, when it asked, the
+context overflow it may fix itself by shrinking the request).
 
 Classification never imports litellm: it looks at class names in the exception's MRO,
 its HTTP status and, last, its message. Exceptions raised inside a streaming custom
@@ -198,3 +199,16 @@ class ModelCallError(LoopcraftError):
         last_class = attempts[-1].error_class if attempts else None
         self.error_class: ErrorClass = last_class or "unknown"
         super().__init__("all models failed: " + "; ".join(parts) if parts else "no model was tried")
+
+
+class ContextOverflowError(ModelCallError):
+    """``model`` rejected the request as too long for its context window, and the request asked
+    (``overflow="raise"``) to hear about it rather than move on; ``attempts`` holds every try so far."""
+
+    def __init__(self, attempts: list[Attempt], model: str) -> None:
+        super().__init__(attempts)
+        self.model = model
+        self.error_class = "context_overflow"
+        detail = attempts[-1].error if attempts else None
+        self.message = f"context overflow on {model}" + (f" ({detail})" if detail else "")
+        self.args = (self.message,)

@@ -4,8 +4,10 @@ litellm, with retries, the fallback chain, usage and cost for every attempt.
 Deltas reach ``on_delta`` as they arrive. Each model in ``[model, *fallback_models]`` (or
 only ``pinned_model``) is retried on transient errors with backoff, honouring
 retry-after; other failures move on to the next model; cancellation and content
-refusals end the call at once. litellm is imported on the first call, not before.
-The stream is closed as soon as its usage chunk arrives, so litellm's success logging
+refusals end the call at once. A context overflow moves on too, unless the request says
+``overflow="raise"``: then the chain stops with :class:`ContextOverflowError` so the caller
+can shrink the request (the agent compacts) and call again. litellm is imported on the
+first call, not before. The stream is closed as soon as its usage chunk arrives, so litellm's success logging
 never runs (loopcraft keeps its own usage and cost; see ``_Stream.complete``).
 """
 
@@ -25,6 +27,7 @@ from loopcraft.models.caching import apply_cache_markers
 from loopcraft.models.callbacks import deliver
 from loopcraft.models.cost import priced, usage_from_provider
 from loopcraft.models.errors import (
+    ContextOverflowError,
     MissingApiKeyError,
     ModelCallError,
     classify,
@@ -94,7 +97,10 @@ class LiteLLMClient:
             if result is not None:
                 result.attempts = attempts
                 return result
-            if attempts and is_terminal(attempts[-1].error_class):
+            last = attempts[-1].error_class if attempts else None
+            if last == "context_overflow" and request.overflow == "raise":
+                raise ContextOverflowError(attempts, str(spec))
+            if is_terminal(last):
                 break
         raise ModelCallError(attempts)
 

@@ -25,6 +25,8 @@ ErrorClass = Literal[
     "unknown",
 ]
 
+OverflowPolicy = Literal["fallback", "raise"]
+
 
 def function_tool(name: str, description: str, parameters: dict[str, Any]) -> ToolSchema:
     """The OpenAI function-tool schema: ``parameters`` is the JSON schema of the arguments object."""
@@ -131,6 +133,9 @@ class CompletionRequest:
     max_tokens: int | None = None
     temperature: float | None = None
     pinned_model: str | None = None  # replay: use exactly this model (no chain walk)
+    # On context overflow: "fallback" moves on along the chain; "raise" stops the chain and raises
+    # ContextOverflowError so the caller can shrink the request (the agent compacts) and call again.
+    overflow: OverflowPolicy = "fallback"
 
 
 @dataclass
