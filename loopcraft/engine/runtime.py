@@ -415,12 +415,11 @@ class Execution:
         await self.before_step(kind, name)
         if row is None:
             row = await self._start_row(pos, key, kind, name, scope.frontier if parents is None else parents)
-            if is_stage:
-                self._announce(row)
         elif row.status != "running" or row.error is not None:  # stopped earlier: runs again, afresh
             row.status, row.error, row.finished = "running", None, None
             await self.journal.finish_step(row)
         if is_stage:
+            self._announce(row)  # a step recorded by an earlier execution too (resume)
             self.emit(StageStatus(self.run_id, key, "running"))
         try:
             value = await body(row)
