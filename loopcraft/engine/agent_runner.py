@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopcraft.agent.tools.base import Tool, ToolContext, ToolResult
 from loopcraft.config import Config
-from loopcraft.engine.leases import Lease, LeaseLost
+from loopcraft.engine.leases import LeaseLost
 from loopcraft.engine.tasks import CORRECTION_PREFIX, TaskOutcome, TaskRequest
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.client import ModelClient, default_client
@@ -135,23 +135,17 @@ Fence = Callable[[], Awaitable[None]]
 
 
 class LeaseFence:
-    """What a stage's mutating tools await first: confirmation that this process still owns the run.
+    """What a stage's mutating tools await first: the request's ``lease_check``, which confirms with
+    the journal that this process still owns the run (:meth:`Lease.verify`). The first
+    :class:`LeaseLost` is kept, so the stage's run ends with it even if the agent carried on."""
 
-    Built from the request's guard, which is the run lease's ``check`` (then the journal is asked,
-    :meth:`Lease.verify`); a bare guard is just called. The first :class:`LeaseLost` is kept."""
-
-    def __init__(self, guard: Guard) -> None:
-        owner = getattr(guard, "__self__", None)
-        self._verify: Fence | None = owner.verify if isinstance(owner, Lease) else None
-        self._guard = guard
+    def __init__(self, check: Fence) -> None:
+        self._check = check
         self.lost: LeaseLost | None = None
 
     async def __call__(self) -> None:
         try:
-            if self._verify is not None:
-                await self._verify()
-            else:
-                self._guard()
+            await self._check()
         except LeaseLost as exc:
             self.lost = self.lost or exc
             raise
@@ -271,7 +265,7 @@ class AgentTaskRunner:
         from loopcraft.agent.tools.registry import get_tools
 
         tools = get_tools(request.tools, request.exclude_tools)
-        fence = LeaseFence(request.guard) if request.guard is not None else None
+        fence = LeaseFence(request.lease_check) if request.lease_check is not None else None
         if fence is not None:  # a process that lost the run must not write, edit or run commands
             tools = fence.wrap(tools)
         path = request.session_path

@@ -548,6 +548,7 @@ class Execution:
             safe_point=lambda: self.control.checkpoint(key),
             shared_budget=self.current_budget(),
             guard=self.lease.check,
+            lease_check=self.lease.verify,
         )
 
     async def _task_body(self, key: str, spec: TaskSpec, row: StepRow) -> StageResult:

@@ -93,7 +93,10 @@ class TaskRequest:
     on_event: Callable[[Any], Any] | None = None
     safe_point: Callable[[], Awaitable[None]] | None = None  # run control: pauses wait here
     shared_budget: Any = None  # the run's budget (an agent Budget every stage charges)
-    guard: Callable[[], None] | None = None  # raises once the run's lease is lost (fencing)
+    guard: Callable[[], None] | None = None  # raises once the run's lease is lost (fencing transcript writes)
+    # Confirms with the journal that this process still owns the run (raises LeaseLost otherwise);
+    # awaited before each mutating tool of the stage, so a run taken over makes no more side effects.
+    lease_check: Callable[[], Awaitable[None]] | None = None
 
 
 class TaskSession(Protocol):

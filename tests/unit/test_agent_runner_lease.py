@@ -49,6 +49,7 @@ def _request(tmp_path: Path, model: str, lease: Lease, on_event: Any = None) -> 
         tools=["write", "read", "ls"],
         on_event=on_event,
         guard=lease.check,
+        lease_check=lease.verify,
     )
 
 
