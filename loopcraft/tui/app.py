@@ -288,6 +288,8 @@ class LoopcraftApp(App[None]):
             return
         if self.chat.interrupt():
             self.status.update_info(state="interrupting…")
+        elif self.workflows is not None and self.workflows.attached is not None:
+            self.enqueue(self.workflows.detach)  # the agent is idle: Esc goes back to the chat
 
     def action_toggle_side(self) -> None:
         self.query_one("#side").toggle_class("visible")
@@ -323,6 +325,12 @@ class LoopcraftApp(App[None]):
     @on(GraphPane.Attach)
     def _graph_attach(self, event: GraphPane.Attach) -> None:
         self.enqueue(lambda: self.run_command(f"/workflow attach {event.run_id} {event.key}"))
+
+    @on(GraphPane.FocusPrompt)
+    def _graph_focus_prompt(self, event: GraphPane.FocusPrompt) -> None:
+        self.show_side()
+        if not self.query_one(PromptsPane).focus_prompt(event.run_id, event.key):
+            self.enqueue(lambda: self.show_info("that gate has no pending prompt"))
 
     @on(PromptsPane.Answer)
     def _prompt_answer(self, event: PromptsPane.Answer) -> None:

@@ -58,9 +58,9 @@ def render_status(info: StatusInfo) -> Text:
 def hint_text(*, attached: bool = False) -> Text:
     """The key-hint line under the input (what the keys do right now)."""
     if attached:
-        hints = [("Enter", "steer stage"), ("Alt+Enter", "follow-up"), ("/workflow detach", "back to chat")]
+        hints = [("Enter", "steer stage"), ("Ctrl+J/Alt+Enter", "follow-up"), ("Esc", "back to chat")]
     else:
-        hints = [("Enter", "send/steer"), ("Alt+Enter", "queue"), ("Esc", "interrupt")]
+        hints = [("Enter", "send/steer"), ("Ctrl+J/Alt+Enter", "queue"), ("Esc", "interrupt")]
     hints += [("F2", "runs"), ("F3", "graph"), ("F4", "prompts"), ("Ctrl+B", "panes"), ("/help", "all keys")]
     text = Text(" ")
     for index, (key, what) in enumerate(hints):

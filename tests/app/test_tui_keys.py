@@ -43,6 +43,7 @@ INPUT_KEYS = {
 # hint-line key names as the binding key strings they stand for
 HINT_KEYS = {
     "Alt+Enter": "alt+enter",
+    "Ctrl+J": "ctrl+j",
     "Esc": "escape",
     "F2": "f2",
     "F3": "f3",
@@ -78,7 +79,9 @@ def test_hint_line_names_only_bound_keys() -> None:
             assert key in bound, label
     # README says Ctrl+J queues a follow-up (Alt+Enter where the terminal sends it): both are bound
     assert INPUT_KEYS["ctrl+j"] == INPUT_KEYS["alt+enter"] == "queue"
-    assert "Alt+Enter" in hints
+    assert "Alt+Enter" in hints and "Ctrl+J" in hints
+    assert "Ctrl+J" in hint_text().plain and "Ctrl+J" in hint_text(attached=True).plain
+    assert "Esc" in hint_text(attached=True).plain  # Esc goes back to the chat from a transcript
 
 
 @pytest.mark.parametrize("key", ["ctrl+q", "ctrl+c"])

@@ -6,7 +6,6 @@ chat collapsing and expanding on screen."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,12 @@ import pytest
 from textual.widgets import DataTable, Tree
 from textual.widgets._collapsible import CollapsibleTitle
 
-from loopcraft.models.scripted import load_script, register_script, unregister_script
-from loopcraft.paths import PACKAGE_DIR
 from loopcraft.tui.chat import ToolBlock
 from loopcraft.tui.panes.prompts import PromptCard
 from tests.app.screen_support import screen_text
 from tests.app.tui_support import chat_texts, make_app, scripted, wait_for
+
+pytestmark = pytest.mark.usefixtures("fast_demo_model")  # tests/app/conftest.py
 
 SIZE = (160, 45)
 FIRST_CALL_S = 30  # the first model call in a test process also imports litellm
@@ -38,15 +37,6 @@ from loopcraft import Context, workflow
 async def gate(ctx: Context) -> bool:
     return await ctx.ui.confirm("Ship the release?")
 """
-
-
-@pytest.fixture(autouse=True)
-def fast_demo_model() -> Iterator[None]:
-    """The built-in demo script without its streaming pace, so tests stay quick."""
-    script = load_script(PACKAGE_DIR / "models" / "scripts" / "demo.yaml")
-    register_script("demo", script.model_copy(update={"pace": 0.0}))
-    yield
-    unregister_script("demo")
 
 
 def _workflows(root: Path, *quick: str, gate: bool = False) -> None:
@@ -168,11 +158,6 @@ async def test_graph_keys_move_fold_the_nested_workflow_and_attach_stages(git_re
         assert controller.attached is None and "Transcript ·" not in screen_text(app)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Esc only interrupts the chat agent (app.py action_interrupt); it does not detach the "
-    "attached transcript: /workflow detach is the only way back",
-)
 async def test_escape_detaches_the_transcript(git_repo: Path) -> None:
     _workflows(git_repo, "alpha")
     app = make_app(git_repo, "scripted/demo")
@@ -188,11 +173,6 @@ async def test_escape_detaches_the_transcript(git_repo: Path) -> None:
         assert not pane.has_class("visible") and controller.attached is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Enter on a gate (kind 'prompt') in the graph attaches to it (graph.py on_tree_node_selected "
-    "only skips group kinds): an empty transcript opens and typed text is sent as a steer nobody reads",
-)
 async def test_enter_on_a_gate_node_does_not_attach(git_repo: Path) -> None:
     _workflows(git_repo, gate=True)
     app = make_app(git_repo, "scripted/demo")
@@ -207,6 +187,12 @@ async def test_enter_on_a_gate_node_does_not_attach(git_repo: Path) -> None:
         await pilot.press("enter")
         await pilot.pause(0.3)
         assert controller.attached is None and not controller.transcript_pane.has_class("visible")
+        card = app.focused  # the gate's prompt card takes the focus instead, ready for y / n
+        assert isinstance(card, PromptCard) and card.prompt.key == "root/0:prompt:confirm"
+        await wait_for(pilot, lambda: card.has_focus)
+        await wait_for(pilot, card._ready)  # the card's answer grace period
+        await pilot.press("y")
+        await wait_for(pilot, lambda: controller.runs_pane.runs[controller.selected].status == "completed")
 
 
 async def test_a_new_prompt_rings_the_bell_and_notifies(git_repo: Path) -> None:

@@ -4,7 +4,8 @@
 nearest enclosing scope (so parallel branches are siblings under their group and a
 nested workflow's stages sit, collapsible, under the workflow node). :class:`GraphPane`
 renders it in a Textual ``Tree``, redrawing at most every 0.2 s, and posts
-:class:`GraphPane.Attach` when Enter is pressed on a stage.
+:class:`GraphPane.Attach` when Enter is pressed on a stage (:class:`GraphPane.FocusPrompt` on a
+human gate, whose answer lives in the prompts pane).
 """
 
 from __future__ import annotations
@@ -187,6 +188,13 @@ class GraphPane(Vertical):
         run_id: str
         key: str
 
+    @dataclass
+    class FocusPrompt(Message):
+        """Enter on a human gate: it has no transcript; its prompt card takes the focus."""
+
+        run_id: str
+        key: str
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model = GraphModel()
@@ -260,5 +268,8 @@ class GraphPane(Vertical):
         data = node.data
         if data is None or self.model.run_id is None:
             return
-        if self.model.nodes[data].kind not in GROUP_KINDS or not node.children:
+        kind = self.model.nodes[data].kind
+        if kind == "prompt":
+            self.post_message(self.FocusPrompt(self.model.run_id, data))
+        elif kind not in GROUP_KINDS or not node.children:
             self.post_message(self.Attach(self.model.run_id, data))

@@ -142,6 +142,16 @@ class PromptsPane(Vertical):
             cards[0].focus_answer()
         return bool(cards)
 
+    def focus_prompt(self, run_id: str, key: str) -> bool:
+        """Focus the answer widget of the pending prompt of gate ``key`` in ``run_id``; False if none."""
+        card = next(
+            (c for c in self.query(PromptCard) if (c.prompt.run_id, c.prompt.key) == (run_id, key)), None
+        )
+        if card is not None:
+            card.scroll_visible()
+            card.focus_answer()
+        return card is not None
+
     def _retitle(self) -> None:
         count = len(self.pending)
         title = f"Prompts ({count} pending)" if count else "Prompts (none pending)"
