@@ -116,9 +116,20 @@ class GraphModel:
         return node
 
     def add_usage(self, key: str, tokens: int, cost: float) -> None:
+        """Set a stage's usage so far; every enclosing group (a nested workflow, a parallel group…)
+        then shows the sum of its children, as the journal's graph does after a reload."""
         node = self.nodes.get(key)
-        if node is not None:
-            node.tokens, node.cost = tokens, cost
+        if node is None:
+            return
+        node.tokens, node.cost = tokens, cost
+        parent = self.parent_of(key)
+        while parent is not None:
+            group = self.nodes[parent]
+            if group.kind in GROUP_KINDS:
+                children = self.children(parent)
+                group.tokens = sum(c.tokens for c in children)
+                group.cost = sum(c.cost for c in children)
+            parent = self.parent_of(parent)
 
     def parent_of(self, key: str) -> str | None:
         """The nearest enclosing scope that is itself a node (``a/1:x`` encloses ``a/1:x/0:y``)."""
