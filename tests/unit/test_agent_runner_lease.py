@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,6 @@ from loopcraft.engine.tasks import TaskRequest
 from tests.integration.test_agent_support import scripted_client, scripted_model, tool_call
 
 OTHER = "otherhost:4242:beef00"
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    journal = await Journal.open(tmp_path / "loopcraft.db")
-    await journal.create_run("r1", "wf", {}, status="running")
-    yield journal
-    await journal.close()
 
 
 async def _lease(journal: Journal) -> Lease:

@@ -4,12 +4,9 @@ the two neither loses it nor delivers it twice (the crash point is reproduced de
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-
-import pytest
 
 from loopcraft.agent.session import SessionLog
 from loopcraft.config import Config
@@ -20,14 +17,6 @@ from loopcraft.engine.tasks import TaskRequest
 from tests.integration.test_agent_support import RecordingClient, scripted_client, scripted_model
 
 STEER = "use pathlib"
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    journal = await Journal.open(tmp_path / "loopcraft.db")
-    await journal.create_run("r1", "wf", {}, status="running")
-    yield journal
-    await journal.close()
 
 
 def _control(journal: Journal) -> RunControl:
