@@ -139,6 +139,7 @@ class LiveStage:
         self.key = key
         self.spec = spec
         self.session: TaskSession | None = None
+        self.charged = Usage()  # what this stage's earlier prompts recorded; the session's usage is a running total
 
     def prompt(self, text: str) -> Awaitable[StageResult]:
         pos, key = self._scope.reserve("stage_prompt", self.spec.name)
@@ -854,12 +855,13 @@ class Execution:
                 row.model = request.model
                 stage.session = self.control.attach(stage.key, await self.runner.open(request))
                 self.live[stage.key] = stage.session
-                earlier = sum(
-                    1
+                earlier = [
+                    r
                     for r in self.recorded.values()
                     if r.kind == "stage_prompt" and r.pos.startswith(stage.key + "/") and r.pos != pos
-                )
-                started, corrections = sent_prompt_state(read_transcript(session_path), earlier)
+                ]
+                stage.charged = sum((Usage.from_dict(r.usage) for r in earlier if r.usage), Usage())
+                started, corrections = sent_prompt_state(read_transcript(session_path), len(earlier))
             prompt = (
                 text
                 if not stage.spec.previous
@@ -873,6 +875,7 @@ class Execution:
                 prompt,
             )
             row.model = outcome.model or row.model
+            usage, stage.charged = usage - stage.charged, usage
             out, written = shape_output(stage.spec, outcome.text, self.files, self.config.engine.max_output)
             return stage_result(outcome, out, structured, usage, written, session_path)
 
