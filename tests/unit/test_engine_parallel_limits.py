@@ -186,11 +186,6 @@ async def test_fail_fast_replay_raises_the_recorded_failure_before_starting_sibl
     assert runner.started == ["b0"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a fail-fast failure leaves the parallel group step and the cancelled branches 'running' "
-    "in a run that has ended as failed (runtime.run_parallel/_structural never settle them)",
-)
 @pytest.mark.parametrize("limit", [1, len(BRANCHES)])
 async def test_a_failed_fan_out_leaves_no_step_running(git_repo: Path, limit: int) -> None:
     OPTIONS["concurrency"] = limit
