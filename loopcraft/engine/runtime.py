@@ -139,7 +139,8 @@ class LiveStage:
         self.key = key
         self.spec = spec
         self.session: TaskSession | None = None
-        self.charged = Usage()  # what this stage's earlier prompts recorded; the session's usage is a running total
+        # what this stage's earlier prompts recorded (the session's usage is a running total)
+        self.charged = Usage()
 
     def prompt(self, text: str) -> Awaitable[StageResult]:
         pos, key = self._scope.reserve("stage_prompt", self.spec.name)
@@ -678,8 +679,12 @@ class Execution:
                     )
 
             async def limited(job: Awaitable[Any]) -> Any:
-                async with semaphore:
-                    return await job
+                try:
+                    async with semaphore:
+                        return await job
+                finally:  # cancelled while waiting for a slot: never leave a coroutine unawaited
+                    if inspect.iscoroutine(job) and inspect.getcoroutinestate(job) == inspect.CORO_CREATED:
+                        job.close()
 
             tasks = [asyncio.ensure_future(limited(job)) for job in jobs]
             if not fail_fast:
