@@ -14,6 +14,10 @@ from loopcraft.models.types import Usage
 # Step kinds shown as nodes (chain and parallel are structure only: their children are the nodes).
 GRAPH_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt", "merge"})
 GROUP_KINDS = frozenset({"workflow", "stage"})
+# Steps whose usage is their own (mirrors runtime.USAGE_KINDS; runtime imports this module, so not from there).
+# A group's usage is always the sum of these among its descendants, never its own row's: a nested workflow's
+# row records the whole run's spend over its lifetime, which includes any parallel siblings'.
+USAGE_KINDS = frozenset({"task", "stage_prompt"})
 
 
 @dataclass
@@ -103,9 +107,20 @@ def build_graph(run_id: str, steps: list[StepRow]) -> Graph:
         if step.kind in GROUP_KINDS:
             groups[step.key] = node
     for group in groups.values():
-        if group.kind == "stage" or group.usage.total_tokens == 0:
-            group.usage = sum((c.usage for c in group.children), Usage()) if group.children else group.usage
+        group.usage = _descendant_usage(group)
     return graph
+
+
+def _descendant_usage(group: GraphNode) -> Usage:
+    """What the stage steps anywhere under ``group`` spent (nested groups' own rows are not counted)."""
+    total = Usage()
+    stack = list(group.children)
+    while stack:
+        node = stack.pop()
+        if node.kind in USAGE_KINDS:
+            total = total + node.usage
+        stack.extend(node.children)
+    return total
 
 
 def _owner(key: str, groups: dict[str, GraphNode]) -> GraphNode | None:
