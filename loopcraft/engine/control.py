@@ -36,6 +36,7 @@ STAGE_STEP_KINDS = frozenset({"task", "tool", "workflow", "prompt", "stage_promp
 OPEN_STAGE_STATES = frozenset({"running", "paused", "awaiting_input"})
 # Stages an earlier execution stopped part-way (paused, or settled when its run ended): resumable.
 STOPPED_STAGE_STATES = frozenset({"paused", "budget_exceeded", "cancelled"})
+SESSION_KINDS = frozenset({"task", "stage_prompt"})  # steps that run an agent session (steer targets)
 BUDGET_RAISED = "The budget was raised: continue the task where you left off."
 
 
@@ -103,7 +104,9 @@ class RunControl:
 
     async def start(self, recorded: Iterable[StepRow]) -> None:
         """Before the run: note stopped stages; apply durable steering left while the owner was down."""
-        self.resumable = {control_key(r) for r in recorded if r.status in STOPPED_STAGE_STATES}
+        self.resumable = {
+            control_key(r) for r in recorded if r.status in STOPPED_STAGE_STATES and r.kind in SESSION_KINDS
+        }
         self.task = asyncio.current_task()
         for mail in await self.exec.journal.pending_mail(self.exec.run_id):
             if mail.kind in MESSAGES:
@@ -237,9 +240,15 @@ class RunControl:
         if not targets:
             self.pending.setdefault(key, []).append((kind, text, mail_id))
             return
+        delivered = []
         for session in targets:
-            session.send(kind, text, mail_id)
-        self._acknowledge(mail_id, targets)
+            try:
+                session.send(kind, text, mail_id)
+                delivered.append(session)
+            except LoopcraftError as exc:  # e.g. a closed session: the others still get it
+                log.warning("run %s: %s not delivered to %s: %s", self.exec.run_id, kind, session.key, exc)
+        if delivered:
+            self._acknowledge(mail_id, delivered)
 
     def _acknowledge(self, mail_id: int | None, sessions: list[ControlledSession]) -> None:
         """Consume mail ``mail_id`` once the transcripts it was recorded in are on stable storage."""

@@ -218,7 +218,11 @@ def discard_run_worktrees(root: Path, run_id: str, message: str) -> list[Path]:
     for wt in run_worktrees(root, run_id):
         with contextlib.suppress(WorktreeError):  # a folder in a broken state is removed all the same
             commit_worktree(wt, message)
-        remove_worktree(wt)
+        try:
+            remove_worktree(wt)
+        except WorktreeError as exc:  # logged and left; the run's other folders are still removed
+            log.warning("run %s: worktree %s not removed: %s", run_id, wt.path, exc)
+            continue
         removed.append(wt.path)
     return removed
 
