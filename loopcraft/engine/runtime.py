@@ -339,13 +339,17 @@ class Execution:
             self._announced.add(row.key)
             self.emit(StageAdded(self.run_id, row.key, row.name, row.kind, row.parents))
 
-    def _keep_spent(self, row: StepRow, session: Any) -> None:
-        """A stage stopped without a result (failed, cancelled, budget, kill): keep what its agent spent."""
-        spent = session.spent() if hasattr(session, "spent") else None
-        if spent is None or not (spent.total_tokens or spent.cost_usd):
-            return
-        row.usage = spent.to_dict()
-        self.usage = self.usage + spent
+    def _keep_spent(self, row: StepRow, session: Any, base: Usage | None = None) -> Usage | None:
+        """A stage stopped without a result (failed, cancelled, budget, kill): keep what its agent spent
+        (less ``base``, what the session's earlier prompts recorded); returns the session's total."""
+        total = session.spent() if hasattr(session, "spent") else None
+        if total is None:
+            return None
+        spent = total - base if base is not None else total
+        if spent.total_tokens or spent.cost_usd:
+            row.usage = spent.to_dict()
+            self.usage = self.usage + spent
+        return total
 
     async def _set_status(self, status: str) -> None:
         if status == "running" and self.control.run_paused:
@@ -874,11 +878,17 @@ class Execution:
                     TaskSpec(name=stage.spec.name, prompt=text, previous=stage.spec.previous), []
                 )
             )
-            outcome, structured, usage = await run_agent_task(
-                TaskSpec(name=stage.spec.name, schema=stage.spec.schema),
-                _Prompted(stage.session, started, corrections),
-                prompt,
-            )
+            try:
+                outcome, structured, usage = await run_agent_task(
+                    TaskSpec(name=stage.spec.name, schema=stage.spec.schema),
+                    _Prompted(stage.session, started, corrections),
+                    prompt,
+                )
+            except BaseException:  # stopped (budget, kill, failure): keep what this prompt spent
+                total = self._keep_spent(row, stage.session, stage.charged)
+                if total is not None:
+                    stage.charged = total
+                raise
             row.model = outcome.model or row.model
             usage, stage.charged = usage - stage.charged, usage
             out, written = shape_output(stage.spec, outcome.text, self.files, self.config.engine.max_output)
