@@ -929,7 +929,10 @@ def read_transcript(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # "\n" only: str.splitlines() would also split at U+2028/U+2029/U+0085 inside JSON strings
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
         try:
             entries.append(json.loads(line))
         except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from loopcraft.engine.runtime import read_transcript, sent_prompt_state
@@ -52,3 +53,11 @@ def test_read_transcript_stops_at_a_torn_line(tmp_path: Any) -> None:
     assert read_transcript(path) == []
     path.write_text('{"type": "header"}\n{"type": "message", "source": "prompt", "mess')
     assert read_transcript(path) == [{"type": "header"}]
+
+
+def test_read_transcript_keeps_unicode_line_separators_inside_strings(tmp_path: Any) -> None:
+    path = tmp_path / "s.jsonl"
+    entries = [HEADER, prompt("one\u2028two\u2029three\x85four"), answer("a"), prompt("next")]
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
+    assert read_transcript(path) == entries
+    assert sent_prompt_state(read_transcript(path), 1) == (True, 0)
