@@ -414,10 +414,15 @@ class Execution:
         if row is not None and row.status == "failed":
             if row.usage and kind in USAGE_KINDS:
                 self.usage = self.usage + Usage.from_dict(row.usage)
+                self.current_budget().charge(Usage.from_dict(row.usage))
             if kind in STAGE_KINDS:
                 scope.settle(key, row.parents)
             raise _recorded_error(row)
         is_stage = kind in STAGE_KINDS
+        if row is not None and row.usage and kind in USAGE_KINDS:
+            # stopped earlier having spent this (its agent's restored transcript does not charge the
+            # run's budget): a raised budget on resume is the limit on the total, not on top of it
+            self.current_budget().charge(Usage.from_dict(row.usage))
         await self.before_step(kind, name)
         if row is None:
             row = await self._start_row(pos, key, kind, name, scope.frontier if parents is None else parents)

@@ -48,3 +48,22 @@ async def test_a_stage_prompt_stopped_by_the_budget_keeps_its_usage(git_repo: Pa
     assert spent >= 1000
     assert info.usage.total_tokens == spent_total(steps).total_tokens == spent
     await engine.close()
+
+
+async def test_resume_with_a_slightly_raised_budget_charges_what_was_spent(git_repo: Path) -> None:
+    for name, wf, kind in (("long-chat", long_chat, "stage_prompt"), ("long-task", long_task, "task")):
+        engine = await Engine.open(git_repo, Config(model=_model()))
+        engine.register(wf)
+        info = await engine.run(name, {}, budget={"tokens": 1000})
+        assert info.status == "budget_exceeded", info.error
+        first = info.usage.total_tokens
+        assert first >= 1000
+
+        raised = first + 600  # two more turns at most
+        resumed = await engine.resume(info.id, budget={"tokens": raised})
+        assert resumed.status == "budget_exceeded", (name, resumed.error)
+        steps = await engine.journal.load_steps(info.id)
+        total = spent_total(steps).total_tokens
+        assert resumed.usage.total_tokens == total == _prompt_tokens(steps, kind)
+        assert first < total <= raised + 300, (name, first, total)
+        await engine.close()
