@@ -155,7 +155,10 @@ class LiveStage:
             self.session.follow_up(text)
 
     def close(self) -> None:
+        """End the stage's session: no steering or control reaches it any more."""
         if self.session is not None:
+            self._exec.live.pop(self.key, None)
+            self._exec.control.detach(self.key)
             self.session.close()
             self.session = None
 
