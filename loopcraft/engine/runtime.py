@@ -748,7 +748,6 @@ class Execution:
                 )
             checked = wf.validate_inputs(inputs)
             inner = scope.child(key, depth=depth)
-            before = self.usage
             limits = merge_budget(wf.extras.get("budget"), budget)
             child = nested_budget(self.current_budget(), limits, f"workflow {wf.name!r}", self.raised_budget)
             token = enter_budget(child) if child is not None else None
@@ -757,7 +756,8 @@ class Execution:
             finally:
                 if token is not None:
                     leave_budget(token)
-            row.usage = (self.usage - before).to_dict()
+            inside = [r for r in await self.journal.load_steps(self.run_id) if r.key.startswith(key + "/")]
+            row.usage = spent_total(inside).to_dict()  # its own stages only, not concurrent siblings'
             return wf.validate_output(value)
 
         return await self.step(

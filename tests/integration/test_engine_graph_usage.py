@@ -9,6 +9,7 @@ from pathlib import Path
 from loopcraft import Context, workflow
 from loopcraft.config import Config
 from loopcraft.engine.service import Engine
+from loopcraft.models.types import Usage
 from tests.integration.test_agent_support import scripted_model
 
 
@@ -61,4 +62,6 @@ async def test_nested_workflow_tokens_are_only_its_own_stages(git_repo: Path) ->
     assert nodes["sibling"].tokens == 5500
     assert nodes["middle"].cost == sum(nodes[n].cost for n in ("middle-one", "middle-two", "deep-stage"))
     assert graph.to_dict()["nodes"] == [n.to_dict() for n in graph.nodes]
+    rows = {r.name: r for r in await engine.journal.load_steps(info.id)}
+    assert Usage.from_dict(rows["middle"].usage).total_tokens == 110 + 220 + 330  # replay charges this
     await engine.close()
