@@ -53,11 +53,16 @@ def session(git_repo: Path, tmp_path: Path) -> Iterator[str]:
 
 def test_demo_workflow_runs_and_gate_is_answered_from_keyboard(session: str) -> None:
     _wait_screen(session, lambda s: "no real model configured" in s and "scripted/demo" in s)
-    _tmux("send-keys", "-t", session, "-l", "/workflow run demo")
-    _tmux("send-keys", "-t", session, "Enter")
-    screen = _wait_screen(
-        session, lambda s: "Prompts (1 pending)" in s and "prompts 1" in s and "· awaiting_input" in s
-    )
+    waiting = "Prompts (1 pending)", "prompts 1", "· awaiting_input"
+    for refused in range(10):  # the engine opens after the first frame; the app says to try again shortly
+        _tmux("send-keys", "-t", session, "-l", "/workflow run demo")
+        _tmux("send-keys", "-t", session, "Enter")
+        screen = _wait_screen(
+            session, lambda s, n=refused: s.count("not open yet") > n or all(w in s for w in waiting)
+        )
+        if all(w in screen for w in waiting):
+            break
+        time.sleep(0.5)
     assert "Apply the demo plan for the repository?" in screen
     for stage in DEMO_STAGES:
         assert stage in screen
