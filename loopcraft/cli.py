@@ -47,11 +47,9 @@ def open_app(model: str | None) -> None:
     app's collection policy (``tui/gcpolicy.py``) would do first thing anyway."""
     gc.disable()
     try:
-        from loopcraft.config import load_config
-        from loopcraft.paths import repo_root
+        from loopcraft.config import load_repo_config
 
-        root = repo_root()
-        config = load_config(root, flags={"model": model})
+        root, config = load_repo_config(model)
         if model:
             from loopcraft.models.spec import parse_model
 

@@ -21,7 +21,7 @@ import typer
 
 from loopcraft import __version__
 from loopcraft.errors import LoopcraftError
-from loopcraft.paths import git_version, repo_root
+from loopcraft.paths import git_version
 
 if TYPE_CHECKING:
     from loopcraft.config import Config
@@ -64,10 +64,9 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _config(model: str | None = None) -> tuple[Path, Config]:
-    from loopcraft.config import load_config
+    from loopcraft.config import load_repo_config  # pydantic: not imported for --help
 
-    root = repo_root()
-    return root, load_config(root, flags={"model": model})
+    return load_repo_config(model)
 
 
 def _version_callback(value: bool) -> None:

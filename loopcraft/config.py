@@ -218,6 +218,12 @@ def load_config(
     return config
 
 
+def load_repo_config(model: str | None = None) -> tuple[Path, Config]:
+    """The repository the command runs in, and its configuration with ``model`` as the command-line flag."""
+    root = repo_root()
+    return root, load_config(root, flags={"model": model})
+
+
 def _check_model_strings(config: Config, origin: dict[tuple[str, ...], str]) -> None:
     """A bad ``model`` or ``fallback_models`` entry fails at load, naming where it came from."""
     from loopcraft.models.spec import parse_model  # models depend on config, not the other way round

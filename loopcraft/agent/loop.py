@@ -346,7 +346,7 @@ class Agent:
             return await self._request(chain, tools, on_delta, "raise")
         except ContextOverflowError as exc:
             overflow = exc
-        rest = chain[_chain_index(chain, overflow.model) :]
+        rest = chain[overflow.index :]
         compacted = not self._compactor.gave_up and await self._compact("overflow")
         if self._interrupted:
             raise asyncio.CancelledError
@@ -762,19 +762,6 @@ def _default_policy(config: AgentConfig) -> PermissionPolicy:
     from loopcraft.agent.permissions import PermissionPolicy
 
     return PermissionPolicy(config)
-
-
-def _chain_index(chain: list[str], model: str) -> int:
-    """Where ``model`` (as the client names it: the parsed model string) stands in ``chain``."""
-    from loopcraft.models.spec import parse_model
-
-    for index, candidate in enumerate(chain):
-        try:
-            if candidate == model or str(parse_model(candidate)) == model:
-                return index
-        except LoopcraftError:
-            continue
-    return 0
 
 
 def _model_context_window(model: str) -> int:

@@ -14,9 +14,8 @@ from loopcraft.models.types import Usage
 # Step kinds shown as nodes (chain and parallel are structure only: their children are the nodes).
 GRAPH_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt", "merge"})
 GROUP_KINDS = frozenset({"workflow", "stage"})
-# Steps whose usage is their own (mirrors runtime.USAGE_KINDS; runtime imports this module, so not from there).
-# A group's usage is always the sum of these among its descendants, never its own row's: a nested workflow's
-# row records the whole run's spend over its lifetime, which includes any parallel siblings'.
+# Steps whose usage is their own (the one definition; the runtime imports it from here).
+# A group's usage is always the sum of these among its descendants, never its own row's.
 USAGE_KINDS = frozenset({"task", "stage_prompt"})
 
 

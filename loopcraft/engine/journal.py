@@ -380,16 +380,6 @@ class Journal:
             )
         return count == 1
 
-    async def usage_by_workflow(self) -> dict[str, dict[str, Any]]:
-        rows = await self._fetch("SELECT workflow, usage FROM runs")
-        totals: dict[str, dict[str, Any]] = {}
-        for workflow, usage in rows:
-            into = totals.setdefault(workflow, {"runs": 0})
-            into["runs"] += 1
-            for k, v in (loads(usage) or {}).items():
-                into[k] = into.get(k, 0) + v
-        return totals
-
     # -- steps -----------------------------------------------------------------------------
 
     async def load_steps(self, run_id: str) -> list[StepRow]:

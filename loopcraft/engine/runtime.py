@@ -48,7 +48,7 @@ from loopcraft.engine.events import (
     is_persisted,
 )
 from loopcraft.engine.gates import normalize_answer
-from loopcraft.engine.graph import GRAPH_KINDS
+from loopcraft.engine.graph import GRAPH_KINDS, USAGE_KINDS
 from loopcraft.engine.journal import Journal, StepRow
 from loopcraft.engine.leases import Lease, LeaseLost, new_owner_id
 from loopcraft.engine.results import StageResult
@@ -74,7 +74,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAGE_KINDS = GRAPH_KINDS  # steps that are stages: graph nodes, with events and parent edges
-USAGE_KINDS = ("task", "stage_prompt")  # steps whose usage is their own (a workflow's is its children's)
 # Open steps a run's end settles (a gate awaiting its answer keeps waiting: it can still be answered).
 SETTLED_STATES = frozenset({"running", "paused", "budget_exceeded", "cancelled"})
 _KEY_UNSAFE = str.maketrans({"/": "_", ":": "_"})
@@ -409,7 +408,7 @@ class Execution:
                 self.usage = self.usage + Usage.from_dict(row.usage)
                 if kind in ("task", "stage_prompt", "workflow"):
                     self.current_budget().charge(Usage.from_dict(row.usage))
-            if kind in ("task", "stage_prompt"):
+            if kind in USAGE_KINDS:
                 self.current_budget().count_stage()
             if kind in STAGE_KINDS:
                 scope.settle(key, row.parents)
@@ -462,7 +461,7 @@ class Execution:
     async def before_step(self, kind: str, name: str) -> None:
         """Control at a step boundary: wait while the run is paused; stop when its budget is spent."""
         await self.control.checkpoint()
-        if kind in ("task", "stage_prompt"):
+        if kind in USAGE_KINDS:
             limit = self.current_budget().stage_allowed()
             if limit is not None:
                 raise WorkflowExit("budget_exceeded", f"run budget exceeded ({limit}) before stage {name!r}")
@@ -756,7 +755,7 @@ class Execution:
             finally:
                 if token is not None:
                     leave_budget(token)
-            inside = [r for r in await self.journal.load_steps(self.run_id) if r.key.startswith(key + "/")]
+            inside = [r for r in self.recorded.values() if r.key.startswith(key + "/")]
             row.usage = spent_total(inside).to_dict()  # its own stages only, not concurrent siblings'
             return wf.validate_output(value)
 
@@ -877,7 +876,7 @@ class Execution:
                     for r in self.recorded.values()
                     if r.kind == "stage_prompt" and r.pos.startswith(stage.key + "/") and r.pos != pos
                 ]
-                stage.charged = sum((Usage.from_dict(r.usage) for r in earlier if r.usage), Usage())
+                stage.charged = spent_total(earlier)
                 started, corrections = sent_prompt_state(read_transcript(session_path), len(earlier))
             prompt = (
                 text

@@ -291,9 +291,6 @@ class Engine:
         row = await self._row(run_id)
         return await self.journal.events(row.id, after_seq)
 
-    async def usage_by_workflow(self) -> dict[str, dict[str, Any]]:
-        return await self.journal.usage_by_workflow()
-
     # -- run control (every command goes through the journal's mailbox) ---------------------
 
     async def _live_row(self, run_id: str, action: str) -> RunRow:

@@ -203,11 +203,13 @@ class ModelCallError(LoopcraftError):
 
 class ContextOverflowError(ModelCallError):
     """``model`` rejected the request as too long for its context window, and the request asked
-    (``overflow="raise"``) to hear about it rather than move on; ``attempts`` holds every try so far."""
+    (``overflow="raise"``) to hear about it rather than move on; ``attempts`` holds every try so far
+    and ``index`` is the model's place in the request's chain (model, then fallbacks, duplicates dropped)."""
 
-    def __init__(self, attempts: list[Attempt], model: str) -> None:
+    def __init__(self, attempts: list[Attempt], model: str, index: int = 0) -> None:
         super().__init__(attempts)
         self.model = model
+        self.index = index
         self.error_class = "context_overflow"
         detail = attempts[-1].error if attempts else None
         self.message = f"context overflow on {model}" + (f" ({detail})" if detail else "")

@@ -92,14 +92,14 @@ class LiteLLMClient:
         chain = [request.pinned_model] if request.pinned_model else [request.model, *request.fallback_models]
         specs = [parse_model(m) for m in dict.fromkeys(chain)]
         attempts: list[Attempt] = []
-        for spec in specs:
+        for index, spec in enumerate(specs):
             result = await self._try_model(spec, request, on_delta, attempts)
             if result is not None:
                 result.attempts = attempts
                 return result
             last = attempts[-1].error_class if attempts else None
             if last == "context_overflow" and request.overflow == "raise":
-                raise ContextOverflowError(attempts, str(spec))
+                raise ContextOverflowError(attempts, str(spec), index)
             if is_terminal(last):
                 break
         raise ModelCallError(attempts)

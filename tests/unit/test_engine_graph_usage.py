@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from loopcraft.engine import graph as graph_mod
-from loopcraft.engine import runtime
 from loopcraft.engine.graph import build_graph
 from loopcraft.engine.journal import StepRow
 
@@ -45,7 +43,3 @@ def test_groups_sum_their_descendant_stages_inner_first() -> None:
     assert nodes[OUTER].cost == pytest.approx(0.37)
     assert nodes["root/1:task:sibling"].tokens == 5000
     assert [n.key for n in graph.nodes] == [OUTER, "root/1:task:sibling"]
-
-
-def test_usage_kinds_match_the_runtime() -> None:
-    assert frozenset(runtime.USAGE_KINDS) == graph_mod.USAGE_KINDS
