@@ -192,6 +192,7 @@ class Agent:
         self._interrupted = False
         self._running = False
         self._pending: list[_Pending] = []
+        self._truncated = False  # the last reply was stopped by the output cap
         self._restore(session.entries)
         recorded_model = self._recorded_model(session)
         if recorded_model != model:
@@ -333,6 +334,7 @@ class Agent:
         )
         self.last_text = result.text
         self.last_model = result.model
+        self._truncated = result.truncated
         await self._emit(UsageUpdate(result.usage, self.usage, turn))
         await self._emit(TurnEnd(turn, result.text, len(result.tool_calls), result.model))
         return result
@@ -469,10 +471,7 @@ class Agent:
             args = call.parsed()
         except ValueError as exc:
             self._seg.malformed += 1
-            text = (
-                f"the arguments for {call.name} are not a valid JSON object ({exc}); send them again as JSON"
-            )
-            return ToolResult(text, is_error=True), "invalid"
+            return ToolResult(prompts.invalid_arguments(call.name, str(exc), self._truncated), is_error=True), "invalid"
         self._seg.malformed = 0
         if not all(b.tool_calls_left() for b in self._budgets()):
             limit = first_exceeded(self._budgets()) or "max_tool_calls"

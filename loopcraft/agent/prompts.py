@@ -36,6 +36,16 @@ OUTCOME_UNKNOWN = "outcome unknown: the process stopped while this ran; check th
 INTERRUPTED_TOOL = "interrupted: the user stopped this tool while it ran; its effects may be partial"
 
 
+def invalid_arguments(tool: str, problem: str, truncated: bool) -> str:
+    """What the model is told about a call whose arguments could not be used."""
+    if truncated:
+        return (
+            f"your reply hit the output limit (max_tokens) in the middle of the arguments for {tool}, "
+            "so the call was not run; send it again, smaller (write a large file in several parts)"
+        )
+    return f"the arguments for {tool} are not a valid JSON object ({problem}); send them again as JSON"
+
+
 def skipped_budget(limit: str) -> str:
     return f"skipped: budget exhausted ({limit})"
 

@@ -41,6 +41,7 @@ _BY_CLASS_NAME: tuple[tuple[str, ErrorClass], ...] = (
     ("JSONDecodeError", "malformed"),
 )
 
+_OVERLOADED_WORDS = re.compile(r"overloaded", re.I)
 _CONTEXT_WORDS = re.compile(
     r"context[_ ]length|context window|maximum context|prompt is too long|too many tokens", re.I
 )
@@ -88,6 +89,8 @@ def status_code(exc: BaseException) -> int | None:
 
 
 def _by_status(code: int) -> ErrorClass | None:
+    if code == 529:
+        return "overloaded"
     if code == 408:
         return "timeout"
     if code in (409, 429):
@@ -113,6 +116,10 @@ def classify(exc: BaseException) -> ErrorClass:
     names = {cls.__name__ for cls in type(inner).__mro__}
     if "BadRequestError" in names and _CONTEXT_WORDS.search(str(inner)):
         return "context_overflow"
+    if status_code(inner) == 529 or (
+        "BadRequestError" not in names and _OVERLOADED_WORDS.search(_decoded(str(inner)))
+    ):
+        return "overloaded"  # Anthropic's 529, or its overloaded_error event inside a stream
     for name, error_class in _BY_CLASS_NAME:
         if name in names:
             return error_class
@@ -168,6 +175,21 @@ def retry_after(exc: BaseException) -> float | None:
     return None
 
 
+_BYTES_LITERAL = re.compile(r"""\bb(['"])(.*?)\1""", re.S)
+
+
+def _decoded(text: str) -> str:
+    """``text`` with Python's ``b'...'`` renderings of response bodies turned back into text."""
+
+    def plain(match: re.Match[str]) -> str:
+        try:
+            return match[2].encode("latin-1").decode("unicode_escape").encode("latin-1").decode("utf-8")
+        except (UnicodeError, ValueError):
+            return match[2]
+
+    return _BYTES_LITERAL.sub(plain, text)
+
+
 _PREFIX = re.compile(r"^(litellm\.)?\w*(Error|Exception)\s*[:-]\s*")
 
 
@@ -175,7 +197,7 @@ def short_message(exc: BaseException, limit: int = 160) -> str:
     """One line describing ``exc``: status code and the provider's message, trimmed."""
     inner = unwrap(exc)
     text = str(getattr(inner, "message", None) or inner) or type(inner).__name__
-    text = " ".join(text.split())
+    text = " ".join(_decoded(text).split())
     while True:
         trimmed = _PREFIX.sub("", text)
         if trimmed == text:

@@ -36,7 +36,8 @@ from loopcraft.models.errors import (
     short_message,
 )
 from loopcraft.models.retry import backoff_delay, decide, is_terminal
-from loopcraft.models.spec import ModelSpec, parse_model, reasoning_params
+from loopcraft.models.reasoning import ReasoningState, output_limit, reasoning_params, request_max_tokens
+from loopcraft.models.spec import ModelSpec, parse_model
 from loopcraft.models.types import (
     Attempt,
     CompletionRequest,
@@ -58,6 +59,7 @@ class _Stream:
     tools: dict[int, dict[str, str]] = field(default_factory=dict)
     finish_reason: str | None = None
     usage: Any = None
+    reasoning: ReasoningState = field(default_factory=ReasoningState)
 
     def complete(self) -> bool:
         """True once both the finish reason and the usage chunk have arrived.
@@ -171,15 +173,20 @@ class LiteLLMClient:
             "max_retries": 0,
             "timeout": self.config.retry.request_timeout,
             "metadata": {"stage": request.stage},
-            **reasoning_params(spec),
         }
+        limit = request.max_tokens or output_limit(spec, options.max_output_tokens)
+        reasoning = reasoning_params(spec, limit)
+        kwargs.update(reasoning)
         if request.tools:
             kwargs["tools"] = request.tools
         if request.response_format is not None:
             kwargs["response_format"] = request.response_format
-        max_tokens = request.max_tokens or options.max_output_tokens
+        max_tokens = request_max_tokens(spec, limit, reasoning)
         if max_tokens:
             kwargs["max_tokens"] = max_tokens
+        if spec.provider == "openai" and _bridges_to_responses(spec, kwargs, options.api_base):
+            # Responses API: nothing stored server-side; reasoning comes back encrypted, for the next turn.
+            kwargs["extra_body"] = {"store": False, "include": ["reasoning.encrypted_content"]}
         if request.temperature is not None:
             kwargs["temperature"] = request.temperature
         if options.api_base:
@@ -227,7 +234,26 @@ class LiteLLMClient:
             usage=priced(usage, spec, self._options(spec)),
             model=str(spec),
             latency_s=time.monotonic() - started,
+            reasoning=collected.reasoning.fields(),
         )
+
+
+def _bridges_to_responses(spec: ModelSpec, kwargs: dict[str, Any], api_base: str | None) -> bool:
+    """True when litellm sends this chat request to OpenAI's ``/v1/responses`` (gpt-5.x with tools and
+    reasoning), asked of litellm's own routing check so the two never disagree."""
+    from litellm.main import responses_api_bridge_check
+
+    try:
+        info, _ = responses_api_bridge_check(
+            model=spec.model,
+            custom_llm_provider="openai",
+            tools=kwargs.get("tools"),
+            reasoning_effort=kwargs.get("reasoning_effort"),
+            api_base=api_base,
+        )
+    except Exception:
+        return False
+    return info.get("mode") == "responses"
 
 
 async def _absorb(chunk: Any, into: _Stream, on_delta: DeltaCallback | None) -> None:
@@ -241,6 +267,12 @@ async def _absorb(chunk: Any, into: _Stream, on_delta: DeltaCallback | None) -> 
         delta = getattr(choice, "delta", None)
         if delta is None:
             continue
+        thinking = getattr(delta, "thinking_blocks", None)
+        if thinking:
+            into.reasoning.add_thinking(list(thinking))
+        items = getattr(delta, "reasoning_items", None)
+        if items:
+            into.reasoning.add_items(list(items))
         text = getattr(delta, "content", None)
         if text:
             into.text.append(text)

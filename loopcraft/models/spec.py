@@ -83,16 +83,3 @@ def parse_model(text: str, extra_providers: frozenset[str] = frozenset()) -> Mod
         raise ModelSpecError(f"invalid effort {effort!r} in model {text!r}: use one of {', '.join(EFFORTS)}")
     return ModelSpec(provider, model, effort)  # type: ignore[arg-type]
 
-
-def reasoning_params(spec: ModelSpec) -> dict[str, object]:
-    """litellm keyword arguments for the spec's effort (none when no effort is given)."""
-    if spec.effort is None or spec.provider == "scripted":
-        return {}
-    if spec.effort == "off":
-        if spec.provider == "anthropic":
-            return {"thinking": {"type": "disabled"}}
-        return {"reasoning_effort": "minimal"} if spec.provider == "openai" else {}
-    mapped = {"max": "high"}.get(spec.effort, spec.effort)
-    if spec.provider == "anthropic" and spec.effort == "max":
-        return {"thinking": {"type": "enabled", "budget_tokens": 32_000}}
-    return {"reasoning_effort": mapped}

@@ -13,6 +13,7 @@ ToolSchema = dict[str, Any]  # OpenAI tool format: {"type": "function", "functio
 ErrorClass = Literal[
     "rate_limit",
     "server",
+    "overloaded",
     "timeout",
     "connection",
     "auth",
@@ -36,6 +37,10 @@ def function_tool(name: str, description: str, parameters: dict[str, Any]) -> To
     }
 
 
+# The key of the object that stands in, in replayed history, for arguments that were not valid JSON.
+INVALID_ARGUMENTS = "_invalid_arguments"
+
+
 @dataclass
 class ToolCall:
     id: str
@@ -47,7 +52,22 @@ class ToolCall:
         value = json.loads(self.arguments or "{}")
         if not isinstance(value, dict):
             raise ValueError("tool arguments must be a JSON object")
+        if INVALID_ARGUMENTS in value:
+            raise ValueError(str(value[INVALID_ARGUMENTS]))
         return value
+
+    def replayable(self, truncated: bool = False) -> ToolCall:
+        """This call with arguments every provider accepts back in history: unparseable ones
+        are replaced by an object saying so (litellm refuses to send invalid JSON)."""
+        try:
+            value = json.loads(self.arguments or "{}")
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            return self
+        why = "cut off by the output limit" if truncated else "not a valid JSON object"
+        note = {INVALID_ARGUMENTS: f"the arguments were {why} ({len(self.arguments)} characters) and were not run"}
+        return ToolCall(self.id, self.name, json.dumps(note))
 
     def to_message(self) -> dict[str, Any]:
         return {
@@ -147,11 +167,20 @@ class CompletionResult:
     model: str  # the model string that actually answered
     latency_s: float
     attempts: list[Attempt] = field(default_factory=list)
+    # Provider reasoning state to send back verbatim (``thinking_blocks``, ``reasoning_items``).
+    reasoning: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        """True when the output cap stopped the reply (``length`` / ``max_tokens``)."""
+        return self.finish_reason in ("length", "max_tokens")
 
     def assistant_message(self) -> Message:
+        """The reply as history: tool-call arguments always valid JSON, reasoning state kept."""
         msg: Message = {"role": "assistant", "content": self.text or None}
         if self.tool_calls:
-            msg["tool_calls"] = [tc.to_message() for tc in self.tool_calls]
+            msg["tool_calls"] = [tc.replayable(self.truncated).to_message() for tc in self.tool_calls]
+        msg.update(self.reasoning)
         return msg
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,6 +192,7 @@ class CompletionResult:
             "model": self.model,
             "latency_s": self.latency_s,
             "attempts": [a.to_dict() for a in self.attempts],
+            **({"reasoning": self.reasoning} if self.reasoning else {}),
         }
 
     @classmethod
@@ -177,6 +207,7 @@ class CompletionResult:
             attempts=[
                 Attempt(**{**a, "usage": Usage.from_dict(a.get("usage"))}) for a in data.get("attempts", [])
             ],
+            reasoning=dict(data.get("reasoning") or {}),
         )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from loopcraft.errors import ModelSpecError
-from loopcraft.models.spec import parse_model, reasoning_params
+from loopcraft.models.reasoning import reasoning_params
+from loopcraft.models.spec import parse_model
 from tests.conftest import one_line_error
 
 
