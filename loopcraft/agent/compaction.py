@@ -13,6 +13,7 @@ from typing import Any
 
 from loopcraft.agent import prompts
 from loopcraft.models.client import ModelClient
+from loopcraft.models.reasoning import REASONING_KEYS
 from loopcraft.models.types import CompletionRequest, Message, Usage
 
 MAX_FAILURES = 3
@@ -29,6 +30,9 @@ def message_chars(message: Message) -> int:
         size += len(json.dumps(content))
     for call in message.get("tool_calls") or ():
         size += len(call["function"]["name"]) + len(call["function"]["arguments"] or "") + 32
+    for key in REASONING_KEYS:  # thinking blocks / reasoning items go back with the message
+        if message.get(key):
+            size += len(json.dumps(message[key]))
     return size
 
 

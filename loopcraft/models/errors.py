@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -190,6 +191,26 @@ def _decoded(text: str) -> str:
     return _BYTES_LITERAL.sub(plain, text)
 
 
+_JSON_BODY = re.compile(r"\{.*\}", re.S)
+
+
+def _provider_message(text: str) -> str:
+    """``text`` with a JSON error body (``{"error": {"type", "message"}}``) reduced to its type and message."""
+    match = _JSON_BODY.search(text)
+    if not match:
+        return text
+    try:
+        body = json.loads(match[0])
+    except ValueError:
+        return text
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return text
+    kind = error.get("type")
+    plain = f"{kind}: {error['message']}" if isinstance(kind, str) else error["message"]
+    return text[: match.start()] + plain + text[match.end() :]
+
+
 _PREFIX = re.compile(r"^(litellm\.)?\w*(Error|Exception)\s*[:-]\s*")
 
 
@@ -197,7 +218,7 @@ def short_message(exc: BaseException, limit: int = 160) -> str:
     """One line describing ``exc``: status code and the provider's message, trimmed."""
     inner = unwrap(exc)
     text = str(getattr(inner, "message", None) or inner) or type(inner).__name__
-    text = " ".join(_decoded(text).split())
+    text = " ".join(_provider_message(_decoded(text)).split())
     while True:
         trimmed = _PREFIX.sub("", text)
         if trimmed == text:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import threading
+import warnings
 from typing import Any
 
 _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm")
@@ -51,7 +52,30 @@ def _import_and_configure() -> Any:
         logger.propagate = False
     _register_scripted(litellm)
     _skip_litellm_pricing()
+    _warnings_to_log()
     return litellm
+
+
+_LIBRARY_WARNINGS = ("litellm", "pydantic", "httpx", "openai")
+_warning_log = logging.getLogger("loopcraft.models.warnings")
+
+
+def _warnings_to_log() -> None:
+    """Send warnings raised inside litellm and the libraries it drives (e.g. pydantic's
+    serializer warnings on Responses usage) to the log instead of stderr, where they would
+    land in headless output. Warnings from anywhere else are shown as before."""
+    shown = warnings.showwarning
+    if getattr(shown, "_loopcraft", False):
+        return
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: Any) -> None:
+        if any(f"/{name}/" in filename.replace("\\", "/") for name in _LIBRARY_WARNINGS):
+            _warning_log.debug("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
+            return
+        shown(message, category, filename, lineno, *rest)
+
+    show._loopcraft = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def _no_cost(self: Any, *args: Any, **kwargs: Any) -> None:
