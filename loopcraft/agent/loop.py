@@ -471,7 +471,9 @@ class Agent:
             args = call.parsed()
         except ValueError as exc:
             self._seg.malformed += 1
-            return ToolResult(prompts.invalid_arguments(call.name, str(exc), self._truncated), is_error=True), "invalid"
+            return ToolResult(
+                prompts.invalid_arguments(call.name, str(exc), self._truncated), is_error=True
+            ), "invalid"
         self._seg.malformed = 0
         if not all(b.tool_calls_left() for b in self._budgets()):
             limit = first_exceeded(self._budgets()) or "max_tool_calls"

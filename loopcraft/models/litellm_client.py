@@ -35,8 +35,8 @@ from loopcraft.models.errors import (
     retry_after,
     short_message,
 )
-from loopcraft.models.retry import backoff_delay, decide, is_terminal
 from loopcraft.models.reasoning import ReasoningState, output_limit, reasoning_params, request_max_tokens
+from loopcraft.models.retry import backoff_delay, decide, is_terminal
 from loopcraft.models.spec import ModelSpec, parse_model
 from loopcraft.models.types import (
     Attempt,

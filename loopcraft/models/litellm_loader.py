@@ -75,7 +75,7 @@ def _warnings_to_log() -> None:
         shown(message, category, filename, lineno, *rest)
 
     show._loopcraft = True  # type: ignore[attr-defined]
-    warnings.showwarning = show
+    warnings.showwarning = show  # type: ignore[assignment]
 
 
 def _no_cost(self: Any, *args: Any, **kwargs: Any) -> None:

@@ -11,9 +11,7 @@ from loopcraft.models.types import ErrorClass
 
 Decision = Literal["retry", "next_model", "stop"]
 
-RETRYABLE: frozenset[ErrorClass] = frozenset(
-    {"rate_limit", "server", "overloaded", "timeout", "connection"}
-)
+RETRYABLE: frozenset[ErrorClass] = frozenset({"rate_limit", "server", "overloaded", "timeout", "connection"})
 # Never retried nor handed to another model: the caller must see them as they are.
 TERMINAL: frozenset[ErrorClass] = frozenset({"cancelled", "content_refusal"})
 

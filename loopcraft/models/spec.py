@@ -82,4 +82,3 @@ def parse_model(text: str, extra_providers: frozenset[str] = frozenset()) -> Mod
     if effort is not None and effort not in EFFORTS:
         raise ModelSpecError(f"invalid effort {effort!r} in model {text!r}: use one of {', '.join(EFFORTS)}")
     return ModelSpec(provider, model, effort)  # type: ignore[arg-type]
-

@@ -66,7 +66,9 @@ class ToolCall:
         if isinstance(value, dict):
             return self
         why = "cut off by the output limit" if truncated else "not a valid JSON object"
-        note = {INVALID_ARGUMENTS: f"the arguments were {why} ({len(self.arguments)} characters) and were not run"}
+        note = {
+            INVALID_ARGUMENTS: f"the arguments were {why} ({len(self.arguments)} characters) and were not run"
+        }
         return ToolCall(self.id, self.name, json.dumps(note))
 
     def to_message(self) -> dict[str, Any]:

@@ -64,7 +64,9 @@ class AnthropicServer:
         self._counter = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="anthropic-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="anthropic-server", daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -82,7 +84,12 @@ class AnthropicServer:
         kinds = {429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error"}
         text = message or ("Overloaded" if status == 529 else f"fake error {status}")
         self._queue.append(
-            Reply(status=status, error_type=kinds.get(status, "api_error"), message=text, retry_after=retry_after)
+            Reply(
+                status=status,
+                error_type=kinds.get(status, "api_error"),
+                message=text,
+                retry_after=retry_after,
+            )
         )
         return self
 
@@ -127,17 +134,21 @@ class AnthropicServer:
         if enabled:
             budget = thinking.get("budget_tokens")
             if not isinstance(budget, int) or budget < 1024:
-                raise StrictError("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+                raise StrictError(
+                    "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+                )
             if budget >= max_tokens:
                 raise StrictError("`max_tokens` must be greater than `thinking.budget_tokens`")
         messages = body.get("messages") or []
         if not messages or messages[0].get("role") != "user":
-            raise StrictError("messages: first message must use the \"user\" role")
+            raise StrictError('messages: first message must use the "user" role')
         previous_tool_ids: list[str] = []
         for index, message in enumerate(messages):
             role = message.get("role")
             if index and role == messages[index - 1].get("role"):
-                raise StrictError(f"messages: roles must alternate between \"user\" and \"assistant\" (at {index})")
+                raise StrictError(
+                    f'messages: roles must alternate between "user" and "assistant" (at {index})'
+                )
             blocks = _blocks(message)
             if role == "user":
                 results = [b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"]
@@ -149,10 +160,12 @@ class AnthropicServer:
                 continue
             for block in blocks:
                 if block.get("type") == "tool_use" and not isinstance(block.get("input"), dict):
-                    raise StrictError(f"messages.{index}.content: tool_use.input: Input should be a valid dictionary")
-                if block.get("type") == "thinking" and self.issued.get(block.get("signature", "")) != block.get(
-                    "thinking"
-                ):
+                    raise StrictError(
+                        f"messages.{index}.content: tool_use.input: Input should be a valid dictionary"
+                    )
+                if block.get("type") == "thinking" and self.issued.get(
+                    block.get("signature", "")
+                ) != block.get("thinking"):
                     raise StrictError(f"messages.{index}.content: Invalid `signature` in `thinking` block")
             previous_tool_ids = [b["id"] for b in blocks if b.get("type") == "tool_use"]
         if enabled:
@@ -161,7 +174,8 @@ class AnthropicServer:
     def _check_thinking_turn(self, messages: list[dict[str, Any]]) -> None:
         """With thinking on, the assistant turn of the tool loop in progress must start with thinking."""
         last_user_text = max(
-            (i for i, m in enumerate(messages) if m.get("role") == "user" and not _is_tool_results(m)), default=0
+            (i for i, m in enumerate(messages) if m.get("role") == "user" and not _is_tool_results(m)),
+            default=0,
         )
         for index in range(last_user_text + 1, len(messages)):
             message = messages[index]
@@ -267,17 +281,22 @@ def _handler_for(server: AnthropicServer) -> type[BaseHTTPRequestHandler]:
             if enabled and reply.thinking:
                 signature = "sig-" + hashlib.sha256(reply.thinking.encode()).hexdigest()[:32]
                 server.issued[signature] = reply.thinking
-                self._block(index, {"type": "thinking", "thinking": "", "signature": ""}, [
-                    {"type": "thinking_delta", "thinking": p} for p in _pieces(reply.thinking, server.chunk)
-                ] + [{"type": "signature_delta", "signature": signature}])
+                self._block(
+                    index,
+                    {"type": "thinking", "thinking": "", "signature": ""},
+                    [{"type": "thinking_delta", "thinking": p} for p in _pieces(reply.thinking, server.chunk)]
+                    + [{"type": "signature_delta", "signature": signature}],
+                )
                 index += 1
             if enabled and reply.redacted:
                 self._block(index, {"type": "redacted_thinking", "data": reply.redacted}, [])
                 index += 1
             if reply.text:
-                self._block(index, {"type": "text", "text": ""}, [
-                    {"type": "text_delta", "text": p} for p in _pieces(reply.text, server.chunk)
-                ])
+                self._block(
+                    index,
+                    {"type": "text", "text": ""},
+                    [{"type": "text_delta", "text": p} for p in _pieces(reply.text, server.chunk)],
+                )
                 index += 1
             stop = reply.stop_reason or ("tool_use" if reply.tool_calls else "end_turn")
             for position, call in enumerate(reply.tool_calls):
@@ -285,16 +304,26 @@ def _handler_for(server: AnthropicServer) -> type[BaseHTTPRequestHandler]:
                 raw = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
                 if reply.cut_at is not None and position == len(reply.tool_calls) - 1:
                     raw, stop = raw[: reply.cut_at], "max_tokens"
-                start = {"type": "tool_use", "id": call.get("id") or server._id("toolu"), "name": call["name"], "input": {}}
-                self._block(index, start, [
-                    {"type": "input_json_delta", "partial_json": p} for p in _pieces(raw, server.chunk)
-                ])
+                start = {
+                    "type": "tool_use",
+                    "id": call.get("id") or server._id("toolu"),
+                    "name": call["name"],
+                    "input": {},
+                }
+                self._block(
+                    index,
+                    start,
+                    [{"type": "input_json_delta", "partial_json": p} for p in _pieces(raw, server.chunk)],
+                )
                 index += 1
             output_tokens = reply.usage.get("output_tokens", 10 + len(reply.thinking + reply.text) // 4)
-            self._event("message_delta", {
-                "delta": {"stop_reason": stop, "stop_sequence": None},
-                "usage": {"output_tokens": output_tokens},
-            })
+            self._event(
+                "message_delta",
+                {
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": output_tokens},
+                },
+            )
             self._event("message_stop", {})
             self._end()
 

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-EFFORTS = {"gpt-5.5": {"none", "low", "medium", "high", "xhigh"}, "gpt-5": {"minimal", "low", "medium", "high"}}
+EFFORTS = {
+    "gpt-5.5": {"none", "low", "medium", "high", "xhigh"},
+    "gpt-5": {"minimal", "low", "medium", "high"},
+}
 
 
 @dataclass
@@ -123,7 +126,9 @@ class OpenAIProviderServer:
                     try:
                         json.loads(arguments)
                     except (TypeError, ValueError) as exc:
-                        raise StrictError(f"messages.[{index}].tool_calls: invalid function arguments") from exc
+                        raise StrictError(
+                            f"messages.[{index}].tool_calls: invalid function arguments"
+                        ) from exc
                     open_calls.add(call["id"])
             elif message.get("role") == "tool" and message.get("tool_call_id") not in open_calls:
                 raise StrictError(
@@ -157,7 +162,9 @@ class OpenAIProviderServer:
                     )
                 calls.add(item.get("call_id", ""))
             elif kind == "function_call_output" and item.get("call_id") not in calls:
-                raise StrictError(f"No tool call found for function call output with call_id {item.get('call_id')}.")
+                raise StrictError(
+                    f"No tool call found for function call output with call_id {item.get('call_id')}."
+                )
 
 
 def _pieces(text: str, size: int) -> list[str]:
@@ -202,7 +209,9 @@ def _handler_for(server: OpenAIProviderServer) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
 
         def _error(self, status: int, message: str) -> None:
-            data = json.dumps({"error": {"message": message, "type": "invalid_request_error", "code": None}}).encode()
+            data = json.dumps(
+                {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+            ).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -220,7 +229,12 @@ def _handler_for(server: OpenAIProviderServer) -> type[BaseHTTPRequestHandler]:
             return prompt, 10 + len(reply.text) // 4
 
         def _chat(self, body: dict[str, Any], reply: Reply) -> None:
-            base = {"id": server._id("chatcmpl"), "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
+            base = {
+                "id": server._id("chatcmpl"),
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": body["model"],
+            }
 
             def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
                 self._send({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -230,8 +244,18 @@ def _handler_for(server: OpenAIProviderServer) -> type[BaseHTTPRequestHandler]:
                 chunk({"content": piece})
             calls = [(i, c, _pieces(_arguments(c), server.chunk)) for i, c in enumerate(reply.tool_calls)]
             for i, call, _ in calls:
-                chunk({"tool_calls": [{"index": i, "id": call.get("id") or server._id("call"), "type": "function",
-                                       "function": {"name": call["name"], "arguments": ""}}]})
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": i,
+                                "id": call.get("id") or server._id("call"),
+                                "type": "function",
+                                "function": {"name": call["name"], "arguments": ""},
+                            }
+                        ]
+                    }
+                )
             longest = max((len(p) for _, _, p in calls), default=0)
             for step in range(longest):  # interleaved: a piece of each call in turn
                 for i, _, pieces in calls:
@@ -239,18 +263,33 @@ def _handler_for(server: OpenAIProviderServer) -> type[BaseHTTPRequestHandler]:
                         chunk({"tool_calls": [{"index": i, "function": {"arguments": pieces[step]}}]})
             chunk({}, "tool_calls" if reply.tool_calls else "stop")
             prompt, completion = self._usage(body, reply)
-            self._send({**base, "choices": [], "usage": {
-                "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
-                "completion_tokens_details": {"reasoning_tokens": 0},
-            }})
+            self._send(
+                {
+                    **base,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": prompt,
+                        "completion_tokens": completion,
+                        "total_tokens": prompt + completion,
+                        "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
+                        "completion_tokens_details": {"reasoning_tokens": 0},
+                    },
+                }
+            )
             self._send("[DONE]")
 
         def _responses(self, body: dict[str, Any], reply: Reply) -> None:
             sequence = iter(range(10_000))
             response_id = server._id("resp")
-            shell = {"id": response_id, "object": "response", "created_at": 1, "model": body["model"],
-                     "status": "in_progress", "output": [], "store": body.get("store", True)}
+            shell = {
+                "id": response_id,
+                "object": "response",
+                "created_at": 1,
+                "model": body["model"],
+                "status": "in_progress",
+                "output": [],
+                "store": body.get("store", True),
+            }
 
             def event(kind: str, **data: Any) -> None:
                 self._send({"type": kind, "sequence_number": next(sequence), **data}, kind)
@@ -260,8 +299,11 @@ def _handler_for(server: OpenAIProviderServer) -> type[BaseHTTPRequestHandler]:
             reasoning_id = None
             if reply.reasoning:
                 reasoning_id = server._id("rs")
-                item: dict[str, Any] = {"type": "reasoning", "id": reasoning_id,
-                                        "summary": [{"type": "summary_text", "text": reply.reasoning}]}
+                item: dict[str, Any] = {
+                    "type": "reasoning",
+                    "id": reasoning_id,
+                    "summary": [{"type": "summary_text", "text": reply.reasoning}],
+                }
                 if "reasoning.encrypted_content" in (body.get("include") or []):
                     secret = "enc-" + hashlib.sha256(reply.reasoning.encode()).hexdigest()
                     server.encrypted[reasoning_id] = secret
@@ -272,36 +314,91 @@ def _handler_for(server: OpenAIProviderServer) -> type[BaseHTTPRequestHandler]:
             if reply.text:
                 message_id = server._id("msg")
                 index = len(output)
-                event("response.output_item.added", output_index=index, item={
-                    "type": "message", "id": message_id, "role": "assistant", "status": "in_progress", "content": []})
+                event(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={
+                        "type": "message",
+                        "id": message_id,
+                        "role": "assistant",
+                        "status": "in_progress",
+                        "content": [],
+                    },
+                )
                 for piece in _pieces(reply.text, server.chunk):
-                    event("response.output_text.delta", item_id=message_id, output_index=index, content_index=0,
-                          delta=piece)
+                    event(
+                        "response.output_text.delta",
+                        item_id=message_id,
+                        output_index=index,
+                        content_index=0,
+                        delta=piece,
+                    )
                 part = {"type": "output_text", "text": reply.text, "annotations": []}
-                event("response.output_text.done", item_id=message_id, output_index=index, content_index=0,
-                      text=reply.text)
-                done = {"type": "message", "id": message_id, "role": "assistant", "status": "completed",
-                        "content": [part]}
+                event(
+                    "response.output_text.done",
+                    item_id=message_id,
+                    output_index=index,
+                    content_index=0,
+                    text=reply.text,
+                )
+                done = {
+                    "type": "message",
+                    "id": message_id,
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [part],
+                }
                 event("response.output_item.done", output_index=index, item=done)
                 output.append(done)
             for call in reply.tool_calls:
-                item_id, call_id, index, raw = server._id("fc"), call.get("id") or server._id("call"), len(output), _arguments(call)
+                item_id, call_id, index, raw = (
+                    server._id("fc"),
+                    call.get("id") or server._id("call"),
+                    len(output),
+                    _arguments(call),
+                )
                 if reasoning_id:
                     server.reasoning_for_call[item_id] = reasoning_id
-                start = {"type": "function_call", "id": item_id, "call_id": call_id, "name": call["name"],
-                         "arguments": "", "status": "in_progress"}
+                start = {
+                    "type": "function_call",
+                    "id": item_id,
+                    "call_id": call_id,
+                    "name": call["name"],
+                    "arguments": "",
+                    "status": "in_progress",
+                }
                 event("response.output_item.added", output_index=index, item=start)
                 for piece in _pieces(raw, server.chunk):
-                    event("response.function_call_arguments.delta", item_id=item_id, output_index=index, delta=piece)
-                event("response.function_call_arguments.done", item_id=item_id, output_index=index, arguments=raw)
+                    event(
+                        "response.function_call_arguments.delta",
+                        item_id=item_id,
+                        output_index=index,
+                        delta=piece,
+                    )
+                event(
+                    "response.function_call_arguments.done",
+                    item_id=item_id,
+                    output_index=index,
+                    arguments=raw,
+                )
                 done = {**start, "arguments": raw, "status": "completed"}
                 event("response.output_item.done", output_index=index, item=done)
                 output.append(done)
             prompt, completion = self._usage(body, reply)
-            event("response.completed", response={**shell, "status": "completed", "output": output, "usage": {
-                "input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion,
-                "input_tokens_details": {"cached_tokens": reply.cached_tokens},
-                "output_tokens_details": {"reasoning_tokens": 5 if reply.reasoning else 0},
-            }})
+            event(
+                "response.completed",
+                response={
+                    **shell,
+                    "status": "completed",
+                    "output": output,
+                    "usage": {
+                        "input_tokens": prompt,
+                        "output_tokens": completion,
+                        "total_tokens": prompt + completion,
+                        "input_tokens_details": {"cached_tokens": reply.cached_tokens},
+                        "output_tokens_details": {"reasoning_tokens": 5 if reply.reasoning else 0},
+                    },
+                },
+            )
 
     return Handler

@@ -50,7 +50,9 @@ def _script_task(server: AnthropicServer) -> None:
         text="Writing it.",
         tool_calls=[{"name": "write", "arguments": {"path": "out.txt", "content": CONTENT}}],
     )
-    server.respond(thinking="Now read it back.", tool_calls=[{"name": "read", "arguments": {"path": "out.txt"}}])
+    server.respond(
+        thinking="Now read it back.", tool_calls=[{"name": "read", "arguments": {"path": "out.txt"}}]
+    )
     server.respond(thinking="And list the folder.", tool_calls=[{"name": "ls", "arguments": {"path": "."}}])
     server.respond(thinking="All done.", text="Wrote, read and listed out.txt.")
 
@@ -83,7 +85,9 @@ async def _run(server: AnthropicServer, tmp_path: Path, model: str, prompt: str 
         "anthropic/claude-haiku-4-5:off",
     ],
 )
-async def test_multi_turn_tool_task_passes_strict_server(server: AnthropicServer, tmp_path: Path, model: str) -> None:
+async def test_multi_turn_tool_task_passes_strict_server(
+    server: AnthropicServer, tmp_path: Path, model: str
+) -> None:
     _script_task(server)
     agent = await _run(server, tmp_path, model)
     assert server.rejections == []
@@ -115,8 +119,13 @@ async def test_strict_server_rejects_a_thinking_turn_without_its_thinking(server
         "thinking": {"type": "enabled", "budget_tokens": 2048},
         "messages": [
             {"role": "user", "content": "go"},
-            {"role": "assistant", "content": [{"type": "text", "text": "x"},
-                                               {"type": "tool_use", "id": "t1", "name": "ls", "input": {}}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "x"},
+                    {"type": "tool_use", "id": "t1", "name": "ls", "input": {}},
+                ],
+            },
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "a"}]},
         ],
     }
@@ -131,8 +140,10 @@ async def test_truncated_tool_call_is_recovered(server: AnthropicServer, tmp_pat
         tool_calls=[{"name": "write", "arguments": {"path": "out.txt", "content": CONTENT * 4}}],
         cut_at=40,
     )
-    server.respond(thinking="Smaller now.",
-                   tool_calls=[{"name": "write", "arguments": {"path": "out.txt", "content": CONTENT}}])
+    server.respond(
+        thinking="Smaller now.",
+        tool_calls=[{"name": "write", "arguments": {"path": "out.txt", "content": CONTENT}}],
+    )
     server.respond(thinking="Done.", text="written")
     agent = await _run(server, tmp_path, model)
     assert agent.result.status == "completed", agent.result.reason  # type: ignore[attr-defined]
@@ -141,12 +152,14 @@ async def test_truncated_tool_call_is_recovered(server: AnthropicServer, tmp_pat
     second = server.requests[1]["messages"]
     tool_result = second[-1]["content"][0]
     assert "output limit" in json.dumps(tool_result)
-    cut = [b for b in second[1]["content"] if b["type"] == "tool_use"][0]
+    cut = next(b for b in second[1]["content"] if b["type"] == "tool_use")
     assert "_invalid_arguments" in cut["input"]
 
 
 @pytest.mark.parametrize("fault", ["529", "in_stream"])
-async def test_overloaded_is_retried_and_recorded(server: AnthropicServer, tmp_path: Path, fault: str) -> None:
+async def test_overloaded_is_retried_and_recorded(
+    server: AnthropicServer, tmp_path: Path, fault: str
+) -> None:
     if fault == "529":
         server.fail(529)
     else:
@@ -194,13 +207,16 @@ def test_sigkill_after_a_thinking_turn_then_resume_sends_thinking_back(
     driver.write_text(DRIVER)
     session = tmp_path / "s.jsonl"
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-    server.respond(thinking="First, a slow command.",
-                   tool_calls=[{"name": "bash", "arguments": {"command": "sleep 30"}}])
+    server.respond(
+        thinking="First, a slow command.", tool_calls=[{"name": "bash", "arguments": {"command": "sleep 30"}}]
+    )
     args = [sys.executable, str(driver), str(workspace), str(session), server.base_url]
     first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while '"tool_call_start"' not in (session.read_text() if session.exists() else ""):
-        assert time.monotonic() < deadline and first.poll() is None, first.stderr.read() if first.stderr else ""
+        assert time.monotonic() < deadline and first.poll() is None, (
+            first.stderr.read() if first.stderr else ""
+        )
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
@@ -209,7 +225,7 @@ def test_sigkill_after_a_thinking_turn_then_resume_sends_thinking_back(
     assert second.stdout.startswith("completed"), second.stdout + second.stderr
     assert server.rejections == []
     resumed = server.requests[-1]["messages"]
-    assistant = [m for m in resumed if m["role"] == "assistant"][0]
+    assistant = next(m for m in resumed if m["role"] == "assistant")
     assert assistant["content"][0] == {
         "type": "thinking",
         "thinking": "First, a slow command.",

@@ -59,10 +59,16 @@ async def _run(server: OpenAIProviderServer, tmp_path: Path, model: str) -> tupl
 async def test_multi_turn_tool_task(
     server: OpenAIProviderServer, tmp_path: Path, model: str, route: str, effort: str | None
 ) -> None:
-    server.respond(reasoning="write first", text="Writing.",
-                   tool_calls=[{"name": "write", "arguments": {"path": "out.txt", "content": CONTENT}}])
-    server.respond(reasoning="read back", tool_calls=[{"name": "read", "arguments": {"path": "out.txt"}}],
-                   cached_tokens=100)
+    server.respond(
+        reasoning="write first",
+        text="Writing.",
+        tool_calls=[{"name": "write", "arguments": {"path": "out.txt", "content": CONTENT}}],
+    )
+    server.respond(
+        reasoning="read back",
+        tool_calls=[{"name": "read", "arguments": {"path": "out.txt"}}],
+        cached_tokens=100,
+    )
     server.respond(reasoning="list", tool_calls=[{"name": "ls", "arguments": {"path": "."}}])
     server.respond(text="done")
     _, result = await _run(server, tmp_path, model)
@@ -79,8 +85,11 @@ async def test_multi_turn_tool_task(
         reasoning = [item for item in last if item.get("type") == "reasoning"]
         assert [r["encrypted_content"] for r in reasoning] == list(server.encrypted.values())
         entries = SessionLog.open(tmp_path / "s.jsonl").entries
-        kept = [e["message"].get("reasoning_items") for e in entries if e.get("type") == "message"
-                and e["message"]["role"] == "assistant"]
+        kept = [
+            e["message"].get("reasoning_items")
+            for e in entries
+            if e.get("type") == "message" and e["message"]["role"] == "assistant"
+        ]
         assert all(kept[:3])
     else:
         assert all(b.get("reasoning_effort") == effort for b in bodies)

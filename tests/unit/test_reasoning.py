@@ -16,8 +16,12 @@ from loopcraft.models.spec import parse_model
 from loopcraft.models.types import ToolCall
 
 INFO: dict[str, dict[str, Any]] = {
-    "openai/gpt-5.5": {"max_output_tokens": 128000, "supports_none_reasoning_effort": True,
-                       "supports_xhigh_reasoning_effort": True, "supports_minimal_reasoning_effort": False},
+    "openai/gpt-5.5": {
+        "max_output_tokens": 128000,
+        "supports_none_reasoning_effort": True,
+        "supports_xhigh_reasoning_effort": True,
+        "supports_minimal_reasoning_effort": False,
+    },
     "openai/gpt-5": {"max_output_tokens": 128000, "supports_minimal_reasoning_effort": True},
     "anthropic/claude-sonnet-4-5": {"max_output_tokens": 64000},
 }
@@ -89,13 +93,13 @@ class _Overloaded(Exception):
 
 
 def test_529_is_overloaded_and_retryable() -> None:
-    assert classify(_Overloaded("b'{\"type\":\"error\"}'")) == "overloaded"
+    assert classify(_Overloaded('b\'{"type":"error"}\'')) == "overloaded"
     assert classify(RuntimeError("AnthropicException - Overloaded")) == "overloaded"
     assert "overloaded" in RETRYABLE
 
 
 def test_error_text_is_decoded() -> None:
-    text = short_message(RuntimeError("b'{\"message\": \"caf\\xc3\\xa9 down\"}'"))
+    text = short_message(RuntimeError('b\'{"message": "caf\\xc3\\xa9 down"}\''))
     assert "b'" not in text and "café down" in text
 
 
@@ -113,5 +117,7 @@ def test_library_warnings_go_to_the_log_not_stderr() -> None:
 
 
 def test_a_json_error_body_reads_as_its_message() -> None:
-    exc = RuntimeError('AnthropicException - {"type":"error","error":{"type":"invalid_request_error","message":"bad turn"}}')
+    exc = RuntimeError(
+        'AnthropicException - {"type":"error","error":{"type":"invalid_request_error","message":"bad turn"}}'
+    )
     assert short_message(exc) == "invalid_request_error: bad turn"
