@@ -89,6 +89,24 @@ def status_code(exc: BaseException) -> int | None:
     return None
 
 
+def _in_stream(exc: BaseException) -> bool:
+    return any(cls.__name__ == "MidStreamFallbackError" for cls in type(exc).__mro__)
+
+
+def provider_status(exc: BaseException) -> int | None:
+    """The HTTP status the provider answered with. litellm reports Anthropic's 529 (its
+    ``overloaded_error``) as 500, and an error event inside a 200 stream as 500 too: the first
+    is given back its 529, the second has no status (None)."""
+    inner = unwrap(exc)
+    code = status_code(inner)
+    overloaded = code == 529 or (
+        code is not None and code >= 500 and _OVERLOADED_WORDS.search(_decoded(str(inner)))
+    )
+    if _in_stream(exc) and code is not None and code >= 500:
+        return None
+    return 529 if overloaded else code
+
+
 def _by_status(code: int) -> ErrorClass | None:
     if code == 529:
         return "overloaded"
@@ -224,8 +242,10 @@ def short_message(exc: BaseException, limit: int = 160) -> str:
         if trimmed == text:
             break
         text = trimmed
-    code = status_code(inner)
-    if code is not None and not text.startswith(str(code)):
+    code = provider_status(exc)
+    if code is None and status_code(inner) is not None:
+        text = f"{text} (inside the stream)"  # the HTTP status was 200; litellm's 500 is its own
+    elif code is not None and not text.startswith(str(code)):
         text = f"{code} {text}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -171,6 +171,8 @@ async def test_overloaded_is_retried_and_recorded(
     failed = entries[-1]["failed_attempts"]
     assert [a["error_class"] for a in failed] == ["overloaded"]
     assert "b'" not in failed[0]["error"] and "Overloaded" in failed[0]["error"]
+    expected = "529 overloaded_error: Overloaded" if fault == "529" else "Overloaded (inside the stream)"
+    assert failed[0]["error"] == expected
 
 
 DRIVER = """
