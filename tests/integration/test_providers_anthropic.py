@@ -5,7 +5,6 @@ recovered, and 529 / in-stream overload retried and recorded as overloaded."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -22,7 +21,7 @@ from loopcraft.agent.permissions import PermissionPolicy
 from loopcraft.agent.session import SessionLog
 from loopcraft.config import AgentConfig, Config, ModelOptions, RetryConfig
 from loopcraft.models.litellm_client import LiteLLMClient
-from tests.fakes.anthropic_server import AnthropicServer
+from tests.fakes.anthropic_server import PROMPT_TOO_LONG, AnthropicServer
 
 CONTENT = 'héllo — "quoted" \\back\\slash\\ \ttab\tend\n日本語 line 2\n'
 
@@ -233,4 +232,14 @@ def test_sigkill_after_a_thinking_turn_then_resume_sends_thinking_back(
         "thinking": "First, a slow command.",
         "signature": next(iter(server.issued)),
     }
-    assert asyncio is not None
+
+
+async def test_prompt_too_long_is_a_context_overflow(server: AnthropicServer) -> None:
+    from loopcraft.models.errors import ContextOverflowError
+    from loopcraft.models.types import CompletionRequest
+
+    server.fail(400, PROMPT_TOO_LONG)
+    model = "anthropic/claude-sonnet-4-5"
+    request = CompletionRequest(model=model, messages=[{"role": "user", "content": "hi"}], overflow="raise")
+    with pytest.raises(ContextOverflowError, match="prompt is too long"):
+        await LiteLLMClient(_config(server, model)).complete(request)
