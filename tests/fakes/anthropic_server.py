@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer
 
 PROMPT_TOO_LONG = "prompt is too long: 250000 tokens > 200000 maximum"
 
@@ -50,40 +50,31 @@ class StrictError(Exception):
     """A request the real API would reject (400 invalid_request_error)."""
 
 
-class AnthropicServer:
+class AnthropicServer(LoopbackServer[Reply]):
     """ThreadingHTTPServer on 127.0.0.1:<free port> in a daemon thread; a context manager."""
 
     def __init__(self, strict: bool = True, chunk: int = 7) -> None:
+        super().__init__(_handler_for, lambda: Reply(text="ok"))
         self.strict = strict
         self.chunk = chunk
         self.requests: list[dict[str, Any]] = []
         self.rejections: list[str] = []
         self.issued: dict[str, str] = {}  # signature -> thinking text it signs
-        self._queue: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._counter = 0
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="anthropic-server", daemon=True
-        )
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.address
 
     # --- behaviours -------------------------------------------------------------------
 
     def respond(self, **kwargs: Any) -> AnthropicServer:
         """Queue one reply (fields of :class:`Reply`); tool_calls: [{"name", "arguments": dict|str}]."""
-        self._queue.append(Reply(**kwargs))
-        return self
+        return self._push(Reply(**kwargs))
 
     def fail(self, status: int, message: str = "", retry_after: float | None = None) -> AnthropicServer:
         kinds = {429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error"}
         text = message or ("Overloaded" if status == 529 else f"fake error {status}")
-        self._queue.append(
+        return self._push(
             Reply(
                 status=status,
                 error_type=kinds.get(status, "api_error"),
@@ -91,37 +82,9 @@ class AnthropicServer:
                 retry_after=retry_after,
             )
         )
-        return self
 
     def overload_in_stream(self) -> AnthropicServer:
-        self._queue.append(Reply(overload_in_stream=True))
-        return self
-
-    def _next(self) -> Reply:
-        with self._lock:
-            return self._queue.popleft() if self._queue else Reply(text="ok")
-
-    def _id(self, prefix: str) -> str:
-        with self._lock:
-            self._counter += 1
-            return f"{prefix}_{self._counter:04d}"
-
-    # --- lifecycle --------------------------------------------------------------------
-
-    def start(self) -> AnthropicServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> AnthropicServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self._push(Reply(overload_in_stream=True))
 
     # --- validation -------------------------------------------------------------------
 
@@ -151,7 +114,7 @@ class AnthropicServer:
                 )
             blocks = _blocks(message)
             if role == "user":
-                results = [b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"]
+                results = [str(b.get("tool_use_id")) for b in blocks if b.get("type") == "tool_result"]
                 if previous_tool_ids and sorted(results) != sorted(previous_tool_ids):
                     raise StrictError(
                         f"messages.{index}: `tool_use` ids were found without `tool_result` blocks immediately after"
@@ -261,7 +224,7 @@ def _handler_for(server: AnthropicServer) -> type[BaseHTTPRequestHandler]:
                 "cache_creation_input_tokens": reply.usage.get("cache_creation_input_tokens", 0),
                 "cache_read_input_tokens": reply.usage.get("cache_read_input_tokens", 0),
             }
-            message = {
+            message: dict[str, Any] = {
                 "id": server._id("msg"),
                 "type": "message",
                 "role": "assistant",

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer
 
 EFFORTS = {
     "gpt-5.5": {"none", "low", "medium", "high", "xhigh"},
@@ -42,58 +42,27 @@ class StrictError(Exception):
         self.status = status
 
 
-class OpenAIProviderServer:
+class OpenAIProviderServer(LoopbackServer[Reply]):
     """ThreadingHTTPServer on 127.0.0.1:<free port> in a daemon thread; a context manager."""
 
     def __init__(self, strict: bool = True, chunk: int = 6) -> None:
+        super().__init__(_handler_for, lambda: Reply(text="ok"))
         self.strict = strict
         self.chunk = chunk
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.rejections: list[str] = []
         self.reasoning_for_call: dict[str, str] = {}  # function_call item id -> reasoning item id before it
         self.encrypted: dict[str, str] = {}  # reasoning item id -> encrypted content issued
-        self._queue: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._counter = 0
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="openai-provider", daemon=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self.address}/v1"
 
     def respond(self, **kwargs: Any) -> OpenAIProviderServer:
-        self._queue.append(Reply(**kwargs))
-        return self
+        return self._push(Reply(**kwargs))
 
     def paths(self) -> list[str]:
         return [path for path, _ in self.requests]
-
-    def _next(self) -> Reply:
-        with self._lock:
-            return self._queue.popleft() if self._queue else Reply(text="ok")
-
-    def _id(self, prefix: str) -> str:
-        with self._lock:
-            self._counter += 1
-            return f"{prefix}_{self._counter:04d}"
-
-    def start(self) -> OpenAIProviderServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> OpenAIProviderServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- validation -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,9 @@ from loopcraft.agent.session import SessionLog
 from loopcraft.config import AgentConfig, Config, ModelOptions, RetryConfig
 from loopcraft.models.litellm_client import LiteLLMClient
 from tests.fakes.anthropic_server import PROMPT_TOO_LONG, AnthropicServer
+from tests.fakes.loopback import TRICKY_CONTENT
 
-CONTENT = 'héllo — "quoted" \\back\\slash\\ \ttab\tend\n日本語 line 2\n'
+CONTENT = TRICKY_CONTENT
 
 
 @pytest.fixture
@@ -98,7 +100,7 @@ async def test_multi_turn_tool_task_passes_strict_server(
     assert len(systems) == 1 and len(tools) == 1
     first = server.requests[0]
     assert first["max_tokens"] == 64000  # the model's real output limit, not budget + 4096
-    thinking = first.get("thinking")
+    thinking: Any = first.get("thinking")
     if model.endswith((":low", ":high", ":max")):
         assert thinking["type"] == "enabled" and thinking["budget_tokens"] < first["max_tokens"]
         last = server.requests[-1]["messages"]
@@ -177,6 +179,7 @@ async def test_overloaded_is_retried_and_recorded(
 DRIVER = """
 import asyncio, sys
 from pathlib import Path
+from typing import Any
 from loopcraft.agent.loop import Agent, create_session
 from loopcraft.agent.permissions import PermissionPolicy
 from loopcraft.agent.session import SessionLog

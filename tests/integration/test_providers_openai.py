@@ -15,9 +15,10 @@ from loopcraft.agent.permissions import PermissionPolicy
 from loopcraft.agent.session import SessionLog
 from loopcraft.config import AgentConfig, Config, ModelOptions
 from loopcraft.models.litellm_client import LiteLLMClient
+from tests.fakes.loopback import TRICKY_CONTENT
 from tests.fakes.openai_provider_server import OpenAIProviderServer
 
-CONTENT = 'héllo — "quoted" \\back\\slash\\ \ttab\tend\n日本語 line 2\n'
+CONTENT = TRICKY_CONTENT
 
 
 @pytest.fixture
