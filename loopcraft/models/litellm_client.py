@@ -14,6 +14,7 @@ never runs (loopcraft keeps its own usage and cost; see ``_Stream.complete``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -35,7 +36,13 @@ from loopcraft.models.errors import (
     retry_after,
     short_message,
 )
-from loopcraft.models.reasoning import ReasoningState, output_limit, reasoning_params, request_max_tokens
+from loopcraft.models.reasoning import (
+    ReasoningState,
+    fit_window,
+    output_limit,
+    reasoning_params,
+    request_max_tokens,
+)
 from loopcraft.models.retry import backoff_delay, decide, is_terminal
 from loopcraft.models.spec import ModelSpec, parse_model
 from loopcraft.models.types import (
@@ -174,7 +181,12 @@ class LiteLLMClient:
             "timeout": self.config.retry.request_timeout,
             "metadata": {"stage": request.stage},
         }
-        limit = request.max_tokens or output_limit(spec, options.max_output_tokens)
+        limit = request.max_tokens or fit_window(
+            output_limit(spec, options.max_output_tokens),
+            spec,
+            sum(len(json.dumps(m, ensure_ascii=False)) for m in request.messages),
+            options.context_window,
+        )
         reasoning = reasoning_params(spec, limit)
         kwargs.update(reasoning)
         if request.tools:

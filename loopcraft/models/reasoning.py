@@ -49,16 +49,28 @@ def _litellm_info(model: str) -> dict[str, Any]:
 
 
 def output_limit(spec: ModelSpec, configured: int | None, info: ModelInfo = _litellm_info) -> int | None:
-    """The model's output cap: ``max_output_tokens`` from the config, else litellm's model info
-    (None for the scripted model and for unknown non-Anthropic models: the provider decides)."""
+    """The output cap to send: ``max_output_tokens`` from the config, else, for Anthropic (whose API
+    requires ``max_tokens``), the model's real output limit from litellm's model info. Other
+    providers get None unless configured: their default already is the model's limit."""
     if configured:
         return configured
-    if spec.provider == "scripted":
+    if spec.provider != "anthropic":
         return None
     known = info(spec.litellm_model).get("max_output_tokens")
-    if isinstance(known, int) and known > 0:
-        return known
-    return DEFAULT_OUTPUT_LIMIT if spec.provider == "anthropic" else None
+    return known if isinstance(known, int) and known > 0 else DEFAULT_OUTPUT_LIMIT
+
+
+def fit_window(
+    limit: int | None, spec: ModelSpec, input_chars: int, window: int | None, info: ModelInfo = _litellm_info
+) -> int | None:
+    """``limit`` lowered so the prompt plus the output fit the context window (Anthropic rejects a
+    request whose input + ``max_tokens`` exceeds it); the input is estimated at 3 characters a token."""
+    if limit is None:
+        return None
+    window = window or info(spec.litellm_model).get("max_input_tokens")
+    if not isinstance(window, int) or window <= 0:
+        return limit
+    return max(ANTHROPIC_MIN_BUDGET + ANSWER_ROOM, min(limit, window - input_chars // 3))
 
 
 def _openai_level(spec: ModelSpec, effort: str, info: ModelInfo) -> str | None:

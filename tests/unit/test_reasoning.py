@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from loopcraft.models.errors import classify, short_message
-from loopcraft.models.reasoning import ReasoningState, output_limit, reasoning_params, request_max_tokens
+from loopcraft.models.reasoning import (
+    ReasoningState,
+    fit_window,
+    output_limit,
+    reasoning_params,
+    request_max_tokens,
+)
 from loopcraft.models.retry import RETRYABLE
 from loopcraft.models.spec import parse_model
 from loopcraft.models.types import ToolCall
@@ -23,7 +29,7 @@ INFO: dict[str, dict[str, Any]] = {
         "supports_minimal_reasoning_effort": False,
     },
     "openai/gpt-5": {"max_output_tokens": 128000, "supports_minimal_reasoning_effort": True},
-    "anthropic/claude-sonnet-4-5": {"max_output_tokens": 64000},
+    "anthropic/claude-sonnet-4-5": {"max_output_tokens": 64000, "max_input_tokens": 200000},
 }
 
 
@@ -62,6 +68,15 @@ def test_output_limit_holds_the_thinking_budget() -> None:
     assert params["thinking"]["budget_tokens"] < request_max_tokens(spec, small, params)  # type: ignore[operator]
     assert output_limit(parse_model("anthropic/unknown-model"), None, _info) == 8192
     assert output_limit(parse_model("scripted/demo"), None, _info) is None
+    assert output_limit(parse_model("openai/gpt-5.5"), None, _info) is None  # the provider's default
+    assert output_limit(parse_model("openai/gpt-5.5"), 5000, _info) == 5000
+
+
+def test_output_cap_leaves_room_for_the_prompt() -> None:
+    spec = parse_model("anthropic/claude-sonnet-4-5")
+    assert fit_window(64000, spec, 3 * 1000, None, _info) == 64000
+    assert fit_window(64000, spec, 3 * 180_000, None, _info) == 20000
+    assert fit_window(64000, spec, 3 * 250_000, None, _info) == 2048  # overflow: the provider says so
 
 
 def test_thinking_pieces_fold_into_signed_blocks() -> None:
