@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from loopcraft.errors import ConfigError, ModelSpecError
 from loopcraft.paths import home_dir, repo_root, state_dir
@@ -60,6 +60,13 @@ class ModelOptions(_Strict):
     cache_read_cost_per_mtok: float | None = Field(default=None, ge=0)
     cache_write_cost_per_mtok: float | None = Field(default=None, ge=0)
     script: str | None = None  # scripted models: path of the script file
+    # The effort when the model string gives none (``provider/model:effort`` wins).
+    effort: Literal["off", "minimal", "low", "medium", "high", "max"] | None = None
+
+    @field_validator("effort", mode="before")
+    @classmethod
+    def _effort_lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
 
 class RetryConfig(_Strict):
@@ -114,7 +121,9 @@ class Config(_Strict):
         """Options for ``model`` (its exact string, then without ``:effort``), else defaults."""
         if model in self.models:
             return self.models[model]
-        return self.models.get(model.split(":", 1)[0], ModelOptions())
+        from loopcraft.models.spec import split_effort  # models depend on config, not the other way round
+
+        return self.models.get(split_effort(model)[0], ModelOptions())
 
 
 _ENV_PREFIX = "LOOPCRAFT_"

@@ -44,7 +44,7 @@ from loopcraft.models.reasoning import (
     request_max_tokens,
 )
 from loopcraft.models.retry import backoff_delay, decide, is_terminal
-from loopcraft.models.spec import ModelSpec, parse_model
+from loopcraft.models.spec import ModelSpec, parse_model, with_effort
 from loopcraft.models.types import (
     Attempt,
     CompletionRequest,
@@ -187,7 +187,7 @@ class LiteLLMClient:
             sum(len(json.dumps(m, ensure_ascii=False)) for m in request.messages),
             options.context_window,
         )
-        reasoning = reasoning_params(spec, limit)
+        reasoning = reasoning_params(with_effort(spec, options.effort), limit)
         kwargs.update(reasoning)
         if request.tools:
             kwargs["tools"] = request.tools

@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Literal
 
 from loopcraft.errors import ModelSpecError
+from loopcraft.models.providers import KNOWN_PROVIDERS
 
 Effort = Literal["off", "minimal", "low", "medium", "high", "max"]
 EFFORTS: tuple[str, ...] = ("off", "minimal", "low", "medium", "high", "max")
 
-# Providers litellm knows that loopcraft accepts without extra configuration, plus ours.
-KNOWN_PROVIDERS = frozenset(
-    {
-        "openai",
-        "anthropic",
-        "gemini",
-        "vertex_ai",
-        "azure",
-        "bedrock",
-        "ollama",
-        "ollama_chat",
-        "openrouter",
-        "groq",
-        "mistral",
-        "deepseek",
-        "xai",
-        "together_ai",
-        "fireworks_ai",
-        "cohere",
-        "perplexity",
-        "huggingface",
-        "databricks",
-        "cerebras",
-        "lm_studio",
-        "hosted_vllm",
-        "openai_compatible",
-        "scripted",
-    }
-)
+_SPEC = re.compile(r"^(?P<provider>[a-z0-9_\-]+)/(?P<model>[^\s:][^\s]*)$")
 
-_SPEC = re.compile(r"^(?P<provider>[a-z0-9_\-]+)/(?P<model>[^\s:][^\s]*?)(?::(?P<effort>[a-z]+))?$")
+
+def split_effort(model: str) -> tuple[str, Effort | None]:
+    """``model`` without a trailing ``:effort`` and the effort (case-insensitive); any other
+    ``:tag`` (``llama3:latest``, ``…:free``, ``…-v1:0``) stays part of the model name."""
+    name, sep, tag = model.rpartition(":")
+    if sep and name and tag.lower() in EFFORTS:
+        return name, tag.lower()  # type: ignore[return-value]
+    return model, None
 
 
 @dataclass(frozen=True)
@@ -73,12 +55,19 @@ def parse_model(text: str, extra_providers: frozenset[str] = frozenset()) -> Mod
         raise ModelSpecError(
             f"invalid model string {text!r}: expected provider/model[:effort], e.g. openai/gpt-5.5:high"
         )
-    provider, model, effort = match["provider"], match["model"], match["effort"]
+    provider = match["provider"]
+    model, effort = split_effort(match["model"])
     if provider not in KNOWN_PROVIDERS and provider not in extra_providers:
+        close = difflib.get_close_matches(provider, sorted(KNOWN_PROVIDERS), n=3)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise ModelSpecError(
-            f"unknown provider {provider!r} in model {text!r}: use one of "
-            f"{', '.join(sorted(KNOWN_PROVIDERS))}, or openai_compatible/<model> with api_base set under [models] in config.toml"
+            f"unknown provider {provider!r} in model {text!r}: {hint}use a provider litellm knows "
+            "(https://docs.litellm.ai/docs/providers), or openai_compatible/<model> with api_base "
+            "set under [models] in config.toml"
         )
-    if effort is not None and effort not in EFFORTS:
-        raise ModelSpecError(f"invalid effort {effort!r} in model {text!r}: use one of {', '.join(EFFORTS)}")
-    return ModelSpec(provider, model, effort)  # type: ignore[arg-type]
+    return ModelSpec(provider, model, effort)
+
+
+def with_effort(spec: ModelSpec, effort: Effort | None) -> ModelSpec:
+    """``spec`` with ``effort`` when its string gave none (the model string's own effort wins)."""
+    return spec if spec.effort is not None or effort is None else dataclasses.replace(spec, effort=effort)

@@ -77,6 +77,15 @@ def test_model_options_fall_back_to_base_model(tmp_path: Path) -> None:
     assert config.model_options("openai/other").context_window is None
 
 
+def test_model_options_keep_a_tag_that_is_not_an_effort(tmp_path: Path) -> None:
+    _write(
+        tmp_path / ".loopcraft" / "config.toml", '[models."ollama/llama3:latest"]\ncontext_window = 32000\n'
+    )
+    config = load_config(tmp_path, environ={})
+    assert config.model_options("ollama/llama3:latest:HIGH").context_window == 32000
+    assert config.model_options("ollama/llama3").context_window is None
+
+
 def test_bad_model_in_the_environment_names_the_environment(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"environment \(LOOPCRAFT_\*\): model: invalid effort"):
-        load_config(tmp_path, environ={"LOOPCRAFT_MODEL": "openai/gpt-5.5:huge"})
+    with pytest.raises(ConfigError, match=r"environment \(LOOPCRAFT_\*\): model: unknown provider"):
+        load_config(tmp_path, environ={"LOOPCRAFT_MODEL": "opnai/gpt-5.5:high"})

@@ -18,6 +18,23 @@ from tests.conftest import one_line_error
         ("ollama/qwen2.5-coder", "ollama", "qwen2.5-coder", None),
         ("openrouter/meta/llama-3:low", "openrouter", "meta/llama-3", "low"),
         ("scripted/demo", "scripted", "demo", None),
+        ("ollama/llama3:latest", "ollama", "llama3:latest", None),
+        ("ollama/llama3:latest:high", "ollama", "llama3:latest", "high"),
+        (
+            "openrouter/meta-llama/llama-3.3-70b-instruct:free",
+            "openrouter",
+            "meta-llama/llama-3.3-70b-instruct:free",
+            None,
+        ),
+        (
+            "bedrock/anthropic.claude-3-sonnet-20240229-v1:0",
+            "bedrock",
+            "anthropic.claude-3-sonnet-20240229-v1:0",
+            None,
+        ),
+        ("nvidia_nim/meta/llama3-70b-instruct", "nvidia_nim", "meta/llama3-70b-instruct", None),
+        ("litellm_proxy/my-model", "litellm_proxy", "my-model", None),
+        ("dashscope/qwen-max", "dashscope", "qwen-max", None),
     ],
 )
 def test_parse_valid(text: str, provider: str, model: str, effort: str | None) -> None:
@@ -26,13 +43,19 @@ def test_parse_valid(text: str, provider: str, model: str, effort: str | None) -
     assert str(spec) == text
 
 
+@pytest.mark.parametrize("suffix", ["HIGH", "High", "high"])
+def test_effort_suffix_is_case_insensitive(suffix: str) -> None:
+    spec = parse_model(f"openai/gpt-4o:{suffix}")
+    assert (spec.model, spec.effort, str(spec)) == ("gpt-4o", "high", "openai/gpt-4o:high")
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
         ("gpt-4", "expected provider/model"),
         ("openai/", "expected provider/model"),
         ("nosuch/model", "unknown provider 'nosuch'"),
-        ("openai/gpt-5:turbo", "invalid effort 'turbo'"),
+        ("opnai/gpt-5:high", "did you mean openai"),
     ],
 )
 def test_parse_invalid_is_one_clear_line(text: str, needle: str) -> None:
