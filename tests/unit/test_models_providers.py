@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from loopcraft.models import providers
 from loopcraft.models.providers import KNOWN_PROVIDERS, LITELLM_PROVIDERS, installed_providers
@@ -21,7 +22,7 @@ def test_generated_list_matches_the_installed_litellm() -> None:
 
 
 def test_the_generated_block_renders_back_to_itself() -> None:
-    text = open(providers.__file__, encoding="utf-8").read()
+    text = Path(providers.__file__).read_text(encoding="utf-8")
     assert providers.render(providers.LITELLM_VERSION, LITELLM_PROVIDERS) in text
 
 
