@@ -17,7 +17,6 @@ from loopcraft.models.reasoning import REASONING_KEYS
 from loopcraft.models.types import CompletionRequest, Message, Usage
 
 MAX_FAILURES = 3
-DEFAULT_CONTEXT_WINDOW = 128_000
 
 
 def message_chars(message: Message) -> int:

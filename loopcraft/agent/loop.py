@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from loopcraft.agent import prompts
 from loopcraft.agent.budget import Budget, Limits, first_exceeded
-from loopcraft.agent.compaction import DEFAULT_CONTEXT_WINDOW, Compactor, message_chars
+from loopcraft.agent.compaction import Compactor, message_chars
 from loopcraft.agent.events import (
     AgentEvent,
     BudgetWarning,
@@ -43,6 +43,7 @@ from loopcraft.errors import LoopcraftError
 from loopcraft.models.callbacks import deliver
 from loopcraft.models.client import ModelClient
 from loopcraft.models.errors import ContextOverflowError, ModelCallError
+from loopcraft.models.info import client_context_window
 from loopcraft.models.types import (
     CompletionRequest,
     CompletionResult,
@@ -167,6 +168,7 @@ class Agent:
         self.on_event = on_event
         self.safe_point = safe_point
         self.context_window = context_window
+        self._window_given = context_window is not None  # else asked of the client, per model
         self.system_prompt = (
             session.header.system_prompt
             or system_prompt
@@ -252,6 +254,8 @@ class Agent:
         if model != self.model:
             self.session.append("model_change", model=model, previous=self.model)
             self.model = model
+            if not self._window_given:
+                self.context_window = None  # the new model's window, asked again
 
     async def compact(self) -> bool:
         """Compact the history now (on demand); True when it changed."""
@@ -577,7 +581,7 @@ class Agent:
 
     def _window(self) -> int:
         if self.context_window is None:
-            self.context_window = _model_context_window(self.model)
+            self.context_window = client_context_window(self.client, self.model)
         return self.context_window
 
     async def _auto_compact(self) -> None:
@@ -763,17 +767,3 @@ def _default_policy(config: AgentConfig) -> PermissionPolicy:
     from loopcraft.agent.permissions import PermissionPolicy
 
     return PermissionPolicy(config)
-
-
-def _model_context_window(model: str) -> int:
-    """The model's input window from litellm's bundled model info, else 128k."""
-    if model.startswith("scripted/"):
-        return DEFAULT_CONTEXT_WINDOW
-    try:
-        from loopcraft.models.litellm_loader import load_litellm
-        from loopcraft.models.spec import parse_model
-
-        info = load_litellm().get_model_info(parse_model(model).litellm_model)
-        return int(info.get("max_input_tokens") or DEFAULT_CONTEXT_WINDOW)
-    except Exception:
-        return DEFAULT_CONTEXT_WINDOW

@@ -36,6 +36,7 @@ from loopcraft.models.errors import (
     retry_after,
     short_message,
 )
+from loopcraft.models.info import context_window
 from loopcraft.models.reasoning import (
     ReasoningState,
     fit_window,
@@ -149,6 +150,10 @@ class LiteLLMClient:
                 continue
             attempts.append(Attempt(model=str(spec), ok=True, usage=result.usage, latency_s=result.latency_s))
             return result
+
+    def context_window(self, model: str) -> int:
+        """``model``'s input window: the config's ``context_window``, else litellm's model info."""
+        return context_window(model, self.config.model_options(model).context_window)
 
     def _options(self, spec: ModelSpec) -> ModelOptions:
         return self.config.model_options(str(spec))

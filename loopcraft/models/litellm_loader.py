@@ -31,6 +31,11 @@ def load_litellm() -> Any:
     return _loaded
 
 
+def litellm_loaded() -> bool:
+    """True once :func:`load_litellm` has imported litellm (asking never imports it)."""
+    return _loaded is not None
+
+
 async def load_litellm_async() -> Any:
     """:func:`load_litellm` without blocking the event loop (the first import takes seconds)."""
     return _loaded if _loaded is not None else await asyncio.to_thread(load_litellm)

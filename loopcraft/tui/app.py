@@ -404,7 +404,10 @@ class LoopcraftApp(App[None]):
         )
 
     def _context_window(self) -> int:
-        return self.config.model_options(self.chat.model).context_window or 128_000
+        from loopcraft.models.info import context_window
+
+        configured = self.config.model_options(self.chat.model).context_window
+        return context_window(self.chat.model, configured, load=False)
 
     def refresh_workflow_status(self, active_runs: int, pending_prompts: int) -> None:
         self.status.update_info(active_runs=active_runs, pending_prompts=pending_prompts)

@@ -66,6 +66,11 @@ class RecordingClient:
         self.requests.append(request)
         return await self.inner.complete(request, on_delta)
 
+    def context_window(self, model: str) -> int:
+        from loopcraft.models.info import client_context_window
+
+        return client_context_window(self.inner, model)
+
     def calls_for(self, stage: str) -> list[CompletionRequest]:
         return [r for r in self.requests if r.stage == stage]
 
