@@ -248,7 +248,7 @@ class LiteLLMClient:
             text="".join(collected.text),
             tool_calls=collected.tool_calls(),
             finish_reason=collected.finish_reason or ("tool_calls" if collected.tools else "stop"),
-            usage=priced(usage, spec, self._options(spec)),
+            usage=priced(usage, spec, self._options(spec), collected.usage),
             model=str(spec),
             latency_s=time.monotonic() - started,
             reasoning=collected.reasoning.fields(),

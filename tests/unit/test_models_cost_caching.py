@@ -6,7 +6,7 @@ import pytest
 
 from loopcraft.config import ModelOptions
 from loopcraft.models.caching import MAX_BREAKPOINTS, apply_cache_markers
-from loopcraft.models.cost import Prices, cost_usd, prices_for, usage_from_provider
+from loopcraft.models.cost import cost_usd, usage_from_provider
 from loopcraft.models.spec import parse_model
 from loopcraft.models.types import Usage
 
@@ -28,28 +28,62 @@ def test_usage_from_openai_and_anthropic_shapes() -> None:
     assert usage_from_provider(None) == Usage()
 
 
-def test_cost_prices_cache_reads_and_writes_separately() -> None:
+def test_config_prices_cache_reads_and_writes_separately() -> None:
     usage = Usage(input_tokens=1000, output_tokens=100, cache_read_tokens=400, cache_write_tokens=100)
-    prices = Prices(input=1e-6, output=2e-6, cache_read=0.1e-6, cache_write=1.25e-6)
+    options = ModelOptions(
+        input_cost_per_mtok=1.0,
+        output_cost_per_mtok=2.0,
+        cache_read_cost_per_mtok=0.1,
+        cache_write_cost_per_mtok=1.25,
+    )
     expected = 500 * 1e-6 + 400 * 0.1e-6 + 100 * 1.25e-6 + 100 * 2e-6
-    assert cost_usd(usage, prices) == pytest.approx(expected)
+    assert cost_usd(usage, parse_model("openai_compatible/local"), options) == pytest.approx(expected)
     # Unknown cache prices fall back to the input price.
-    assert cost_usd(usage, Prices(input=1e-6, output=0)) == pytest.approx(1000 * 1e-6)
+    only_input = ModelOptions(input_cost_per_mtok=1.0)
+    assert cost_usd(usage, parse_model("openai_compatible/local"), only_input) == pytest.approx(1000 * 1e-6)
 
 
-def test_prices_from_bundled_map_and_config_override() -> None:
-    spec = parse_model("anthropic/claude-sonnet-4-5:high")
-    bundled = prices_for(spec, ModelOptions())
-    assert bundled.input > 0 and bundled.output > bundled.input and bundled.cache_read is not None
-    overridden = prices_for(spec, ModelOptions(input_cost_per_mtok=1.0))
-    assert overridden.input == pytest.approx(1e-6)
-    assert overridden.output == bundled.output
+def test_gpt_5_5_above_272k_input_tokens_is_priced_at_the_upper_tier() -> None:
+    # litellm 1.106's bundled map: $5/M input, $30/M output; above 272k: $10/M and $45/M (cache reads $1/M)
+    spec = parse_model("openai/gpt-5.5:high")
+    long = cost_usd(Usage(input_tokens=300_000, output_tokens=1_000), spec, ModelOptions())
+    assert long == pytest.approx(300_000 * 10e-6 + 1_000 * 45e-6)
+    short = cost_usd(Usage(input_tokens=100_000, output_tokens=1_000), spec, ModelOptions())
+    assert short == pytest.approx(100_000 * 5e-6 + 1_000 * 30e-6)
+    cached = cost_usd(
+        Usage(input_tokens=300_000, output_tokens=0, cache_read_tokens=200_000), spec, ModelOptions()
+    )
+    assert cached == pytest.approx(100_000 * 10e-6 + 200_000 * 1e-6)
+
+
+def test_gemini_2_5_pro_above_200k_and_anthropic_cache_reads_and_writes() -> None:
+    gemini = cost_usd(
+        Usage(input_tokens=300_000, output_tokens=1_000), parse_model("gemini/gemini-2.5-pro"), ModelOptions()
+    )
+    assert gemini == pytest.approx(300_000 * 2.5e-6 + 1_000 * 15e-6)
+    usage = Usage(input_tokens=10_000, output_tokens=1_000, cache_read_tokens=5_000, cache_write_tokens=2_000)
+    claude = cost_usd(usage, parse_model("anthropic/claude-sonnet-4-5"), ModelOptions())
+    assert claude == pytest.approx(3_000 * 3e-6 + 5_000 * 0.3e-6 + 2_000 * 3.75e-6 + 1_000 * 15e-6)
+
+
+def test_a_configured_price_replaces_the_bundled_one_and_its_tiers() -> None:
+    spec = parse_model("openai/gpt-5.5")
+    options = ModelOptions(input_cost_per_mtok=1.0)
+    cost = cost_usd(Usage(input_tokens=300_000, output_tokens=1_000), spec, options)
+    assert cost == pytest.approx(300_000 * 1e-6 + 1_000 * 45e-6)  # output keeps its bundled tier
+    # registering a price for one config leaves the bundled price alone for the others
+    assert cost_usd(Usage(input_tokens=1_000), spec, ModelOptions()) == pytest.approx(1_000 * 5e-6)
 
 
 def test_scripted_models_are_free_unless_priced() -> None:
     spec = parse_model("scripted/demo")
-    assert prices_for(spec, ModelOptions()) == Prices()
-    assert prices_for(spec, ModelOptions(output_cost_per_mtok=4.0)).output == pytest.approx(4e-6)
+    usage = Usage(input_tokens=1_000, output_tokens=1_000)
+    assert cost_usd(usage, spec, ModelOptions()) == 0.0
+    assert cost_usd(usage, spec, ModelOptions(output_cost_per_mtok=4.0)) == pytest.approx(1_000 * 4e-6)
+
+
+def test_a_model_litellm_cannot_price_costs_nothing() -> None:
+    assert cost_usd(Usage(input_tokens=1_000), parse_model("openai/no-such-model-xyz"), ModelOptions()) == 0.0
 
 
 def _markers(messages: list[dict]) -> int:
@@ -90,3 +124,22 @@ def test_other_providers_unchanged_and_breakpoints_capped() -> None:
         for i in range(MAX_BREAKPOINTS - 1)
     ] + [{"role": "system", "content": "s"}, {"role": "user", "content": "last"}]
     assert _markers(apply_cache_markers(crowded, "anthropic")) == MAX_BREAKPOINTS
+
+
+def test_anthropic_one_hour_cache_writes_are_priced_from_the_provider_usage() -> None:
+    from litellm.types.utils import CacheCreationTokenDetails, PromptTokensDetailsWrapper
+    from litellm.types.utils import Usage as LitellmUsage
+
+    details = CacheCreationTokenDetails(ephemeral_5m_input_tokens=0, ephemeral_1h_input_tokens=2_000)
+    raw = LitellmUsage(
+        prompt_tokens=3_000,
+        completion_tokens=0,
+        total_tokens=3_000,
+        cache_creation_input_tokens=2_000,
+        prompt_tokens_details=PromptTokensDetailsWrapper(
+            cached_tokens=0, cache_creation_token_details=details
+        ),
+    )
+    spec = parse_model("anthropic/claude-sonnet-4-5")
+    cost = cost_usd(usage_from_provider(raw), spec, ModelOptions(), raw)
+    assert cost == pytest.approx(1_000 * 3e-6 + 2_000 * 6e-6)  # 1-hour writes at $6/M, not $3.75/M
