@@ -105,19 +105,22 @@ def doctor() -> None:
     typer.echo(f"git        {git_version() or 'MISSING: install git'}")
     typer.echo(f"repo       {root}")
     resolved = resolve_model(config=config)
-    typer.echo(f"model      {resolved.model} (from {resolved.source})")
+    source = config.source_of("model") if resolved.source == "config" else resolved.source
+    typer.echo(f"model      {resolved.model} (from {source})")
     if resolved.notice:
         typer.echo(f"           {resolved.notice}")
     for fallback in config.fallback_models:
-        typer.echo(f"fallback   {fallback}")
+        typer.echo(f"fallback   {fallback} (from {config.source_of('fallback_models')})")
     for name in sorted(config.models):
-        typer.echo(f"configured {name}")
-    for var, present in api_key_status(os.environ).items():
-        typer.echo(f"key        {var}: {'present' if present else 'not set'}")
-    for name, options in sorted(config.models.items()):
-        if options.api_key_env:  # presence only, never the value
-            state = "present" if os.environ.get(options.api_key_env) else "not set"
-            typer.echo(f"key        {options.api_key_env}: {state} ({name})")
+        typer.echo(f"configured {name} (from {config.source_of('models', name)})")
+    if not resolved.source.startswith(("config", "flag", "env")):  # what the default model is detected from
+        for var, present in api_key_status(os.environ).items():
+            typer.echo(f"key        {var}: {'present' if present else 'not set'}")
+    from loopcraft.models.environment import check_model
+
+    for name in dict.fromkeys([resolved.model, *config.fallback_models, *sorted(config.models)]):
+        check = check_model(name, config.model_options(name))  # presence only, never a value
+        typer.echo(f"env        {name}: {'ok' if check.ok else 'NOT READY'}: {check.detail}")
 
 
 # ----- workflows (headless) -------------------------------------------------------------

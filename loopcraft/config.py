@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from loopcraft.errors import ConfigError, ModelSpecError
 from loopcraft.paths import home_dir, repo_root, state_dir
@@ -116,6 +116,19 @@ class Config(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    _origin: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
+
+    def source_of(self, *key: str) -> str:
+        """Where the value at ``key`` came from: ``user config <path>``, ``repo config <path>``,
+        ``env LOOPCRAFT_<KEY>``, ``flag`` or ``default``."""
+        source = _source_of(key, self._origin)
+        if source == _ENV_SOURCE:
+            return f"env {_ENV_PREFIX}{'__'.join(key).upper()}"
+        if source == _FLAG_SOURCE:
+            return "flag"
+        if source == "configuration":
+            return "default"
+        return f"{'user' if Path(source) == user_config_path() else 'repo'} config {source}"
 
     def model_options(self, model: str) -> ModelOptions:
         """Options for ``model`` (its exact string, then without ``:effort``), else defaults."""
@@ -127,6 +140,8 @@ class Config(_Strict):
 
 
 _ENV_PREFIX = "LOOPCRAFT_"
+_ENV_SOURCE = "environment (LOOPCRAFT_*)"
+_FLAG_SOURCE = "command-line flags"
 _ENV_RESERVED = {"HOME", "SCRIPTED_CALL_LOG", "SCRIPT", "NO_BACKGROUND", "DB", "NO_OLLAMA_PROBE"}
 
 
@@ -207,8 +222,8 @@ def load_config(
     layers: list[tuple[str, Mapping[str, Any]]] = [
         (str(user_path), _read_toml(user_path)),
         (str(repo_path), _read_toml(repo_path)),
-        ("environment (LOOPCRAFT_*)", _env_layer(os.environ if environ is None else environ)),
-        ("command-line flags", {k: v for k, v in (flags or {}).items() if v is not None}),
+        (_ENV_SOURCE, _env_layer(os.environ if environ is None else environ)),
+        (_FLAG_SOURCE, {k: v for k, v in (flags or {}).items() if v is not None}),
     ]
     for source, layer in layers:
         _merge(merged, layer, origin, source)
@@ -224,6 +239,7 @@ def load_config(
         )
         raise ConfigError(f"config error: {source}: {key}: {problem}") from exc
     _check_model_strings(config, origin)
+    config._origin = origin
     return config
 
 

@@ -27,6 +27,7 @@ from loopcraft.errors import LoopcraftError
 from loopcraft.models.caching import apply_cache_markers
 from loopcraft.models.callbacks import deliver
 from loopcraft.models.cost import priced, usage_from_provider
+from loopcraft.models.environment import OLLAMA_PROVIDERS, ollama_base
 from loopcraft.models.errors import (
     ContextOverflowError,
     MissingApiKeyError,
@@ -208,6 +209,10 @@ class LiteLLMClient:
             kwargs["temperature"] = request.temperature
         if options.api_base:
             kwargs["api_base"] = options.api_base
+        elif (
+            spec.provider in OLLAMA_PROVIDERS
+        ):  # litellm reads OLLAMA_API_BASE only; Ollama's own is OLLAMA_HOST
+            kwargs["api_base"] = ollama_base(os.environ).url
         api_key = self._api_key(spec)
         if api_key:
             kwargs["api_key"] = api_key

@@ -8,7 +8,6 @@ scripted demo model, with a notice saying so.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,7 +22,6 @@ DEMO_NOTICE = (
     "no real model configured: using the offline scripted demo model (set LOOPCRAFT_MODEL or an API key)"
 )
 OLLAMA_MODEL = "ollama/qwen2.5-coder"
-OLLAMA_ADDRESS = ("127.0.0.1", 11434)
 
 # Environment variable -> the model used when only that key is present (first wins).
 KEY_MODELS: tuple[tuple[str, str], ...] = (
@@ -45,13 +43,11 @@ def api_key_status(environ: Mapping[str, str] = os.environ) -> dict[str, bool]:
     return {var: bool(environ.get(var)) for var, _ in KEY_MODELS}
 
 
-def ollama_running(address: tuple[str, int] | None = None, timeout: float = 0.3) -> bool:
-    """True when something accepts connections on Ollama's port within ``timeout``."""
-    try:
-        with socket.create_connection(address or OLLAMA_ADDRESS, timeout=timeout):
-            return True
-    except OSError:
-        return False
+def ollama_running(environ: Mapping[str, str] = os.environ, timeout: float = 0.3) -> bool:
+    """True when something accepts connections where Ollama is (``OLLAMA_API_BASE`` / ``OLLAMA_HOST``)."""
+    from loopcraft.models.environment import ollama_base, reachable
+
+    return reachable(ollama_base(environ).url, timeout)
 
 
 def _validated(model: str, source: str, notice: str | None = None) -> ResolvedModel:
@@ -77,6 +73,6 @@ def resolve_model(
     for var, model in KEY_MODELS:
         if environ.get(var):
             return _validated(model, f"detected:{var}")
-    if not environ.get("LOOPCRAFT_NO_OLLAMA_PROBE") and ollama_running():
+    if not environ.get("LOOPCRAFT_NO_OLLAMA_PROBE") and ollama_running(environ):
         return _validated(OLLAMA_MODEL, "detected:ollama")
     return _validated(DEMO_MODEL, "demo", DEMO_NOTICE)

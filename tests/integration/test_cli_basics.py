@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,34 @@ def test_doctor_reports_configured_api_key_env_presence_only(git_repo: Path) -> 
     )
     out = lc("doctor", cwd=git_repo, env={"LOCAL_LLM_KEY": "very-secret-local-key"})
     assert out.returncode == 0, out.stderr
-    assert "LOCAL_LLM_KEY: present (openai_compatible/local)" in out.stdout
-    assert "OTHER_KEY: not set (openai/other)" in out.stdout
+    assert "openai_compatible/local: ok: LOCAL_LLM_KEY present" in out.stdout
+    assert "openai/other: NOT READY: OTHER_KEY not set" in out.stdout
     assert "very-secret-local-key" not in out.stdout + out.stderr
+
+
+def test_doctor_checks_each_configured_model_with_litellm_and_names_sources(git_repo: Path) -> None:
+    (git_repo / ".loopcraft").mkdir()
+    (git_repo / ".loopcraft" / "config.toml").write_text(
+        'fallback_models = ["nvidia_nim/meta/llama3-70b-instruct"]\n[models."ollama/llama3:latest"]\n'
+    )
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        env = {"LOOPCRAFT_MODEL": "openai/gpt-4o:HIGH", "OPENAI_API_KEY": "sk-secret-1"}
+        env["OLLAMA_HOST"] = f"127.0.0.1:{listener.getsockname()[1]}"
+        out = lc("doctor", cwd=git_repo, env=env)
+    finally:
+        listener.close()
+    assert out.returncode == 0, out.stderr
+    assert "model      openai/gpt-4o:high (from env LOOPCRAFT_MODEL)" in out.stdout
+    config = git_repo / ".loopcraft" / "config.toml"
+    assert f"fallback   nvidia_nim/meta/llama3-70b-instruct (from repo config {config})" in out.stdout
+    assert "openai/gpt-4o:high: ok: environment complete (litellm validate_environment)" in out.stdout
+    assert "nvidia_nim/meta/llama3-70b-instruct: NOT READY: missing NVIDIA_NIM_API_KEY" in out.stdout
+    assert (
+        f"ollama/llama3:latest: ok: Ollama at {'http://' + env['OLLAMA_HOST']} (from OLLAMA_HOST)"
+        in out.stdout
+    )
+    assert "ANTHROPIC_API_KEY" not in out.stdout  # detection keys only matter when no model is set
+    assert "sk-secret-1" not in out.stdout + out.stderr

@@ -24,7 +24,9 @@ async def test_effort_from_the_models_entry(
     openai_server.respond(text="ok")
     options = ModelOptions.model_validate({"api_base": openai_server.base_url, "effort": "HIGH"})
     client = LiteLLMClient(Config(models={MODEL: options}), root=tmp_path)
-    result = await client.complete(CompletionRequest(model=model, messages=[{"role": "user", "content": "hi"}]))
+    result = await client.complete(
+        CompletionRequest(model=model, messages=[{"role": "user", "content": "hi"}])
+    )
     assert result.text == "ok"
     assert openai_server.requests[0].get("reasoning_effort") == sent
 

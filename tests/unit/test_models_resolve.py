@@ -41,15 +41,18 @@ def test_demo_fallback_with_notice() -> None:
     assert (got.model, got.source, got.notice) == ("scripted/demo", "demo", DEMO_NOTICE)
 
 
-def test_ollama_detected_when_port_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("variable", ["OLLAMA_HOST", "OLLAMA_API_BASE"])
+def test_ollama_detected_where_its_variables_say(variable: str) -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     try:
-        monkeypatch.setattr(resolve, "OLLAMA_ADDRESS", listener.getsockname())
-        assert resolve_model(environ={}).model == "ollama/qwen2.5-coder"
+        port = listener.getsockname()[1]
+        address = f"127.0.0.1:{port}" if variable == "OLLAMA_HOST" else f"http://127.0.0.1:{port}"
+        assert resolve_model(environ={variable: address}).model == "ollama/qwen2.5-coder"
     finally:
         listener.close()
+    assert resolve_model(environ={variable: address}).model == "scripted/demo"  # nothing there now
 
 
 def test_bad_strings_raise_one_line_errors() -> None:
