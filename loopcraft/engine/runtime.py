@@ -514,6 +514,11 @@ class Execution:
             except ImportError:
                 model = "scripted/demo"
         fallbacks = self.config.fallback_models if spec.fallback_models is None else spec.fallback_models
+        if spec.effort is not None:
+            from loopcraft.models.spec import model_with_effort
+
+            model = model_with_effort(model, spec.effort)
+            fallbacks = [model_with_effort(m, spec.effort) for m in fallbacks]
         return model, [m for m in fallbacks if m != model]
 
     def _fork_source(self, spec: TaskSpec) -> Path | None:

@@ -31,6 +31,7 @@ class TaskSpec:
     context: Literal["fresh", "fork"] | str = "fresh"
     fork_from: str | None = None  # a session path or stage key to fork; default the last task's
     model: str | None = None
+    effort: str | None = None  # off … max, for models whose string gives none
     fallback_models: list[str] | None = None
     tools: list[str] | None = None
     exclude_tools: list[str] | None = None

@@ -71,3 +71,13 @@ def parse_model(text: str, extra_providers: frozenset[str] = frozenset()) -> Mod
 def with_effort(spec: ModelSpec, effort: Effort | None) -> ModelSpec:
     """``spec`` with ``effort`` when its string gave none (the model string's own effort wins)."""
     return spec if spec.effort is not None or effort is None else dataclasses.replace(spec, effort=effort)
+
+
+def model_with_effort(model: str, effort: str | None) -> str:
+    """``model`` with a separately given ``effort`` (a stage's ``effort=``), when its own string
+    gives none; a word that is not an effort raises :class:`ModelSpecError`."""
+    if effort is None:
+        return model
+    if effort.lower() not in EFFORTS:
+        raise ModelSpecError(f"invalid effort {effort!r}: use one of {', '.join(EFFORTS)}")
+    return str(with_effort(parse_model(model), effort.lower()))  # type: ignore[arg-type]

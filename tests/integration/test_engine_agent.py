@@ -127,3 +127,21 @@ async def test_fallback_chosen_before_crash_is_chosen_after(repo: Path, tmp_path
     assert [c for c in calls if c[1] == 1] == [("scripted/backup", 1, None)]
     assert len([c for c in calls if c[1] == 0 and c[2] is None]) == 1  # turn 0 never re-called
     await engine.close()
+
+
+@workflow(name="efforts")
+async def efforts(ctx: Context) -> list[str | None]:
+    plain = await ctx.task("plain", prompt="work")
+    high = await ctx.task("high", prompt="work", effort="HIGH")
+    own = await ctx.task("own", prompt="work", model="scripted/t:low", effort="high")
+    return [plain.model, high.model, own.model]
+
+
+async def test_a_stage_effort_applies_when_the_model_string_gives_none(repo: Path) -> None:
+    write_script(repo, "t", {"default": [{"text": "ok"}]})
+    engine = await Engine.open(repo, Config(model="scripted/t"))
+    engine.register(efforts)
+    info = await engine.run("efforts", {})
+    assert info.status == "completed", info.error
+    assert info.output == ["scripted/t", "scripted/t:high", "scripted/t:low"]
+    await engine.close()

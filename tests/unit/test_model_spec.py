@@ -6,7 +6,7 @@ import pytest
 
 from loopcraft.errors import ModelSpecError
 from loopcraft.models.reasoning import reasoning_params
-from loopcraft.models.spec import parse_model
+from loopcraft.models.spec import model_with_effort, parse_model
 from tests.conftest import one_line_error
 
 
@@ -68,3 +68,12 @@ def test_effort_maps_to_reasoning_params() -> None:
     assert reasoning_params(parse_model("anthropic/claude-sonnet-4-5:max"))["thinking"]["type"] == "enabled"
     assert reasoning_params(parse_model("openai/o3")) == {}
     assert reasoning_params(parse_model("scripted/demo:high")) == {}
+
+
+def test_an_effort_given_on_its_own_joins_a_model_without_one() -> None:
+    assert model_with_effort("ollama/llama3:latest", "HIGH") == "ollama/llama3:latest:high"
+    assert model_with_effort("openai/gpt-5.5:low", "high") == "openai/gpt-5.5:low"  # the string's own wins
+    assert model_with_effort("openai/gpt-5.5", None) == "openai/gpt-5.5"
+    assert "invalid effort 'huge'" in one_line_error(
+        ModelSpecError, lambda: model_with_effort("openai/x", "huge")
+    )
