@@ -303,8 +303,17 @@ class LoopcraftApp(App[None]):
     def action_focus_pane(self, name: str) -> None:
         if name != "input":
             self.show_side()
-        if name == "prompts" and self.query_one(PromptsPane).focus_first():
-            return  # the oldest prompt's answer widget (options, input, editor), not its frame
+        if name == "prompts" and self.query_one(PromptsPane).pending:
+            if self.workflows is None:
+                self.query_one(PromptsPane).focus_first()
+                return
+            try:  # the selected/attached run's prompt, else the only one: its answer widget
+                self.workflows.focus_prompt()
+            except LoopcraftError as exc:  # several runs waiting, none chosen: say which
+                message = str(exc)
+                self.enqueue(lambda: self.show_error(message))
+                self.query_one(PromptsPane).focus_first()
+            return
         target = self.query_one(f"#{name}")
         focusable = (
             target if target.can_focus else next((w for w in target.query("*") if w.can_focus), target)
