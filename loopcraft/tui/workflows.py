@@ -393,7 +393,7 @@ class WorkflowController:
         try:
             value = await self.eng.answer(prompt.run_id, prompt.prompt_id, _coerce(prompt, answer))
         except LoopcraftError:
-            if not any(p.prompt_id == prompt.prompt_id for p in await self.eng.prompts(prompt.run_id)):
+            if not any(p.id == prompt.prompt_id for p in await self.eng.prompts(prompt.run_id)):
                 await self.prompts_pane.resolve(prompt.prompt_id)  # gone: answered elsewhere, or run ended
                 self._status()
             raise
