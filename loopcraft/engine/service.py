@@ -28,7 +28,7 @@ from loopcraft.engine.tasks import TaskRunner
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.models.client import ModelClient
 from loopcraft.models.types import Usage
-from loopcraft.paths import state_dir
+from loopcraft.paths import ensure_state_dir, state_dir
 
 _LIVE_STATES = frozenset({"pending", "running", "awaiting_input", "paused"})
 
@@ -72,6 +72,7 @@ class Engine:
         busy_timeout: float = 5.0,
     ) -> Engine:
         """Open the repo's journal (created on first use). ``runner`` replaces the agent (tests)."""
+        ensure_state_dir(root)  # first use: .loopcraft/ with its .gitignore
         journal = await Journal.open(db_path(root), busy_timeout=busy_timeout)
         if runner is None:
             from loopcraft.engine.agent_runner import AgentTaskRunner
