@@ -441,7 +441,7 @@ async def print_workflows(root: Path, config: Config, *, as_json: bool) -> None:
         )
         return
     for info in infos:
-        params = ", ".join(info.inputs.get("properties", {}).keys()) if isinstance(info.inputs, dict) else ""
+        params = ", ".join(info.input_labels())
         print(f"{info.name:<20} {info.description}" + (f"  (inputs: {params})" if params else ""))
     for file, error in catalog.errors:
         print(f"broken: {file}: {error}", file=sys.stderr)

@@ -29,6 +29,28 @@ def state_dir(root: Path | None = None) -> Path:
     return (root or repo_root()) / ".loopcraft"
 
 
+STATE_GITIGNORE = """\
+# Written by loopcraft: its own state never goes into git. workflows/, skills/, scripts/ and
+# config.toml are not listed here, so they stay trackable.
+loopcraft.db
+loopcraft.db-*
+runs/
+sessions/
+worktrees/
+"""
+
+
+def ensure_state_dir(root: Path) -> Path:
+    """The repo's ``.loopcraft`` folder, created on first use with its ``.gitignore`` (a user's
+    own edits to that file are kept: it is written only when missing)."""
+    folder = state_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(STATE_GITIGNORE)
+    return folder
+
+
 def builtin_dir(kind: str) -> Path:
     """Built-in ``workflows`` or ``themes``: in the source tree, or shipped in the wheel."""
     source = PACKAGE_DIR.parent / kind

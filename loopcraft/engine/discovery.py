@@ -26,6 +26,12 @@ class WorkflowInfo:
     inputs: dict[str, Any]
     source: str
 
+    def input_labels(self) -> list[str]:
+        """Each input's name, ``(required)`` after the ones without a default."""
+        required = set(self.inputs.get("required", []))
+        names = self.inputs.get("properties") or {}
+        return [f"{name} (required)" if name in required else name for name in names]
+
 
 @dataclass
 class WorkflowCatalog:
@@ -41,9 +47,12 @@ class WorkflowCatalog:
         ]
 
     def get(self, name: str) -> Workflow:
-        if name not in self.by_name:
-            raise NotFoundError(self._not_found(name))
-        return self.by_name[name]
+        """The workflow ``name``; ``review_change`` finds ``review-change`` (the canonical name:
+        the function's name with ``-`` for ``_``) and the other way round."""
+        for candidate in (name, name.replace("_", "-"), name.replace("-", "_")):
+            if candidate in self.by_name:
+                return self.by_name[candidate]
+        raise NotFoundError(self._not_found(name))
 
     def _not_found(self, name: str) -> str:
         """Why ``name`` is missing: its own file failed to import, or it just isn't defined."""

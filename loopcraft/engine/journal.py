@@ -114,6 +114,10 @@ _PROMPT_COLS = (
     'id, run_id, step_key, kind, question, options, "default", status, answer, created, answered_at'
 )
 
+CLOSED_RUN_STATES = ("completed", "failed", "blocked", "budget_exceeded", "cancelled", "killed")
+"""Run states whose gates can take no answer: their pending prompts are never offered (a resumed
+run is live again, and its gate's prompt with it)."""
+
 
 def _run_row(r: sqlite3.Row | tuple[Any, ...]) -> RunRow:
     return RunRow(
@@ -547,7 +551,9 @@ class Journal:
             where.append("run_id = ?")
             params.append(run_id)
         if pending_only:
+            closed = ", ".join(f"'{state}'" for state in CLOSED_RUN_STATES)
             where.append("status = 'pending'")
+            where.append(f"run_id IN (SELECT id FROM runs WHERE status NOT IN ({closed}))")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = await self._fetch(f"SELECT {_PROMPT_COLS} FROM prompts {clause} ORDER BY created", params)
         return [_prompt_row(r) for r in rows]

@@ -20,7 +20,7 @@ from loopcraft.engine.discovery import WorkflowCatalog, discover
 from loopcraft.engine.events import EventBus, PromptAnswered
 from loopcraft.engine.gates import normalize_answer
 from loopcraft.engine.graph import Graph, load_graph
-from loopcraft.engine.journal import Journal, PromptRow, RunRow
+from loopcraft.engine.journal import CLOSED_RUN_STATES, Journal, PromptRow, RunRow
 from loopcraft.engine.leases import Lease, RunBusy, held, new_owner_id
 from loopcraft.engine.results import FINAL_STATES, RunInfo
 from loopcraft.engine.runtime import Execution, read_transcript
@@ -28,7 +28,7 @@ from loopcraft.engine.tasks import TaskRunner
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.models.client import ModelClient
 from loopcraft.models.types import Usage
-from loopcraft.paths import state_dir
+from loopcraft.paths import ensure_state_dir, state_dir
 
 _LIVE_STATES = frozenset({"pending", "running", "awaiting_input", "paused"})
 
@@ -72,6 +72,7 @@ class Engine:
         busy_timeout: float = 5.0,
     ) -> Engine:
         """Open the repo's journal (created on first use). ``runner`` replaces the agent (tests)."""
+        ensure_state_dir(root)  # first use: .loopcraft/ with its .gitignore
         journal = await Journal.open(db_path(root), busy_timeout=busy_timeout)
         if runner is None:
             from loopcraft.engine.agent_runner import AgentTaskRunner
@@ -386,8 +387,10 @@ class Engine:
     async def answer(self, run_id: str, prompt_id: str | None, value: Any) -> Any:
         """Answer a pending prompt (the only one when ``prompt_id`` is None); returns the typed answer."""
         row = await self._row(run_id)
-        if row.status in ("completed", "killed", "cancelled"):
-            raise ControlError(f"cannot answer run {row.id}: it is {row.status}")
+        if row.status in CLOSED_RUN_STATES:
+            raise ControlError(
+                f"cannot answer run {row.id}: it is {row.status}, so its gates take no answers"
+            )
         pending = await self.journal.prompts(row.id, pending_only=True)
         if prompt_id is None:
             if len(pending) != 1:

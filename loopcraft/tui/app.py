@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from loopcraft.tui.workflows import WorkflowController
 
 STARTED_AT = time.perf_counter()
+ENGINE_OPEN_WAIT_S = 60.0  # how long a /workflow command typed at start-up waits for the engine
 
 
 class LoopcraftApp(App[None]):
@@ -89,6 +90,8 @@ class LoopcraftApp(App[None]):
         )
         self._client = client
         self.workflows: WorkflowController | None = None
+        self._engine_ready = asyncio.Event()  # set when the engine opened, or failed to
+        self._engine_error: str | None = None
         self._last_turn_tools = -1
         self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self.collector = IdleCollector() if manage_gc else None
@@ -112,7 +115,7 @@ class LoopcraftApp(App[None]):
             with Vertical(id="left"):
                 yield ChatView(id="chat")
                 yield TranscriptPane(id="transcript")
-            with Vertical(id="side"):
+            with Vertical(id="side", classes="visible"):  # shown from the first frame (Ctrl+B hides)
                 yield RunsPane(id="runs")
                 yield GraphPane(id="graph")
                 yield PromptsPane(id="prompts")
@@ -186,7 +189,9 @@ class LoopcraftApp(App[None]):
         try:
             await self.open_workflows()
         except Exception as exc:
-            await self.chat_view.add(Notice(f"workflow engine unavailable: {exc}", "warning"))
+            self._engine_error = f"the workflow engine is unavailable: {exc}"
+            self._engine_ready.set()
+            await self.chat_view.add(Notice(self._engine_error, "warning"))
 
     async def open_workflows(self, engine: Any = None) -> WorkflowController:
         """Open the engine (or use ``engine``) and wire it to the panes and the agent's tool."""
@@ -195,6 +200,7 @@ class LoopcraftApp(App[None]):
         controller = WorkflowController(self, engine)
         await controller.open()
         self.workflows = controller
+        self._engine_ready.set()
         self.chat.add_tool(controller.agent_tool())
         self._freeze_heap()
         return controller
@@ -303,8 +309,17 @@ class LoopcraftApp(App[None]):
     def action_focus_pane(self, name: str) -> None:
         if name != "input":
             self.show_side()
-        if name == "prompts" and self.query_one(PromptsPane).focus_first():
-            return  # the oldest prompt's answer widget (options, input, editor), not its frame
+        if name == "prompts" and self.query_one(PromptsPane).pending:
+            if self.workflows is None:
+                self.query_one(PromptsPane).focus_first()
+                return
+            try:  # the selected/attached run's prompt, else the only one: its answer widget
+                self.workflows.focus_prompt()
+            except LoopcraftError as exc:  # several runs waiting, none chosen: say which
+                message = str(exc)
+                self.enqueue(lambda: self.show_error(message))
+                self.query_one(PromptsPane).focus_first()
+            return
         target = self.query_one(f"#{name}")
         focusable = (
             target if target.can_focus else next((w for w in target.query("*") if w.can_focus), target)
@@ -503,13 +518,25 @@ class LoopcraftApp(App[None]):
         path = remember_theme(name)
         await self.show_info(f"theme: {name} (saved to {path})")
 
-    def _need_workflows(self) -> WorkflowController:
+    async def _need_workflows(self) -> WorkflowController:
+        """The workflow controller; a command typed while the engine is still opening waits
+        for it (said in the chat as pending), then runs."""
+        if self.workflows is None and self._engine_error is None:
+            await self.chat_view.add(
+                Notice("waiting for the workflow engine to open… (the command runs when it is)")
+            )
+            try:
+                await asyncio.wait_for(self._engine_ready.wait(), ENGINE_OPEN_WAIT_S)
+            except TimeoutError:
+                pass
         if self.workflows is None:
-            raise LoopcraftError("the workflow engine is not open yet (or failed to open); try again shortly")
+            raise LoopcraftError(
+                self._engine_error or f"the workflow engine did not open within {ENGINE_OPEN_WAIT_S:g}s"
+            )
         return self.workflows
 
     async def _workflow(self, cmd: commands.ParsedCommand) -> None:
-        await self._need_workflows().command(cmd)
+        await (await self._need_workflows()).command(cmd)
 
     cmd_workflow_list = _workflow
     cmd_workflow_run = _workflow

@@ -99,9 +99,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
     _one("workflow kill", "RUN", "kill a run"),
     _spec(
         "workflow answer",
-        "/workflow answer [ANSWER ...]",
-        "answer the oldest pending prompt (no answer: focus the prompts pane)",
+        "/workflow answer [--prompt ID] [ANSWER ...]",
+        "answer the selected or attached run's prompt, else the only pending one (no answer: focus it)",
         max_args=None,
+        options=("prompt",),
     ),
     _bare("workflow reload", "re-discover workflow files"),
 )

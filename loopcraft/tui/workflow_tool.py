@@ -71,8 +71,9 @@ class WorkflowTool:
         if action == "answer":
             if "answer" not in args:
                 raise LoopcraftError("action=answer needs 'answer'")
-            prompt = await wf.answer(args["answer"], args.get("prompt_id"))
-            return f"answered prompt {prompt.prompt_id}: {prompt.question}"
+            prompt, value = await wf.answer(args["answer"], args.get("prompt_id"))
+            await wf.confirm_answer(prompt, value)
+            return f"answered prompt {prompt.prompt_id} ({prompt.question}) with {value!r}"
         if action == "steer":
             run_id = _need(args, "run_id", action)
             await wf.steer(run_id, args.get("stage"), _need(args, "message", action))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from textual.widget import Widget
 
+from loopcraft.engine.journal import CLOSED_RUN_STATES
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.tui import commands
 from loopcraft.tui.panes.graph import GraphModel, GraphPane, model_from_graph
@@ -203,7 +204,12 @@ class WorkflowController:
             run = await self.eng.get_run(run_id)
         except NotFoundError:
             return
+        await self._run_changed(run)
+
+    async def _run_changed(self, run: Any) -> None:
         self.runs_pane.update_run(run)
+        if run.status in CLOSED_RUN_STATES:  # its gates can take no answer: never offer them
+            await self.prompts_pane.drop_run(run.id)
         self._status()
 
     def _retitle(self, run_id: str) -> None:
@@ -337,7 +343,7 @@ class WorkflowController:
         """Kill the run (waiting a few seconds for it to stop); returns its id and status."""
         rid = self._run_or_selected(run_id)
         info = await self.eng.kill(rid)
-        self.runs_pane.update_run(info)
+        await self._run_changed(info)
         return rid, info.status
 
     async def steer(self, run_id: str, key: str | None, text: str) -> None:
@@ -357,15 +363,56 @@ class WorkflowController:
             return
         await self.transcript_pane.view.add(_steer_note(text, follow_up=follow_up))
 
-    async def answer(self, answer: Any, prompt_id: str | None = None) -> PendingPrompt:
-        pending = self.prompts_pane.pending
-        prompt = pending.get(prompt_id) if prompt_id else self.prompts_pane.oldest()
-        if prompt is None:
-            raise NotFoundError("no pending prompt" + (f" {prompt_id!r}" if prompt_id else ""))
-        await self.eng.answer(prompt.run_id, prompt.prompt_id, _coerce(prompt, answer))
+    def target_prompt(self, prompt_id: str | None = None) -> PendingPrompt:
+        """The prompt an answer is for: the named one; else the selected or attached run's
+        (oldest) prompt; else the only pending one. Several runs waiting and none chosen: an
+        error listing them, never a guess."""
+        pending = list(self.prompts_pane.pending.values())
+        if prompt_id:
+            found = self.prompts_pane.pending.get(prompt_id)
+            if found is None:
+                raise NotFoundError(f"no pending prompt {prompt_id!r}")
+            return found
+        if not pending:
+            raise NotFoundError("no pending prompt")
+        for run_id in (self.attached[0] if self.attached else None, self.selected):
+            mine = [p for p in pending if p.run_id == run_id]
+            if mine:
+                return mine[0]
+        if len({p.run_id for p in pending}) == 1:
+            return pending[0]
+        listed = "; ".join(f"run {p.run_id}: {p.question!r} (prompt {p.prompt_id})" for p in pending)
+        raise LoopcraftError(
+            f"prompts are pending in several runs, answer one by selecting its run (F2) or by id "
+            f"(/workflow answer --prompt ID VALUE): {listed}"
+        )
+
+    async def answer(self, answer: Any, prompt_id: str | None = None) -> tuple[PendingPrompt, Any]:
+        """Answer the :meth:`target_prompt`; returns it and the typed answer the engine took."""
+        prompt = self.target_prompt(prompt_id)
+        try:
+            value = await self.eng.answer(prompt.run_id, prompt.prompt_id, _coerce(prompt, answer))
+        except LoopcraftError:
+            if not any(p.id == prompt.prompt_id for p in await self.eng.prompts(prompt.run_id)):
+                await self.prompts_pane.resolve(prompt.prompt_id)  # gone: answered elsewhere, or run ended
+                self._status()
+            raise
         await self.prompts_pane.resolve(prompt.prompt_id)
         self._status()
-        return prompt
+        return prompt, value
+
+    def focus_prompt(self, prompt_id: str | None = None) -> None:
+        """Focus the answer widget of the :meth:`target_prompt` (F4, a bare /workflow answer)."""
+        prompt = self.target_prompt(prompt_id)
+        self.app.show_side()
+        self.prompts_pane.focus_first(prompt.prompt_id)
+
+    async def confirm_answer(self, prompt: PendingPrompt, value: Any) -> None:
+        """Say in the chat what was answered, for which run."""
+        shown = "yes" if value is True else "no" if value is False else str(value)
+        run = self.runs_pane.runs.get(prompt.run_id)
+        name = f"{run.workflow} " if run is not None else ""
+        await self.app.show_info(f"answered {prompt.question!r} → {shown} · run {name}{prompt.run_id}")
 
     async def reload(self) -> str:
         catalog = self.eng.workflows(reload=True)
@@ -407,22 +454,20 @@ class WorkflowController:
             )
         elif sub == "answer":
             if not cmd.args:
-                if not self.prompts_pane.focus_first():
-                    await app.show_info("no pending prompt")
-                else:
-                    app.show_side()
+                self.focus_prompt(cmd.options.get("prompt"))
                 return
-            prompt = await self.answer(" ".join(cmd.args))
-            await app.show_info(f"answered: {prompt.question}")
+            prompt, value = await self.answer(" ".join(cmd.args), cmd.options.get("prompt"))
+            await self.confirm_answer(prompt, value)
         elif sub == "reload":
             await app.show_info(await self.reload())
 
     async def on_prompt_answer(self, message: PromptsPane.Answer) -> None:
         try:
-            await self.answer(message.answer, message.prompt.prompt_id)
+            prompt, value = await self.answer(message.answer, message.prompt.prompt_id)
         except LoopcraftError as exc:
             await self.app.show_error(str(exc))
             return
+        await self.confirm_answer(prompt, value)
         self.app.input.focus()
 
     def agent_tool(self) -> Tool:

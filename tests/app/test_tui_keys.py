@@ -113,6 +113,9 @@ async def test_f2_f3_f5_focus_their_pane_and_show_the_side(git_repo: Path) -> No
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=SIZE) as pilot:
         side = app.query_one("#side")
+        assert side.has_class("visible")  # the first screen shows the panes
+        await pilot.press("ctrl+b")
+        await pilot.pause()
         assert not side.has_class("visible") and side.region.width == 0
         await pilot.press("f2")
         await pilot.pause()
@@ -151,16 +154,16 @@ async def test_ctrl_b_shows_and_hides_the_side_panes(git_repo: Path) -> None:
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=SIZE) as pilot:
         chat = app.chat_view
-        full = chat.region.width
-        assert "Stages" not in screen_text(app)
+        shown = chat.region.width
+        assert "Stages" in screen_text(app)  # shown from the first screen
         await pilot.press("ctrl+b")
         await pilot.pause()
-        assert app.query_one("#side").has_class("visible")
-        assert chat.region.width < full and "Stages" in screen_text(app)
+        assert not app.query_one("#side").has_class("visible")
+        assert chat.region.width > shown and "Stages" not in screen_text(app)
         assert app.focused is app.input  # toggling the panes does not steal the input
         await pilot.press("ctrl+b")
         await pilot.pause()
-        assert chat.region.width == full and "Stages" not in screen_text(app)
+        assert chat.region.width == shown and "Stages" in screen_text(app)
 
 
 async def test_tab_and_shift_tab_move_focus_from_an_empty_input(git_repo: Path) -> None:

@@ -209,6 +209,7 @@ async def test_a_new_prompt_rings_the_bell_and_notifies(git_repo: Path) -> None:
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         app.bell = lambda: bells.append("bell")  # type: ignore[method-assign]
         app.notify = spy_notify  # type: ignore[method-assign]
+        app.action_toggle_side()  # hidden by the user
         assert not app.query_one("#side").has_class("visible")
         await app.open_workflows()
         await pilot.press(*"/workflow run gate", "enter")

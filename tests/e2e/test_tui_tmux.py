@@ -52,17 +52,12 @@ def session(git_repo: Path, tmp_path: Path) -> Iterator[str]:
 
 
 def test_demo_workflow_runs_and_gate_is_answered_from_keyboard(session: str) -> None:
-    _wait_screen(session, lambda s: "no real model configured" in s and "scripted/demo" in s)
+    _wait_screen(session, lambda s: "Ask the agent" in s)  # the first frame: type at once, once
+    _tmux("send-keys", "-t", session, "-l", "/workflow run demo")
+    _tmux("send-keys", "-t", session, "Enter")
     waiting = "Prompts (1 pending)", "prompts 1", "· awaiting_input"
-    for refused in range(10):  # the engine opens after the first frame; the app says to try again shortly
-        _tmux("send-keys", "-t", session, "-l", "/workflow run demo")
-        _tmux("send-keys", "-t", session, "Enter")
-        screen = _wait_screen(
-            session, lambda s, n=refused: s.count("not open yet") > n or all(w in s for w in waiting)
-        )
-        if all(w in screen for w in waiting):
-            break
-        time.sleep(0.5)
+    screen = _wait_screen(session, lambda s: all(w in s for w in waiting))
+    assert "not open yet" not in screen and "scripted/demo" in screen
     assert "Apply the demo plan for the repository?" in screen
     for stage in DEMO_STAGES:
         assert stage in screen

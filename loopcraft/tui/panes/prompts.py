@@ -133,14 +133,19 @@ class PromptsPane(Vertical):
                 await card.remove()
         self._retitle()
 
-    def oldest(self) -> PendingPrompt | None:
-        return next(iter(self.pending.values()), None)
+    async def drop_run(self, run_id: str) -> None:
+        """Remove every prompt of ``run_id`` (the run ended: its gates take no answer)."""
+        for prompt_id in [p.prompt_id for p in self.pending.values() if p.run_id == run_id]:
+            await self.resolve(prompt_id)
 
-    def focus_first(self) -> bool:
+    def focus_first(self, prompt_id: str | None = None) -> bool:
+        """Focus the answer widget of prompt ``prompt_id`` (else the first card); False if none."""
         cards = list(self.query(PromptCard))
-        if cards:
-            cards[0].focus_answer()
-        return bool(cards)
+        chosen = next((c for c in cards if c.prompt.prompt_id == prompt_id), cards[0] if cards else None)
+        if chosen is not None:
+            chosen.scroll_visible()
+            chosen.focus_answer()
+        return chosen is not None
 
     def focus_prompt(self, run_id: str, key: str) -> bool:
         """Focus the answer widget of the pending prompt of gate ``key`` in ``run_id``; False if none."""

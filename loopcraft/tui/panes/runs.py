@@ -23,6 +23,9 @@ STATUS_STYLE = {
 }  # fmt: skip
 
 
+EMPTY_RUNS = "no runs yet — try /workflow run demo (/workflow list shows every workflow)"
+
+
 def live_elapsed(run: Any, now: float | None = None) -> float:
     """A run's elapsed time, counting up while it is active."""
     if run.status in ACTIVE_STATES and run.status != "paused":
@@ -47,6 +50,7 @@ class RunsPane(Vertical):
         table: DataTable[Any] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=False)
         table.add_columns("run", "workflow", "status", "elapsed", "cost")
         yield table
+        yield Static(EMPTY_RUNS, id="runs-empty", classes="pane-empty")
 
     @property
     def table(self) -> DataTable[Any]:
@@ -105,6 +109,7 @@ class RunsPane(Vertical):
         ordered = sorted(self.runs.values(), key=lambda r: r.created, reverse=True)
         for run in ordered:
             table.add_row(*self._cells(run, now), key=run.id)
+        self.query_one("#runs-empty", Static).display = not self.runs
         if cursor_key is not None and cursor_key in self.runs:
             table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
 

@@ -1,0 +1,75 @@
+"""Gates follow their run (issue 10, item 1): a killed run's prompts leave the pane, the status
+bar count and the engine's pending list; an answer goes to the selected run's prompt, never a
+guessed one when several runs wait; every answer is confirmed in the chat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loopcraft.tui.panes.prompts import PromptCard
+from tests.app.tui_support import chat_texts, make_app, wait_for
+
+GATE = """
+from loopcraft import Context, workflow
+
+@workflow(description="one confirm gate")
+async def gate(ctx: Context) -> str:
+    ok = await ctx.ui.confirm("Apply the plan?")
+    return "applied" if ok else "skipped"
+"""
+
+
+def _said(app: Any, text: str) -> bool:
+    return any(text in line for line in chat_texts(app))
+
+
+async def _two_gated_runs(app: Any, pilot: Any) -> tuple[Any, str, str]:
+    folder = app.root / ".loopcraft" / "workflows"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "gate.py").write_text(GATE)
+    controller = await app.open_workflows()
+    first = await controller.run("gate", {})
+    await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+    second = await controller.run("gate", {})
+    await wait_for(pilot, lambda: len(app.query(PromptCard)) == 2)
+    return controller, first, second
+
+
+async def test_a_killed_runs_prompt_leaves_everywhere(git_repo: Path) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller, first, second = await _two_gated_runs(app, pilot)
+        assert app.status.info.pending_prompts == 2
+        await pilot.press(*f"/workflow kill {first}", "enter")
+        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+        assert [c.prompt.run_id for c in app.query(PromptCard)] == [second]
+        await wait_for(pilot, lambda: app.status.info.pending_prompts == 1)
+        assert [p.run_id for p in await controller.eng.prompts()] == [second]
+
+
+async def test_answer_goes_to_the_selected_run_and_is_confirmed(git_repo: Path) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller, first, second = await _two_gated_runs(app, pilot)
+        await controller.select(first)
+        await pilot.press(*"/workflow answer yes", "enter")
+        await wait_for(pilot, lambda: _said(app, f"answered 'Apply the plan?' → yes · run gate {first}"))
+        await wait_for(pilot, lambda: [c.prompt.run_id for c in app.query(PromptCard)] == [second])
+        run = await controller.eng.wait(first)
+        assert run.output == "applied"
+        await pilot.press(*"/workflow answer no", "enter")  # the only pending one now
+        await wait_for(pilot, lambda: _said(app, f"→ no · run gate {second}"))
+        assert (await controller.eng.wait(second)).output == "skipped"
+
+
+async def test_several_runs_waiting_and_none_chosen_asks_which(git_repo: Path) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller, first, second = await _two_gated_runs(app, pilot)
+        controller.selected = None
+        await pilot.press(*"/workflow answer yes", "enter")
+        await wait_for(pilot, lambda: _said(app, "prompts are pending in several runs"))
+        line = next(t for t in chat_texts(app) if "several runs" in t)
+        assert first in line and second in line
+        assert len(await controller.eng.prompts()) == 2  # nothing was answered
