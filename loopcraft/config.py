@@ -10,12 +10,13 @@ and the problem.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loopcraft.errors import ConfigError, ModelSpecError
 from loopcraft.paths import home_dir, repo_root, state_dir
@@ -42,6 +43,18 @@ DEFAULT_DESTRUCTIVE = [
     r"\bchmod\s+-R\s+777\b",
     r":\(\)\s*\{\s*:\|:&\s*\};:",
 ]
+
+
+def _valid_regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression ({exc}); fix or remove it") from exc
+    return text
+
+
+Regex = Annotated[str, AfterValidator(_valid_regex)]
+SandboxMode = Literal["workspace-write", "read-only", "off"]
 
 
 class _Strict(BaseModel):
@@ -75,6 +88,14 @@ class PermissionRule(_Strict):
     action: Literal["allow", "ask", "deny"]
 
 
+class ShellEnvConfig(_Strict):
+    """Which variables the shell gets: secret-like names are dropped; ``include`` keeps a name,
+    ``exclude`` (globs) drops more."""
+
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+
+
 class AgentConfig(_Strict):
     max_turns: int = Field(default=100, gt=0)
     max_tool_calls: int = Field(default=500, gt=0)
@@ -89,7 +110,14 @@ class AgentConfig(_Strict):
     max_tool_output: int = Field(default=30_000, gt=100)
     permission_mode: PermissionMode = "default"
     permissions: list[PermissionRule] = Field(default_factory=list)
-    destructive_commands: list[str] = Field(default_factory=lambda: list(DEFAULT_DESTRUCTIVE))
+    # extra regexes on top of the built-in parsed-command checks (which can't be switched off)
+    destructive_commands: list[Regex] = Field(default_factory=lambda: list(DEFAULT_DESTRUCTIVE))
+    sandbox: SandboxMode = "workspace-write"  # the shell's OS sandbox (bubblewrap) where one works
+    sandbox_required: bool = False  # refuse to run the shell when no sandbox works
+    sandbox_network: bool = False
+    shell_env: ShellEnvConfig = Field(default_factory=ShellEnvConfig)
+    allow_paths: list[str] = Field(default_factory=list)  # protected paths granted to file tools
+    secret_env: list[str] = Field(default_factory=list)  # more variables whose values are redacted
 
 
 class EngineConfig(_Strict):
@@ -109,6 +137,13 @@ class Config(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+
+    @model_validator(mode="after")
+    def _key_names_are_secret(self) -> Config:
+        """Provider ``api_key_env`` targets are secrets: their values are redacted from tool output."""
+        names = [o.api_key_env for o in self.models.values() if o.api_key_env]
+        self.agent.secret_env = list(dict.fromkeys([*self.agent.secret_env, *names]))
+        return self
 
     def model_options(self, model: str) -> ModelOptions:
         """Options for ``model`` (its exact string, then without ``:effort``), else defaults."""

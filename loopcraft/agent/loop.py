@@ -37,6 +37,7 @@ from loopcraft.agent.events import (
 )
 from loopcraft.agent.loopdetect import RepeatDetector, repeat_warning
 from loopcraft.agent.session import SessionHeader, SessionLog, new_session_id
+from loopcraft.agent.containment import run_contained
 from loopcraft.agent.tools.base import Tool, ToolContext, ToolError, ToolResult, tool_schema
 from loopcraft.config import AgentConfig
 from loopcraft.errors import LoopcraftError
@@ -497,7 +498,7 @@ class Agent:
         try:
             token = None
             if self.policy is not None:
-                auth = await self._cancellable(self.policy.authorize(tool, args), self._tool_tasks)
+                auth = await self._cancellable(self.policy.authorize(tool, args, self.workspace), self._tool_tasks)
                 if not auth.allowed:
                     return ToolResult(f"permission denied: {auth.reason}", is_error=True)
                 token = auth.token
@@ -512,7 +513,7 @@ class Agent:
             if not tool.read_only:  # on stable storage before the side effect, never repeated blindly
                 await self.session.wait_durable()
             ctx = ToolContext(self.workspace, self.config, self._cancel, approval=token)
-            return await self._cancellable(tool.run(args, ctx), self._tool_tasks)
+            return await self._cancellable(run_contained(tool, args, ctx), self._tool_tasks)
         except asyncio.CancelledError:
             if self._interrupted:
                 return ToolResult(prompts.INTERRUPTED_TOOL, is_error=True)

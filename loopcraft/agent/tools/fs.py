@@ -25,10 +25,17 @@ def read_text(path: Path, shown: str) -> str:
         raise ToolError(f"file not found: {shown}")
     if path.is_dir():
         raise ToolError(f"{shown} is a directory; use ls to list it")
+    require_regular(path, shown)
     data = path.read_bytes()
     if b"\0" in data[:8192]:
         raise ToolError(f"{shown} is a binary file ({len(data)} bytes); it cannot be shown as text")
     return data.decode("utf-8", errors="replace")
+
+
+def require_regular(path: Path, shown: str) -> None:
+    """A ToolError unless ``path`` is a regular file: a FIFO, socket or device would block or leak."""
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise ToolError(f"{shown} is not a regular file (a FIFO, socket or device); file tools only use files")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -136,6 +143,7 @@ class WriteTool(BuiltinTool):
         shown = display(ctx.workspace, path)
         if path.is_dir():
             raise ToolError(f"{shown} is a directory; give a file path")
+        require_regular(path, shown)
         existed = path.exists()
         before = read_text(path, shown) if existed else ""
         write_text_atomic(path, content)
