@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from loopcraft.errors import ConfigError, ModelSpecError
 from loopcraft.paths import home_dir, repo_root, state_dir
+from loopcraft.trust import is_trusted, limit_untrusted
 
 PermissionMode = Literal["default", "accept-edits", "plan", "yolo"]
 
@@ -137,6 +138,11 @@ class Config(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    _untrusted_ignored: list[str] = PrivateAttr(default_factory=list)  # repo keys an untrusted folder lost
+
+    @property
+    def untrusted_ignored(self) -> list[str]:
+        return self._untrusted_ignored
 
     @model_validator(mode="after")
     def _key_names_are_secret(self) -> Config:
@@ -153,7 +159,7 @@ class Config(_Strict):
 
 
 _ENV_PREFIX = "LOOPCRAFT_"
-_ENV_RESERVED = {"HOME", "SCRIPTED_CALL_LOG", "SCRIPT", "NO_BACKGROUND", "DB", "NO_OLLAMA_PROBE"}
+_ENV_RESERVED = {"TRUST", "HOME", "SCRIPTED_CALL_LOG", "SCRIPT", "NO_BACKGROUND", "DB", "NO_OLLAMA_PROBE"}
 
 
 def user_config_path() -> Path:
@@ -230,9 +236,12 @@ def load_config(
     merged: dict[str, Any] = {}
     origin: dict[tuple[str, ...], str] = {}
     user_path, repo_path = user_config_path(), repo_config_path(root)
+    repo_layer, ignored = _read_toml(repo_path), []
+    if repo_layer and not is_trusted(root):
+        repo_layer, ignored = limit_untrusted(repo_layer)
     layers: list[tuple[str, Mapping[str, Any]]] = [
         (str(user_path), _read_toml(user_path)),
-        (str(repo_path), _read_toml(repo_path)),
+        (str(repo_path), repo_layer),
         ("environment (LOOPCRAFT_*)", _env_layer(os.environ if environ is None else environ)),
         ("command-line flags", {k: v for k, v in (flags or {}).items() if v is not None}),
     ]
@@ -250,6 +259,7 @@ def load_config(
         )
         raise ConfigError(f"config error: {source}: {key}: {problem}") from exc
     _check_model_strings(config, origin)
+    config._untrusted_ignored = ignored
     return config
 
 
