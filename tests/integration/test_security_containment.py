@@ -233,3 +233,30 @@ async def test_reading_a_fifo_is_a_tool_error_within_a_second(repo: Path, openai
     results = await run_calls(repo, openai_server, [("read", {"path": "pipe"}), ("write", {"path": "pipe", "content": "x"})])
     assert time.monotonic() - started < 10
     assert all(r["is_error"] and "not a regular file" in r["output"] for r in results), results
+
+
+# --- finding 8: file modes -------------------------------------------------------------------------
+
+
+async def test_state_is_private_and_agent_files_keep_their_mode(
+    repo: Path, openai_server: OpenAIServer
+) -> None:
+    old = os.umask(0o022)
+    try:
+        (repo / "script.sh").write_text("#!/bin/sh\n")
+        (repo / "script.sh").chmod(0o755)
+        results = await run_calls(
+            repo,
+            openai_server,
+            [("write", {"path": "new.txt", "content": "x"}), ("write", {"path": "script.sh", "content": "y"})],
+        )
+    finally:
+        os.umask(old)
+    assert not any(r["is_error"] for r in results), results
+    state = repo / ".loopcraft"
+    assert state.stat().st_mode & 0o777 == 0o700
+    assert (state / "loopcraft.db").stat().st_mode & 0o777 == 0o600
+    sessions = [p for p in (state / "runs").rglob("*.jsonl")]
+    assert sessions and all(p.stat().st_mode & 0o777 == 0o600 for p in sessions)
+    assert (repo / "new.txt").stat().st_mode & 0o777 == 0o644
+    assert (repo / "script.sh").stat().st_mode & 0o777 == 0o755

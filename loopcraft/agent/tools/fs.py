@@ -13,6 +13,7 @@ from typing import Any
 from loopcraft.agent.tools.base import ToolContext, ToolError, ToolResult
 from loopcraft.agent.tools.common import BuiltinTool, opt_int, opt_str, req_str, schema, within_budget
 from loopcraft.agent.tools.paths import display, resolve_in_workspace
+from loopcraft.paths import umask_default
 
 DEFAULT_READ_LINES = 2000
 MAX_LINE_CHARS = 2000
@@ -46,8 +47,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, umask_default() if mode is None else mode)  # mkstemp's 0600 is not what a user expects
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
