@@ -62,7 +62,9 @@ def main() -> None:
     print(f"   bash `true` unsandboxed: {plain:.1f} ms median of {CALLS}")
     print(f"   bash `true` in bwrap:    {boxed:.1f} ms median of {CALLS}")
     print(f"   added by the sandbox:    {boxed - plain:.1f} ms per tool call (target < 30 ms)")
-    print(f"   process alone: {raw_plain:.1f} ms plain, {raw_boxed:.1f} ms in bwrap: +{raw_boxed - raw_plain:.1f} ms")
+    print(
+        f"   process alone: {raw_plain:.1f} ms plain, {raw_boxed:.1f} ms in bwrap: +{raw_boxed - raw_plain:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

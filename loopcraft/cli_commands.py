@@ -108,7 +108,9 @@ def main_callback(
 
 @app.command("trust")
 @friendly
-def trust_cmd(path: Path = typer.Argument(None, help="The folder to trust (default: this repository).")) -> None:
+def trust_cmd(
+    path: Path = typer.Argument(None, help="The folder to trust (default: this repository)."),
+) -> None:
     """Trust a folder: its .loopcraft/config.toml is used in full and its workflow files are imported."""
     from loopcraft.paths import repo_root
     from loopcraft.trust import trust

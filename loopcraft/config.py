@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from loopcraft.errors import ConfigError, ModelSpecError
 from loopcraft.paths import home_dir, repo_root, state_dir
@@ -236,7 +244,8 @@ def load_config(
     merged: dict[str, Any] = {}
     origin: dict[tuple[str, ...], str] = {}
     user_path, repo_path = user_config_path(), repo_config_path(root)
-    repo_layer, ignored = _read_toml(repo_path), []
+    repo_layer: Mapping[str, Any] = _read_toml(repo_path)
+    ignored: list[str] = []
     if repo_layer and not is_trusted(root):
         repo_layer, ignored = limit_untrusted(repo_layer)
     layers: list[tuple[str, Mapping[str, Any]]] = [

@@ -51,7 +51,9 @@ def _secret_name(name: str, config: AgentConfig) -> bool:
         return False
     if name in config.secret_env:
         return True
-    return bool(_SECRET_NAME.search(name)) or any(fnmatch.fnmatchcase(name, g) for g in config.shell_env.exclude)
+    return bool(_SECRET_NAME.search(name)) or any(
+        fnmatch.fnmatchcase(name, g) for g in config.shell_env.exclude
+    )
 
 
 def shell_env(config: AgentConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from loopcraft.agent import prompts
 from loopcraft.agent.budget import Budget, Limits, first_exceeded
 from loopcraft.agent.compaction import DEFAULT_CONTEXT_WINDOW, Compactor, message_chars
+from loopcraft.agent.containment import run_contained
 from loopcraft.agent.events import (
     AgentEvent,
     BudgetWarning,
@@ -37,7 +38,6 @@ from loopcraft.agent.events import (
 )
 from loopcraft.agent.loopdetect import RepeatDetector, repeat_warning
 from loopcraft.agent.session import SessionHeader, SessionLog, new_session_id
-from loopcraft.agent.containment import run_contained
 from loopcraft.agent.tools.base import Tool, ToolContext, ToolError, ToolResult, tool_schema
 from loopcraft.config import AgentConfig
 from loopcraft.errors import LoopcraftError
@@ -498,7 +498,9 @@ class Agent:
         try:
             token = None
             if self.policy is not None:
-                auth = await self._cancellable(self.policy.authorize(tool, args, self.workspace), self._tool_tasks)
+                auth = await self._cancellable(
+                    self.policy.authorize(tool, args, self.workspace), self._tool_tasks
+                )
                 if not auth.allowed:
                     return ToolResult(f"permission denied: {auth.reason}", is_error=True)
                 token = auth.token

@@ -173,9 +173,7 @@ class PermissionPolicy:
     def is_destructive(self, command: str) -> bool:
         return is_destructive(command, self.config.destructive_commands)
 
-    def decide(
-        self, tool: Tool, args: dict[str, Any], workspace: Path | None = None
-    ) -> tuple[Action, str]:
+    def decide(self, tool: Tool, args: dict[str, Any], workspace: Path | None = None) -> tuple[Action, str]:
         """The mode default, overridden by the last matching rule (plan mode stays read-only)."""
         action, reason = _mode_default(self.mode, tool)
         if self.mode == "plan" and not tool.read_only:
@@ -206,7 +204,9 @@ class PermissionPolicy:
         subject = subject_of(tool, args)
         guarded = self._protected(tool, args, workspace)
         if guarded is not None:
-            return await self._ask_human(tool, args, f"protected:{guarded}", f"`{guarded}` is a protected path")
+            return await self._ask_human(
+                tool, args, f"protected:{guarded}", f"`{guarded}` is a protected path"
+            )
         destructive = tool.name == "bash" and self.is_destructive(subject)
         if action == "allow" and not destructive:
             return Authorization(True, reason)

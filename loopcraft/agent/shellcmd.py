@@ -49,7 +49,7 @@ def parse(line: str) -> list[Simple] | None:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok in _CONTROL or set(tok) <= set(";&|()") and tok:
+        if tok in _CONTROL or (set(tok) <= set(";&|()") and tok):
             if words or current.redirects:
                 current.argv, current.text = words, " ".join(words)
                 commands.append(current)
@@ -134,7 +134,7 @@ def _git(args: list[str]) -> str | None:
         or any(a.startswith("+") or (a.startswith(":") and len(a) > 1) for a in positional),
         "reset": bool(flags & {"--hard", "--merge", "--keep"}),
         "clean": bool(flags & {"-f", "--force"}),
-        "branch": "-D" in flags or bool(flags & {"-d", "--delete"}) and bool(flags & {"-f", "--force"}),
+        "branch": "-D" in flags or (bool(flags & {"-d", "--delete"}) and bool(flags & {"-f", "--force"})),
         "checkout": bool(flags & {"-f", "--force"}) or "--" in rest or "." in positional,
         "restore": not ({"--staged", "-S"} & flags and not {"--worktree", "-W"} & flags),
         "stash": bool(positional) and positional[0] in {"drop", "clear"},
@@ -144,6 +144,7 @@ def _git(args: list[str]) -> str | None:
     return f"git {sub}" if checks.get(sub) else None
 
 
+_HARMLESS_DEVICES = ("/dev/null", "/dev/std", "/dev/fd", "/dev/tty")
 _ALWAYS = {"shred", "truncate", "mkfs", "wipefs", "fdisk", "sfdisk", "parted", "mkswap"}
 _DELETERS = {"rm", "unlink", "rmdir", "shred", "truncate"}
 
@@ -153,9 +154,9 @@ def destructive_reason(command: Simple) -> str | None:
     for op, target in command.redirects:
         if op in {">", ">|", "&>", "<>"} and (not command.argv or command.argv[0] in {":", "true"}):
             return f"truncates {target}"
-        if op in {">", ">>", ">|", "&>", "&>>"} and target.startswith("/dev/") and target != "/dev/null":
-            if not target.startswith(("/dev/std", "/dev/fd", "/dev/tty")):
-                return f"writes to the device {target}"
+        device = target.startswith("/dev/") and not target.startswith(_HARMLESS_DEVICES)
+        if op in {">", ">>", ">|", "&>", "&>>"} and device:
+            return f"writes to the device {target}"
     if not command.argv:
         return None
     head, args = PurePosixPath(command.argv[0]).name, command.argv[1:]

@@ -73,7 +73,9 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 # --- finding 1: planting code loopcraft or git runs later ----------------------------------------
 
 
-async def test_file_tools_cannot_plant_code_in_git_or_loopcraft(repo: Path, openai_server: OpenAIServer) -> None:
+async def test_file_tools_cannot_plant_code_in_git_or_loopcraft(
+    repo: Path, openai_server: OpenAIServer
+) -> None:
     marker = repo.parent / "MARKER"
     planted = f'[core]\n\tfsmonitor = "touch {marker}; false"\n'
     results = await run_calls(
@@ -134,7 +136,9 @@ async def test_env_in_a_stage_leaks_no_key_anywhere(repo: Path, openai_server: O
 
 
 @needs_bwrap
-async def test_sandbox_refuses_writes_outside_git_and_network(repo: Path, openai_server: OpenAIServer) -> None:
+async def test_sandbox_refuses_writes_outside_git_and_network(
+    repo: Path, openai_server: OpenAIServer
+) -> None:
     outside = Path("/var/tmp") / f"loopcraft-outside-{os.getpid()}-{time.monotonic_ns()}"
     port = openai_server.base_url.split(":")[2].split("/")[0]
     results = await run_calls(
@@ -227,10 +231,14 @@ async def test_rule_bypasses_are_refused(repo: Path, openai_server: OpenAIServer
 # --- finding 7: a FIFO hangs the run -----------------------------------------------------------------
 
 
-async def test_reading_a_fifo_is_a_tool_error_within_a_second(repo: Path, openai_server: OpenAIServer) -> None:
+async def test_reading_a_fifo_is_a_tool_error_within_a_second(
+    repo: Path, openai_server: OpenAIServer
+) -> None:
     os.mkfifo(repo / "pipe")
     started = time.monotonic()
-    results = await run_calls(repo, openai_server, [("read", {"path": "pipe"}), ("write", {"path": "pipe", "content": "x"})])
+    results = await run_calls(
+        repo, openai_server, [("read", {"path": "pipe"}), ("write", {"path": "pipe", "content": "x"})]
+    )
     assert time.monotonic() - started < 10
     assert all(r["is_error"] and "not a regular file" in r["output"] for r in results), results
 
@@ -248,7 +256,10 @@ async def test_state_is_private_and_agent_files_keep_their_mode(
         results = await run_calls(
             repo,
             openai_server,
-            [("write", {"path": "new.txt", "content": "x"}), ("write", {"path": "script.sh", "content": "y"})],
+            [
+                ("write", {"path": "new.txt", "content": "x"}),
+                ("write", {"path": "script.sh", "content": "y"}),
+            ],
         )
     finally:
         os.umask(old)

@@ -36,7 +36,9 @@ def read_text(path: Path, shown: str) -> str:
 def require_regular(path: Path, shown: str) -> None:
     """A ToolError unless ``path`` is a regular file: a FIFO, socket or device would block or leak."""
     if path.exists() and not stat.S_ISREG(path.stat().st_mode):
-        raise ToolError(f"{shown} is not a regular file (a FIFO, socket or device); file tools only use files")
+        raise ToolError(
+            f"{shown} is not a regular file (a FIFO, socket or device); file tools only use files"
+        )
 
 
 def write_text_atomic(path: Path, text: str) -> None:
