@@ -3,6 +3,7 @@ atomic-write and diff helpers that ``edit`` shares."""
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import os
 import stat
@@ -100,7 +101,7 @@ class ReadTool(BuiltinTool):
         limit = opt_int(args, "limit", DEFAULT_READ_LINES, minimum=1)
         path = resolve_in_workspace(ctx.workspace, raw)
         shown = display(ctx.workspace, path)
-        lines = read_text(path, shown).splitlines()
+        lines = (await asyncio.to_thread(read_text, path, shown)).splitlines()
         total = len(lines)
         if total == 0:
             return ToolResult(f"({shown} is empty)", metadata={"path": shown, "total_lines": 0})
@@ -147,8 +148,8 @@ class WriteTool(BuiltinTool):
             raise ToolError(f"{shown} is a directory; give a file path")
         require_regular(path, shown)
         existed = path.exists()
-        before = read_text(path, shown) if existed else ""
-        write_text_atomic(path, content)
+        before = await asyncio.to_thread(read_text, path, shown) if existed else ""
+        await asyncio.to_thread(write_text_atomic, path, content)
         diff = unified_diff(before, content, shown)
         verb = "overwrote" if existed else "created"
         lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
