@@ -261,7 +261,7 @@ def load_config(
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(str(p) for p in err["loc"])
-        key = ".".join(loc) or "(top level)"
+        key = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc).lstrip(".") or "(top level)"
         source = _source_of(loc, origin)
         problem = (
             "unknown key; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from loopcraft.agent.permissions import PermissionPolicy
@@ -59,3 +61,15 @@ def test_a_bad_destructive_regex_names_its_index() -> None:
 
     with pytest.raises(ValidationError, match=r"destructive_commands\.1"):
         AgentConfig(destructive_commands=["ok", "(unclosed"])
+
+
+def test_a_bad_destructive_regex_in_config_is_one_line_naming_it(tmp_path: Path) -> None:
+    from loopcraft.config import load_config
+    from loopcraft.errors import ConfigError
+
+    (tmp_path / ".loopcraft").mkdir()
+    (tmp_path / ".loopcraft" / "config.toml").write_text('[agent]\ndestructive_commands = ["ok", "(bad"]\n')
+    with pytest.raises(
+        ConfigError, match=r"agent\.destructive_commands\[1\]: .*not a valid regular expression"
+    ):
+        load_config(tmp_path)
