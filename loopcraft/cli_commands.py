@@ -65,8 +65,14 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 def _config(model: str | None = None) -> tuple[Path, Config]:
     from loopcraft.config import load_repo_config  # pydantic: not imported for --help
+    from loopcraft.paths import state_dir
+    from loopcraft.trust import is_trusted, untrusted_notice
 
-    return load_repo_config(model)
+    root, config = load_repo_config(model)
+    workflows = (state_dir(root) / "workflows").is_dir()
+    if (config.untrusted_ignored or workflows) and not is_trusted(root):
+        typer.echo(untrusted_notice(root, config.untrusted_ignored, workflows), err=True)
+    return root, config
 
 
 def _version_callback(value: bool) -> None:
@@ -85,12 +91,32 @@ def main_callback(
     model: str | None = typer.Option(
         None, "--model", "-m", help="Model for the chat agent: provider/model[:effort]."
     ),
+    trust_folder: bool = typer.Option(
+        False, "--trust", help="Trust this folder's config and workflows for this command (CI)."
+    ),
 ) -> None:
     """Open the interactive app when no command is given."""
+    if trust_folder:
+        from loopcraft.trust import TRUST_ENV
+
+        os.environ[TRUST_ENV] = "1"
     if ctx.invoked_subcommand is None:
         from loopcraft.cli import open_app
 
         open_app(model)
+
+
+@app.command("trust")
+@friendly
+def trust_cmd(
+    path: Path = typer.Argument(None, help="The folder to trust (default: this repository)."),
+) -> None:
+    """Trust a folder: its .loopcraft/config.toml is used in full and its workflow files are imported."""
+    from loopcraft.paths import repo_root
+    from loopcraft.trust import trust
+
+    folder = repo_root(path) if path else repo_root()
+    typer.echo(f"trusted {trust(folder)}: its config and .loopcraft/workflows can run code on your machine")
 
 
 @app.command()

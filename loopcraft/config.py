@@ -10,15 +10,26 @@ and the problem.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loopcraft.errors import ConfigError, ModelSpecError
 from loopcraft.paths import home_dir, repo_root, state_dir
+from loopcraft.trust import is_trusted, limit_untrusted
 
 PermissionMode = Literal["default", "accept-edits", "plan", "yolo"]
 
@@ -42,6 +53,18 @@ DEFAULT_DESTRUCTIVE = [
     r"\bchmod\s+-R\s+777\b",
     r":\(\)\s*\{\s*:\|:&\s*\};:",
 ]
+
+
+def _valid_regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression ({exc}); fix or remove it") from exc
+    return text
+
+
+Regex = Annotated[str, AfterValidator(_valid_regex)]
+SandboxMode = Literal["workspace-write", "read-only", "off"]
 
 
 class _Strict(BaseModel):
@@ -82,6 +105,14 @@ class PermissionRule(_Strict):
     action: Literal["allow", "ask", "deny"]
 
 
+class ShellEnvConfig(_Strict):
+    """Which variables the shell gets: secret-like names are dropped; ``include`` keeps a name,
+    ``exclude`` (globs) drops more."""
+
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+
+
 class AgentConfig(_Strict):
     max_turns: int = Field(default=100, gt=0)
     max_tool_calls: int = Field(default=500, gt=0)
@@ -96,7 +127,14 @@ class AgentConfig(_Strict):
     max_tool_output: int = Field(default=30_000, gt=100)
     permission_mode: PermissionMode = "default"
     permissions: list[PermissionRule] = Field(default_factory=list)
-    destructive_commands: list[str] = Field(default_factory=lambda: list(DEFAULT_DESTRUCTIVE))
+    # extra regexes on top of the built-in parsed-command checks (which can't be switched off)
+    destructive_commands: list[Regex] = Field(default_factory=lambda: list(DEFAULT_DESTRUCTIVE))
+    sandbox: SandboxMode = "workspace-write"  # the shell's OS sandbox (bubblewrap) where one works
+    sandbox_required: bool = False  # refuse to run the shell when no sandbox works
+    sandbox_network: bool = False
+    shell_env: ShellEnvConfig = Field(default_factory=ShellEnvConfig)
+    allow_paths: list[str] = Field(default_factory=list)  # protected paths granted to file tools
+    secret_env: list[str] = Field(default_factory=list)  # more variables whose values are redacted
 
 
 class EngineConfig(_Strict):
@@ -130,6 +168,19 @@ class Config(_Strict):
             return "default"
         return f"{'user' if Path(source) == user_config_path() else 'repo'} config {source}"
 
+    _untrusted_ignored: list[str] = PrivateAttr(default_factory=list)  # repo keys an untrusted folder lost
+
+    @property
+    def untrusted_ignored(self) -> list[str]:
+        return self._untrusted_ignored
+
+    @model_validator(mode="after")
+    def _key_names_are_secret(self) -> Config:
+        """Provider ``api_key_env`` targets are secrets: their values are redacted from tool output."""
+        names = [o.api_key_env for o in self.models.values() if o.api_key_env]
+        self.agent.secret_env = list(dict.fromkeys([*self.agent.secret_env, *names]))
+        return self
+
     def model_options(self, model: str) -> ModelOptions:
         """Options for ``model`` (its exact string, then without ``:effort``), else defaults."""
         if model in self.models:
@@ -142,7 +193,7 @@ class Config(_Strict):
 _ENV_PREFIX = "LOOPCRAFT_"
 _ENV_SOURCE = "environment (LOOPCRAFT_*)"
 _FLAG_SOURCE = "command-line flags"
-_ENV_RESERVED = {"HOME", "SCRIPTED_CALL_LOG", "SCRIPT", "NO_BACKGROUND", "DB", "NO_OLLAMA_PROBE"}
+_ENV_RESERVED = {"TRUST", "HOME", "SCRIPTED_CALL_LOG", "SCRIPT", "NO_BACKGROUND", "DB", "NO_OLLAMA_PROBE"}
 
 
 def user_config_path() -> Path:
@@ -219,9 +270,13 @@ def load_config(
     merged: dict[str, Any] = {}
     origin: dict[tuple[str, ...], str] = {}
     user_path, repo_path = user_config_path(), repo_config_path(root)
+    repo_layer: Mapping[str, Any] = _read_toml(repo_path)
+    ignored: list[str] = []
+    if repo_layer and not is_trusted(root):
+        repo_layer, ignored = limit_untrusted(repo_layer)
     layers: list[tuple[str, Mapping[str, Any]]] = [
         (str(user_path), _read_toml(user_path)),
-        (str(repo_path), _read_toml(repo_path)),
+        (str(repo_path), repo_layer),
         (_ENV_SOURCE, _env_layer(os.environ if environ is None else environ)),
         (_FLAG_SOURCE, {k: v for k, v in (flags or {}).items() if v is not None}),
     ]
@@ -232,7 +287,7 @@ def load_config(
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(str(p) for p in err["loc"])
-        key = ".".join(loc) or "(top level)"
+        key = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc).lstrip(".") or "(top level)"
         source = _source_of(loc, origin)
         problem = (
             "unknown key; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
@@ -240,6 +295,7 @@ def load_config(
         raise ConfigError(f"config error: {source}: {key}: {problem}") from exc
     _check_model_strings(config, origin)
     config._origin = origin
+    config._untrusted_ignored = ignored
     return config
 
 

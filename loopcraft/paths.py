@@ -29,6 +29,26 @@ def state_dir(root: Path | None = None) -> Path:
     return (root or repo_root()) / ".loopcraft"
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` created if needed and made owner-only (0700): the journal and transcripts live there."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def umask_default(kind: int = 0o666) -> int:
+    """The mode a new file gets under the process umask (read without changing it on Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return kind & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return kind & ~mask
+
+
 STATE_GITIGNORE = """\
 # Written by loopcraft: its own state never goes into git. workflows/, skills/, scripts/ and
 # config.toml are not listed here, so they stay trackable.
@@ -43,8 +63,7 @@ worktrees/
 def ensure_state_dir(root: Path) -> Path:
     """The repo's ``.loopcraft`` folder, created on first use with its ``.gitignore`` (a user's
     own edits to that file are kept: it is written only when missing)."""
-    folder = state_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(state_dir(root))
     ignore = folder / ".gitignore"
     if not ignore.exists():
         ignore.write_text(STATE_GITIGNORE)

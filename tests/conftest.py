@@ -34,6 +34,7 @@ def _offline_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LOOPCRAFT_HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setenv("LOOPCRAFT_NO_OLLAMA_PROBE", "1")
+    monkeypatch.setenv("LOOPCRAFT_TRUST", "1")  # test repos are trusted; the trust tests unset it
 
 
 def make_git_repo(path: Path) -> Path:

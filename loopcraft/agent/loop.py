@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from loopcraft.agent import prompts
 from loopcraft.agent.budget import Budget, Limits, first_exceeded
 from loopcraft.agent.compaction import Compactor, message_chars
+from loopcraft.agent.containment import run_contained
 from loopcraft.agent.events import (
     AgentEvent,
     BudgetWarning,
@@ -502,7 +503,9 @@ class Agent:
         try:
             token = None
             if self.policy is not None:
-                auth = await self._cancellable(self.policy.authorize(tool, args), self._tool_tasks)
+                auth = await self._cancellable(
+                    self.policy.authorize(tool, args, self.workspace), self._tool_tasks
+                )
                 if not auth.allowed:
                     return ToolResult(f"permission denied: {auth.reason}", is_error=True)
                 token = auth.token
@@ -517,7 +520,7 @@ class Agent:
             if not tool.read_only:  # on stable storage before the side effect, never repeated blindly
                 await self.session.wait_durable()
             ctx = ToolContext(self.workspace, self.config, self._cancel, approval=token)
-            return await self._cancellable(tool.run(args, ctx), self._tool_tasks)
+            return await self._cancellable(run_contained(tool, args, ctx), self._tool_tasks)
         except asyncio.CancelledError:
             if self._interrupted:
                 return ToolResult(prompts.INTERRUPTED_TOOL, is_error=True)

@@ -26,8 +26,13 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from loopcraft.agent.containment import protected, writes_path
+from loopcraft.agent.shellcmd import is_destructive_line, parse
+from loopcraft.agent.tools.base import ToolError
+from loopcraft.agent.tools.paths import display, resolve_in_workspace
 from loopcraft.config import AgentConfig, PermissionMode, PermissionRule
 
 if TYPE_CHECKING:
@@ -96,8 +101,34 @@ def _compile(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 
 
 def is_destructive(command: str, patterns: Iterable[str]) -> bool:
-    """Whether ``command`` matches any of the destructive-command regexes."""
-    return any(p.search(command) for p in _compile(tuple(patterns)))
+    """Whether ``command`` is destructive: the built-in checks on its parsed argv, which can't be
+    switched off, or any of the ``destructive_commands`` regexes."""
+    return is_destructive_line(command, list(_compile(tuple(patterns))))
+
+
+def _rule_matches(rule: PermissionRule, tool: Tool, subject: str) -> bool:
+    """A rule matches a bash line only when every simple command does (never an unparsable one
+    for an allow rule); a file path is matched after resolving it inside the workspace."""
+    if not fnmatch.fnmatchcase(tool.name, rule.tool):
+        return False
+    if tool.name != "bash" or rule.pattern == "*":
+        return fnmatch.fnmatchcase(subject, rule.pattern)
+    commands = parse(subject)
+    if not commands:
+        return rule.action != "allow" and fnmatch.fnmatchcase(subject, rule.pattern)
+    hits = [fnmatch.fnmatchcase(c.text, rule.pattern) for c in commands]
+    return all(hits) if rule.action == "allow" else any(hits) or fnmatch.fnmatchcase(subject, rule.pattern)
+
+
+def resolved_subject(tool: Tool, args: dict[str, Any], workspace: Path | None) -> str:
+    """The subject with a file path resolved inside ``workspace`` (what will really be touched)."""
+    subject = subject_of(tool, args)
+    if workspace is None or tool.name == "bash" or "path" not in tool.parameters.get("properties", {}):
+        return subject
+    try:
+        return display(workspace, resolve_in_workspace(workspace, subject or "."))
+    except ToolError:
+        return subject  # the tool refuses an escaping path itself
 
 
 def subject_of(tool: Tool, args: dict[str, Any]) -> str:
@@ -142,23 +173,40 @@ class PermissionPolicy:
     def is_destructive(self, command: str) -> bool:
         return is_destructive(command, self.config.destructive_commands)
 
-    def decide(self, tool: Tool, args: dict[str, Any]) -> tuple[Action, str]:
+    def decide(self, tool: Tool, args: dict[str, Any], workspace: Path | None = None) -> tuple[Action, str]:
         """The mode default, overridden by the last matching rule (plan mode stays read-only)."""
         action, reason = _mode_default(self.mode, tool)
         if self.mode == "plan" and not tool.read_only:
             return action, reason
-        subject = subject_of(tool, args)
+        subject = resolved_subject(tool, args, workspace)
         for rule in self.rules:
-            if fnmatch.fnmatchcase(tool.name, rule.tool) and fnmatch.fnmatchcase(subject, rule.pattern):
+            if _rule_matches(rule, tool, subject):
                 action, reason = rule.action, f"rule {rule.tool}({rule.pattern}) says {rule.action}"
         return action, reason
 
-    async def authorize(self, tool: Tool, args: dict[str, Any]) -> Authorization:
-        """Decide, asking the human when needed; destructive commands always need a human."""
-        action, reason = self.decide(tool, args)
+    def _protected(self, tool: Tool, args: dict[str, Any], workspace: Path | None) -> str | None:
+        raw = writes_path(tool, args)
+        if raw is None or workspace is None:
+            return None
+        try:
+            return protected(workspace, raw, self.config.allow_paths)
+        except ToolError:
+            return None
+
+    async def authorize(
+        self, tool: Tool, args: dict[str, Any], workspace: Path | None = None
+    ) -> Authorization:
+        """Decide, asking the human when needed; destructive commands and writes to protected
+        paths always need a human."""
+        action, reason = self.decide(tool, args, workspace)
         if action == "deny":
             return Authorization(False, f"refused: {reason}")
         subject = subject_of(tool, args)
+        guarded = self._protected(tool, args, workspace)
+        if guarded is not None:
+            return await self._ask_human(
+                tool, args, f"protected:{guarded}", f"`{guarded}` is a protected path"
+            )
         destructive = tool.name == "bash" and self.is_destructive(subject)
         if action == "allow" and not destructive:
             return Authorization(True, reason)
@@ -181,4 +229,14 @@ class PermissionPolicy:
             self.session_rules.append(
                 PermissionRule(tool=tool.name, pattern=glob.escape(subject) or "*", action="allow")
             )
+        return Authorization(True, f"approved by the user ({answer})", _mint(tool.name, subject))
+
+    async def _ask_human(self, tool: Tool, args: dict[str, Any], subject: str, what: str) -> Authorization:
+        """A call only a human's answer can allow, in every mode: a token for ``subject`` or a refusal."""
+        why = f"{tool.name}: {what} and needs a human's approval"
+        if self.approver is None:
+            return Authorization(False, f"refused: {why}; no human is available in this headless run")
+        answer = await self.approver.ask(PermissionRequest(tool.name, subject, dict(args), True, why))
+        if answer == "reject":
+            return Authorization(False, f"refused: the user rejected {tool.name} ({what})")
         return Authorization(True, f"approved by the user ({answer})", _mint(tool.name, subject))

@@ -127,7 +127,7 @@ class SessionLog:
             guard()
         line = json.dumps({"type": "header", **asdict(header)}, ensure_ascii=False) + "\n"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         except FileExistsError:
             raise SessionError(f"session file {path} already exists; open it to resume instead")
         fh = os.fdopen(fd, "ab")
@@ -376,7 +376,7 @@ def fork_session(
         stale.unlink(missing_ok=True)
     temp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(temp, "xb") as fh:
+        with open(temp, "xb", opener=lambda p, f: os.open(p, f, 0o600)) as fh:
             fh.write(raw[:good])
             fh.write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
             fh.flush()

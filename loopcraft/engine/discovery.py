@@ -17,6 +17,7 @@ from typing import Any
 from loopcraft.engine.definition import Workflow
 from loopcraft.errors import NotFoundError
 from loopcraft.paths import builtin_dir, home_dir, state_dir
+from loopcraft.trust import is_trusted
 
 
 @dataclass
@@ -39,6 +40,7 @@ class WorkflowCatalog:
 
     by_name: dict[str, Workflow] = field(default_factory=dict)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    untrusted: Path | None = None  # the repo's workflow folder, not imported: the folder is not trusted
 
     def list(self) -> list[WorkflowInfo]:
         return [
@@ -110,6 +112,9 @@ def discover(root: Path, extra: list[Workflow] | None = None) -> WorkflowCatalog
     catalog = WorkflowCatalog()
     for source, folder in search_dirs(root):
         if not folder.is_dir():
+            continue
+        if source == "repo" and not is_trusted(root):  # an untrusted repo's code is never imported
+            catalog.untrusted = folder
             continue
         for path in sorted(folder.glob("*.py")):
             if path.name.startswith("_"):

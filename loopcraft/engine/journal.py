@@ -8,6 +8,7 @@ nothing is ever deleted or rewritten to "repair" a database.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -20,6 +21,7 @@ import aiosqlite
 
 from loopcraft.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from loopcraft.errors import LoopcraftError
+from loopcraft.paths import private_dir
 
 
 class JournalError(LoopcraftError):
@@ -216,9 +218,13 @@ class Journal:
     @classmethod
     async def open(cls, path: Path, *, busy_timeout: float = 5.0) -> Journal:
         """Open (creating and migrating as needed); raises :class:`JournalError` on a bad file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent.name == ".loopcraft":
+            private_dir(path.parent)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = await aiosqlite.connect(str(path), timeout=busy_timeout, isolation_level=None)
+            os.chmod(path, 0o600)  # before WAL mode: SQLite gives the -wal and -shm files the same mode
         except sqlite3.Error as exc:
             raise JournalError(_explain(path, exc)) from exc
         journal = cls(conn, path)

@@ -137,10 +137,11 @@ def test_ordinary_commands_not_destructive(command: str) -> None:
     assert not policy().is_destructive(command)
 
 
-def test_destructive_list_is_configurable() -> None:
+def test_destructive_list_extends_and_cannot_empty_the_builtin_checks() -> None:
     p = PermissionPolicy(AgentConfig(destructive_commands=[r"\bterraform\s+destroy\b"]))
     assert p.is_destructive("terraform destroy -auto-approve")
-    assert not p.is_destructive("rm -rf build")
+    assert p.is_destructive("rm -rf build")
+    assert PermissionPolicy(AgentConfig(destructive_commands=[])).is_destructive("git clean -d -f")
 
 
 async def test_allow_needs_no_human() -> None:

@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from loopcraft.agent.containment import shell_env
 from loopcraft.agent.permissions import is_destructive
+from loopcraft.agent.sandbox import sandboxed_argv
 from loopcraft.agent.tools.base import ToolContext, ToolResult
 from loopcraft.agent.tools.common import BuiltinTool, opt_float, req_str, schema
 
@@ -90,12 +92,6 @@ async def _drained(reader: asyncio.Task[None]) -> bool:
     return bool(done)
 
 
-def _shell_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "TERM": "dumb"})
-    return env
-
-
 class BashTool(BuiltinTool):
     name = "bash"
     description = (
@@ -129,17 +125,17 @@ class BashTool(BuiltinTool):
 
 
 async def run_command(command: str, ctx: ToolContext, timeout: float) -> ToolResult:
-    """Run ``command`` under bash in its own process group; see :class:`BashTool`."""
+    """Run ``command`` under bash in its own process group, inside the OS sandbox where one works,
+    with a filtered environment; see :class:`BashTool`."""
+    argv, notice = sandboxed_argv(["bash", "-c", command], ctx.workspace, ctx.config)
     proc = await asyncio.create_subprocess_exec(
-        "bash",
-        "-c",
-        command,
+        *argv,
         cwd=ctx.workspace,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
-        env=_shell_env(),
+        env=shell_env(ctx.config),
     )
     assert proc.stdout is not None
     sink = HeadTail(ctx.config.max_tool_output)
@@ -170,6 +166,8 @@ async def run_command(command: str, ctx: ToolContext, timeout: float) -> ToolRes
         for task in (reader, cancel):
             task.cancel()
     result = _result(command, sink, proc.returncode, stopped, timeout, ctx.config.max_tool_output)
+    if notice:
+        result.output = f"{notice}\n{result.output}"
     if orphans:
         result.output += (
             "\n[background processes still holding the output were stopped; redirect their output "

@@ -16,6 +16,7 @@ If any edit fails, the file is not touched. The result carries a unified diff in
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,7 +283,7 @@ class EditTool(BuiltinTool):
         specs = _specs(args)
         if not path.exists():
             raise ToolError(f"file not found: {shown}; use write to create a new file")
-        original = read_text(path, shown)
+        original = await asyncio.to_thread(read_text, path, shown)
         crlf = "\r\n" in original
         if crlf:
             original = original.replace("\r\n", "\n")
@@ -293,6 +294,8 @@ class EditTool(BuiltinTool):
         updated, outcomes = apply_edits(original, specs, shown)
         diff = unified_diff(original, updated, shown)
         if updated != original:
-            write_text_atomic(path, updated.replace("\n", "\r\n") if crlf else updated)
+            await asyncio.to_thread(
+                write_text_atomic, path, updated.replace("\n", "\r\n") if crlf else updated
+            )
         meta = {"path": shown, "diff": diff, "outcomes": [o.status for o in outcomes]}
         return ToolResult(_summary(shown, outcomes, diff), metadata=meta)

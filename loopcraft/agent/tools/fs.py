@@ -3,6 +3,7 @@ atomic-write and diff helpers that ``edit`` shares."""
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import os
 import stat
@@ -13,6 +14,7 @@ from typing import Any
 from loopcraft.agent.tools.base import ToolContext, ToolError, ToolResult
 from loopcraft.agent.tools.common import BuiltinTool, opt_int, opt_str, req_str, schema, within_budget
 from loopcraft.agent.tools.paths import display, resolve_in_workspace
+from loopcraft.paths import umask_default
 
 DEFAULT_READ_LINES = 2000
 MAX_LINE_CHARS = 2000
@@ -25,10 +27,19 @@ def read_text(path: Path, shown: str) -> str:
         raise ToolError(f"file not found: {shown}")
     if path.is_dir():
         raise ToolError(f"{shown} is a directory; use ls to list it")
+    require_regular(path, shown)
     data = path.read_bytes()
     if b"\0" in data[:8192]:
         raise ToolError(f"{shown} is a binary file ({len(data)} bytes); it cannot be shown as text")
     return data.decode("utf-8", errors="replace")
+
+
+def require_regular(path: Path, shown: str) -> None:
+    """A ToolError unless ``path`` is a regular file: a FIFO, socket or device would block or leak."""
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise ToolError(
+            f"{shown} is not a regular file (a FIFO, socket or device); file tools only use files"
+        )
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -39,8 +50,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, umask_default() if mode is None else mode)  # mkstemp's 0600 is not what a user expects
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -91,7 +101,7 @@ class ReadTool(BuiltinTool):
         limit = opt_int(args, "limit", DEFAULT_READ_LINES, minimum=1)
         path = resolve_in_workspace(ctx.workspace, raw)
         shown = display(ctx.workspace, path)
-        lines = read_text(path, shown).splitlines()
+        lines = (await asyncio.to_thread(read_text, path, shown)).splitlines()
         total = len(lines)
         if total == 0:
             return ToolResult(f"({shown} is empty)", metadata={"path": shown, "total_lines": 0})
@@ -136,9 +146,10 @@ class WriteTool(BuiltinTool):
         shown = display(ctx.workspace, path)
         if path.is_dir():
             raise ToolError(f"{shown} is a directory; give a file path")
+        require_regular(path, shown)
         existed = path.exists()
-        before = read_text(path, shown) if existed else ""
-        write_text_atomic(path, content)
+        before = await asyncio.to_thread(read_text, path, shown) if existed else ""
+        await asyncio.to_thread(write_text_atomic, path, content)
         diff = unified_diff(before, content, shown)
         verb = "overwrote" if existed else "created"
         lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)

@@ -9,6 +9,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,8 @@ def walk_files(root: Path, start: Path) -> Iterator[tuple[Path, str]]:
     """(path, workspace-relative posix path) of every file under ``start`` that is not skipped."""
     patterns = ignore_patterns(root)
     if start.is_file():
-        yield start, display(root, start)
+        if _inside_regular(start, root):
+            yield start, display(root, start)
         return
     for folder, dirs, files in os.walk(start):
         base = Path(folder)
@@ -127,8 +129,17 @@ def walk_files(root: Path, start: Path) -> Iterator[tuple[Path, str]]:
         )
         for name in sorted(files):
             rel = prefix + name
-            if not _ignored(rel, False, patterns):
+            if not _ignored(rel, False, patterns) and _inside_regular(base / name, root):
                 yield base / name, rel
+
+
+def _inside_regular(path: Path, root: Path) -> bool:
+    """A regular file whose real path stays inside ``root`` (symlinks out and FIFOs are skipped)."""
+    try:
+        real = path.resolve()
+        return (real == root or root in real.parents) and stat.S_ISREG(real.stat().st_mode)
+    except OSError:
+        return False
 
 
 def _search_start(ctx: ToolContext, args: dict[str, Any]) -> tuple[Path, Path]:
