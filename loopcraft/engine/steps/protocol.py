@@ -27,7 +27,6 @@ from loopcraft.models.types import Usage
 
 if TYPE_CHECKING:
     from loopcraft.config import Config
-    from loopcraft.engine.control import RunControl
     from loopcraft.engine.definition import Workflow
     from loopcraft.engine.discovery import WorkflowCatalog
     from loopcraft.engine.leases import Lease
@@ -98,6 +97,14 @@ class Scope:
         self.frontier = [k for k in self.frontier if k not in parents] + [key]
 
 
+class StageControl(Protocol):
+    """The run control as step kinds use it (:class:`loopcraft.engine.control.RunControl`)."""
+
+    def attach(self, key: str, session: TaskSession) -> TaskSession: ...
+    def detach(self, key: str) -> None: ...
+    async def checkpoint(self, key: str | None = None) -> None: ...
+
+
 class Runtime(Protocol):
     """What step kinds, the context and the run control use of one execution of one run."""
 
@@ -107,7 +114,6 @@ class Runtime(Protocol):
     config: Config
     journal: Journal
     files: RunFiles
-    control: RunControl
     runner: TaskRunner
     lease: Lease
     catalog: WorkflowCatalog | None
@@ -121,6 +127,9 @@ class Runtime(Protocol):
     last_session: Path | None
     pending_prompts: set[str]
     answer_signal: asyncio.Event
+
+    @property
+    def control(self) -> StageControl: ...
 
     def emit(self, event: EngineEvent) -> None: ...
     def announce(self, row: StepRow) -> None: ...
