@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from loopcraft.engine.budgets import check_budget
 from loopcraft.engine.results import EXIT_STATUSES, StageResult
 from loopcraft.engine.steps.chain import run_chain
+from loopcraft.engine.steps.check import run_check
 from loopcraft.engine.steps.gate import run_prompt
 from loopcraft.engine.steps.merge import run_merge
 from loopcraft.engine.steps.nested import run_nested
@@ -26,6 +27,7 @@ from loopcraft.engine.steps.stage import LiveStage, live_stage
 from loopcraft.engine.steps.task import run_task
 from loopcraft.engine.steps.tool import run_tool
 from loopcraft.engine.tasks import TaskSpec
+from loopcraft.engine.verify import CheckResult, Ledger
 from loopcraft.engine.worktrees import STRATEGIES
 from loopcraft.errors import LoopcraftError
 
@@ -157,6 +159,20 @@ class Context:
         journaled and replayed. ``ctx.idempotency_key`` is available inside ``fn``."""
         pos, key = self._scope.reserve("tool", name)
         return run_tool(self._exec, self._scope, pos, key, name, fn, retries, timeout)
+
+    def check(
+        self, name: str, cmd: str, *, timeout: float = 600.0, cwd: str | Path | None = None
+    ) -> Coroutine[Any, Any, CheckResult]:
+        """An external check as a durable step: ``cmd`` run by the shell in the workspace (or ``cwd``,
+        e.g. a stage's worktree); returns a :class:`CheckResult`. A timeout is a failed check."""
+        if timeout <= 0:
+            raise LoopcraftError(f"ctx.check {name!r}: timeout must be positive, got {timeout}")
+        pos, key = self._scope.reserve("check", name)
+        return run_check(self._exec, self._scope, pos, key, name, cmd, timeout, Path(cwd) if cwd else None)
+
+    def ledger(self, name: str = "ledger.json") -> Ledger:
+        """The run's ledger (``ledger.json`` in the run folder); a resumed run continues the same one."""
+        return Ledger(self.run_dir / name)
 
     def stage(self, name: str, **options: Any) -> LiveStage:
         """A long-lived stage: ``await stage.prompt(text)`` as many times as you like; ``steer``/``follow_up``."""

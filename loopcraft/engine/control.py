@@ -32,7 +32,7 @@ Delivery = tuple[str, str, "int | None"]  # (steer | follow_up, text, mailbox id
 
 COMMANDS = ("pause", "resume", "interrupt", "kill", "steer", "follow_up", "answer")
 MESSAGES = frozenset({"steer", "follow_up"})  # consumed only once a stage's transcript holds them
-STAGE_STEP_KINDS = frozenset({"task", "tool", "workflow", "prompt", "stage_prompt"})
+STAGE_STEP_KINDS = frozenset({"task", "tool", "workflow", "prompt", "stage_prompt", "check"})
 OPEN_STAGE_STATES = frozenset({"running", "paused", "awaiting_input"})
 # Stages an earlier execution stopped part-way (paused, or settled when its run ended): resumable.
 STOPPED_STAGE_STATES = frozenset({"paused", "budget_exceeded", "cancelled"})
