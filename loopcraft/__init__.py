@@ -10,11 +10,60 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Context", "StageResult", "__version__", "workflow"]
+_VERIFY = (
+    "CheckResult",
+    "Decision",
+    "Finding",
+    "Ledger",
+    "Rule",
+    "Verdict",
+    "decide_turn",
+    "dedupe",
+    "mean_at_least",
+    "parse_verdict",
+    "quorum",
+    "reduce_verdicts",
+    "unanimous",
+)
+
+__all__ = [
+    "CheckResult",
+    "Context",
+    "Decision",
+    "Finding",
+    "Ledger",
+    "Rule",
+    "StageResult",
+    "Verdict",
+    "__version__",
+    "decide_turn",
+    "dedupe",
+    "mean_at_least",
+    "parse_verdict",
+    "quorum",
+    "reduce_verdicts",
+    "unanimous",
+    "workflow",
+]
 
 if TYPE_CHECKING:
     from loopcraft.engine.context import Context, StageResult
     from loopcraft.engine.definition import workflow
+    from loopcraft.engine.verify import (
+        CheckResult,
+        Decision,
+        Finding,
+        Ledger,
+        Rule,
+        Verdict,
+        decide_turn,
+        dedupe,
+        mean_at_least,
+        parse_verdict,
+        quorum,
+        reduce_verdicts,
+        unanimous,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -26,4 +75,8 @@ def __getattr__(name: str) -> Any:
         from loopcraft.engine import context
 
         return getattr(context, name)
+    if name in _VERIFY:
+        from loopcraft.engine import verify
+
+        return getattr(verify, name)
     raise AttributeError(f"module 'loopcraft' has no attribute {name!r}")

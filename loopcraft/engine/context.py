@@ -2,12 +2,12 @@
 
 Step keys are reserved synchronously when a method is *called* (not when its result is
 awaited), so ``asyncio.gather(ctx.task(...), ctx.task(...))`` gets the same keys on every
-replay. The work itself is done by :class:`loopcraft.engine.runtime.Execution`.
+replay. The work itself is done by the step kinds in :mod:`loopcraft.engine.steps`, against the
+execution's :class:`~loopcraft.engine.steps.protocol.Runtime` seam.
 """
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -16,27 +16,25 @@ from pydantic import BaseModel
 
 from loopcraft.engine.budgets import check_budget
 from loopcraft.engine.results import EXIT_STATUSES, StageResult
+from loopcraft.engine.steps.chain import run_chain
+from loopcraft.engine.steps.check import run_check
+from loopcraft.engine.steps.gate import run_prompt
+from loopcraft.engine.steps.merge import run_merge
+from loopcraft.engine.steps.nested import run_nested
+from loopcraft.engine.steps.parallel import run_parallel
+from loopcraft.engine.steps.protocol import Runtime, Scope, WorkflowExit, idempotency_key
+from loopcraft.engine.steps.stage import LiveStage, live_stage
+from loopcraft.engine.steps.task import run_task
+from loopcraft.engine.steps.tool import run_tool
 from loopcraft.engine.tasks import TaskSpec
+from loopcraft.engine.verify import CheckResult, Ledger
 from loopcraft.engine.worktrees import STRATEGIES
 from loopcraft.errors import LoopcraftError
 
 if TYPE_CHECKING:
     from loopcraft.engine.definition import Workflow
-    from loopcraft.engine.runtime import Execution, LiveStage, Scope
 
 __all__ = ["Context", "StageResult", "TaskSpec", "WorkflowExit"]
-
-_idempotency_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("loopcraft_idem", default=None)
-
-
-class WorkflowExit(BaseException):
-    """Raised by ``ctx.exit``: ends the run with ``status`` (a BaseException so ``except Exception``
-    in workflow code does not swallow it)."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class UI:
@@ -50,7 +48,7 @@ class UI:
     ) -> Coroutine[Any, Any, Any]:
         ctx = self._ctx
         pos, key = ctx._scope.reserve("prompt", kind)
-        return ctx._exec.run_prompt(ctx._scope, pos, key, kind, question, options, default)
+        return run_prompt(ctx._exec, ctx._scope, pos, key, kind, question, options, default)
 
     def input(self, question: str, *, default: str | None = None) -> Coroutine[Any, Any, str]:
         return self._gate("input", question, None, default)
@@ -70,7 +68,7 @@ class UI:
 class Context:
     """The durable handle a workflow uses to run stages (see DESIGN.md, "Public workflow API")."""
 
-    def __init__(self, execution: Execution, scope: Scope, inputs: dict[str, Any]) -> None:
+    def __init__(self, execution: Runtime, scope: Scope, inputs: dict[str, Any]) -> None:
         self._exec = execution
         self._scope = scope
         self.inputs = inputs
@@ -101,7 +99,7 @@ class Context:
     @property
     def idempotency_key(self) -> str:
         """Inside a ``ctx.tool`` function: ``<run id>:<step key>``, stable across retries and resumes."""
-        key = _idempotency_key.get()
+        key = idempotency_key.get()
         if key is None:
             raise LoopcraftError("ctx.idempotency_key is only available inside a ctx.tool function")
         return key
@@ -116,19 +114,19 @@ class Context:
         """Run one agent session to completion as a durable stage."""
         spec = TaskSpec(name=name, prompt=prompt, **options)
         pos, key = self._scope.reserve("task", name)
-        return self._exec.run_task(self._scope, pos, key, spec)
+        return run_task(self._exec, self._scope, pos, key, spec)
 
     def chain(self, specs: Sequence[TaskSpec]) -> Coroutine[Any, Any, list[StageResult]]:
         """Run tasks one after another, each given the previous one's output."""
         pos, key = self._scope.reserve("chain", "")
-        return self._exec.run_chain(self._scope, pos, key, list(specs))
+        return run_chain(self._exec, self._scope, pos, key, list(specs))
 
     def parallel(
         self, *items: TaskSpec | Awaitable[Any], concurrency: int | None = None, fail_fast: bool = True
     ) -> Coroutine[Any, Any, list[Any]]:
         """Run specs (and/or awaitables from other ``ctx`` calls) concurrently; results in order."""
         pos, key = self._scope.reserve("parallel", "")
-        return self._exec.run_parallel(self._scope, pos, key, list(items), concurrency, fail_fast)
+        return run_parallel(self._exec, self._scope, pos, key, list(items), concurrency, fail_fast)
 
     def workflow(
         self, other: Workflow | str, *, budget: dict[str, Any] | None = None, **inputs: Any
@@ -138,7 +136,7 @@ class Context:
         check_budget(budget)
         name = other if isinstance(other, str) else other.name
         pos, key = self._scope.reserve("workflow", name)
-        return self._exec.run_nested(self._scope, pos, key, other, inputs, budget)
+        return run_nested(self._exec, self._scope, pos, key, other, inputs, budget)
 
     def merge(self, result: StageResult, *, strategy: str = "merge") -> Coroutine[Any, Any, str]:
         """Merge a ``worktree=True`` stage's branch into the main work tree's current branch (a durable
@@ -152,7 +150,7 @@ class Context:
                 f"ctx.merge: unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}"
             )
         pos, key = self._scope.reserve("merge", result.branch)
-        return self._exec.run_merge(self._scope, pos, key, result.branch, strategy)
+        return run_merge(self._exec, self._scope, pos, key, result.branch, strategy)
 
     def tool(
         self, name: str, fn: Callable[[], Any], *, retries: int = 0, timeout: float | None = None
@@ -160,13 +158,27 @@ class Context:
         """A durable side effect: ``fn()`` (sync or async) runs until it succeeds once; its JSON result is
         journaled and replayed. ``ctx.idempotency_key`` is available inside ``fn``."""
         pos, key = self._scope.reserve("tool", name)
-        return self._exec.run_tool(self._scope, pos, key, name, fn, retries, timeout)
+        return run_tool(self._exec, self._scope, pos, key, name, fn, retries, timeout)
+
+    def check(
+        self, name: str, cmd: str, *, timeout: float = 600.0, cwd: str | Path | None = None
+    ) -> Coroutine[Any, Any, CheckResult]:
+        """An external check as a durable step: ``cmd`` run by the shell in the workspace (or ``cwd``,
+        e.g. a stage's worktree); returns a :class:`CheckResult`. A timeout is a failed check."""
+        if timeout <= 0:
+            raise LoopcraftError(f"ctx.check {name!r}: timeout must be positive, got {timeout}")
+        pos, key = self._scope.reserve("check", name)
+        return run_check(self._exec, self._scope, pos, key, name, cmd, timeout, Path(cwd) if cwd else None)
+
+    def ledger(self, name: str = "ledger.json") -> Ledger:
+        """The run's ledger (``ledger.json`` in the run folder); a resumed run continues the same one."""
+        return Ledger(self.run_dir / name)
 
     def stage(self, name: str, **options: Any) -> LiveStage:
         """A long-lived stage: ``await stage.prompt(text)`` as many times as you like; ``steer``/``follow_up``."""
         spec = TaskSpec(name=name, **options)
         pos, key = self._scope.reserve("stage", name)
-        return self._exec.live_stage(self._scope, pos, key, spec)
+        return live_stage(self._exec, self._scope, pos, key, spec)
 
     def exit(self, status: str, reason: str = "") -> NoReturn:
         """End the run now with ``status`` (completed, blocked, needs_human, failed, budget_exceeded, cancelled)."""

@@ -3,7 +3,7 @@ journal's durable mailbox, so any process can send them; the owning execution po
 mailbox every ``engine.poll_seconds`` and applies them to its live stages.
 
 Sender side: :func:`find_stage` (address a stage by key or name) and :func:`post`.
-Owner side: :class:`RunControl` (one per :class:`~loopcraft.engine.runtime.Execution`), which
+Owner side: :class:`RunControl` (one per execution, seen through :class:`~loopcraft.engine.steps.protocol.Runtime`), which
 pumps the mailbox, holds pause state, and wraps every stage session in a
 :class:`ControlledSession` so that a paused stage waits at its next safe point and an
 interrupted one waits, resumable, instead of failing.
@@ -16,15 +16,15 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from loopcraft.engine.context import WorkflowExit
 from loopcraft.engine.events import RunStatus, StageStatus
 from loopcraft.engine.journal import Journal, MailRow, StepRow
+from loopcraft.engine.steps.protocol import WorkflowExit
 from loopcraft.engine.tasks import TaskOutcome, TaskSession
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.models.types import Usage
 
 if TYPE_CHECKING:
-    from loopcraft.engine.runtime import Execution
+    from loopcraft.engine.steps.protocol import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ Delivery = tuple[str, str, "int | None"]  # (steer | follow_up, text, mailbox id
 
 COMMANDS = ("pause", "resume", "interrupt", "kill", "steer", "follow_up", "answer")
 MESSAGES = frozenset({"steer", "follow_up"})  # consumed only once a stage's transcript holds them
-STAGE_STEP_KINDS = frozenset({"task", "tool", "workflow", "prompt", "stage_prompt"})
+STAGE_STEP_KINDS = frozenset({"task", "tool", "workflow", "prompt", "stage_prompt", "check"})
 OPEN_STAGE_STATES = frozenset({"running", "paused", "awaiting_input"})
 # Stages an earlier execution stopped part-way (paused, or settled when its run ended): resumable.
 STOPPED_STAGE_STATES = frozenset({"paused", "budget_exceeded", "cancelled"})
@@ -84,7 +84,7 @@ async def post(
 class RunControl:
     """Pause state, live sessions and the mailbox pump of one execution."""
 
-    def __init__(self, execution: Execution) -> None:
+    def __init__(self, execution: Runtime) -> None:
         self.exec = execution
         self.run_paused = False
         self.stage_paused: set[str] = set()

@@ -12,7 +12,7 @@ from loopcraft.engine.journal import Journal, StepRow
 from loopcraft.models.types import Usage
 
 # Step kinds shown as nodes (chain and parallel are structure only: their children are the nodes).
-GRAPH_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt", "merge"})
+GRAPH_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt", "merge", "check"})
 GROUP_KINDS = frozenset({"workflow", "stage"})
 # Steps whose usage is their own (the one definition; the runtime imports it from here).
 # A group's usage is always the sum of these among its descendants, never its own row's.
