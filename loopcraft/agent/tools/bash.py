@@ -69,7 +69,7 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
-async def _exited(proc: asyncio.subprocess.Process, within: float) -> bool:
+async def shell_exited(proc: asyncio.subprocess.Process, within: float) -> bool:
     """Whether the shell exits within ``within`` seconds. Polls the return code: ``proc.wait()``
     also waits for the output pipe, which a background child may hold open."""
     for _ in range(max(1, round(within / POLL))):
@@ -82,9 +82,9 @@ async def _exited(proc: asyncio.subprocess.Process, within: float) -> bool:
 async def _terminate(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM the whole group, then SIGKILL it after a short grace."""
     kill_group(proc.pid, signal.SIGTERM)
-    await _exited(proc, KILL_GRACE)
+    await shell_exited(proc, KILL_GRACE)
     kill_group(proc.pid, signal.SIGKILL)
-    await _exited(proc, KILL_GRACE)
+    await shell_exited(proc, KILL_GRACE)
 
 
 async def _drained(reader: asyncio.Task[None]) -> bool:

@@ -8,18 +8,18 @@ failed check, never a pass. Replay returns the recorded :class:`CheckResult` wit
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import time
 from pathlib import Path
 
+from loopcraft.agent.containment import redact, secret_values
+from loopcraft.agent.tools.bash import kill_group, shell_exited
 from loopcraft.engine.artifacts import safe_key
 from loopcraft.engine.journal import StepRow
 from loopcraft.engine.steps.protocol import Runtime, Scope, run_step
 from loopcraft.engine.verify import CheckResult
 
 TAIL_CHARS = 4000
+DRAIN_SECONDS = 2.0  # how long output still arriving after the shell exited is read
 
 
 async def run_check(
@@ -29,6 +29,7 @@ async def run_check(
         row.attempts += 1
         started = time.monotonic()
         code, output, timed_out = await _run_shell(cmd, cwd or rt.workspace, timeout)
+        output = redact(output, secret_values(rt.config.agent))  # the journal and reviewers read it
         duration = time.monotonic() - started
         path = rt.files.artifacts_dir / f"check-{safe_key(key)}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +64,10 @@ async def run_check(
 
 
 async def _run_shell(cmd: str, cwd: Path, timeout: float) -> tuple[int, str, bool]:
-    """(exit code, combined output, timed out) of ``cmd`` run by the shell in ``cwd``."""
+    """(exit code, combined output, timed out) of ``cmd`` run by the shell in ``cwd``.
+
+    Waits on the shell's exit, not on the end of its output: a background child that keeps the
+    pipe open neither hangs the check nor outlives it (its whole process group is killed)."""
     proc = await asyncio.create_subprocess_shell(
         cmd,
         cwd=str(cwd),
@@ -72,19 +76,19 @@ async def _run_shell(cmd: str, cwd: Path, timeout: float) -> tuple[int, str, boo
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
+    assert proc.stdout is not None
+    reader = asyncio.create_task(proc.stdout.read())
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-        timed_out = False
-    except TimeoutError:
-        _kill_group(proc.pid)
-        out, _ = await proc.communicate()
-        timed_out = True
+        timed_out = not await shell_exited(proc, timeout)
     except BaseException:  # cancelled (kill, crash): never leave the check running
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
+        reader.cancel()
         raise
-    return proc.returncode if proc.returncode is not None else -1, out.decode("utf-8", "replace"), timed_out
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    kill_group(proc.pid)  # the shell is done (or out of time): nothing it started outlives it
+    done, _ = await asyncio.wait({reader}, timeout=DRAIN_SECONDS)
+    out = reader.result() if done else b""
+    if not done:
+        reader.cancel()
+    await shell_exited(proc, DRAIN_SECONDS)
+    code = proc.returncode if proc.returncode is not None else -1
+    return code, out.decode("utf-8", "replace"), timed_out
