@@ -45,7 +45,7 @@ def require_sandbox(config: AgentConfig) -> None:
         return
     if config.sandbox == "off":
         raise SandboxRequiredError(
-            "a sandbox is required but agent.sandbox is off; set agent.sandbox = \"workspace-write\" "
+            'a sandbox is required but agent.sandbox is off; set agent.sandbox = "workspace-write" '
             "or drop --sandbox required"
         )
     if bwrap_path() is None:
