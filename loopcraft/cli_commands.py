@@ -63,12 +63,24 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def _config(model: str | None = None) -> tuple[Path, Config]:
+_SANDBOX_HELP = (
+    "The shell's OS sandbox: required (refuse to run, exit 9, when none works), "
+    "workspace-write, read-only or off; default agent.sandbox."
+)
+
+
+def _sandbox_option(value: str | None) -> str | None:
+    if value is not None and value not in {"required", "workspace-write", "read-only", "off"}:
+        raise typer.BadParameter("use required, workspace-write, read-only or off")
+    return value
+
+
+def _config(model: str | None = None, sandbox: str | None = None) -> tuple[Path, Config]:
     from loopcraft.config import load_repo_config  # pydantic: not imported for --help
     from loopcraft.paths import state_dir
     from loopcraft.trust import is_trusted, untrusted_notice
 
-    root, config = load_repo_config(model)
+    root, config = load_repo_config(model, sandbox)
     workflows = (state_dir(root) / "workflows").is_dir()
     if (config.untrusted_ignored or workflows) and not is_trusted(root):
         typer.echo(untrusted_notice(root, config.untrusted_ignored, workflows), err=True)
@@ -188,12 +200,15 @@ def run_cmd(
         help="Human gates: ask (terminal), wait (for `loopcraft "
         "answer`), stop (end as needs_human); auto = ask with a terminal, else stop.",
     ),
+    sandbox: str | None = typer.Option(None, "--sandbox", help=_SANDBOX_HELP, callback=_sandbox_option),
 ) -> None:
     """Run a workflow to its end, showing progress; the exit code tells the final status
     (0 completed, 1 failed, 3 blocked, 5 needs_human, 6 budget_exceeded, 7 killed/cancelled)."""
+    from loopcraft.agent.sandbox import require_sandbox
     from loopcraft.headless import run_workflow
 
-    root, config = _config(model)
+    root, config = _config(model, sandbox)
+    require_sandbox(config.agent)
     code = run_async(
         run_workflow(
             root,
@@ -227,12 +242,15 @@ def resume_cmd(
     ),
     budget: str | None = typer.Option(None, "--budget", help="Raise the run's budget: tokens=N,dollars=D,…"),
     gates: str = typer.Option("auto", "--gates", help="Human gates: auto, ask, wait or stop (see `run`)."),
+    sandbox: str | None = typer.Option(None, "--sandbox", help=_SANDBOX_HELP, callback=_sandbox_option),
 ) -> None:
     """Resume a run: a paused run owned by another process is told to continue; a stopped or
     crashed one is replayed here from the journal (completed steps are not re-run)."""
+    from loopcraft.agent.sandbox import require_sandbox
     from loopcraft.headless import resume_run
 
-    root, config = _config()
+    root, config = _config(sandbox=sandbox)
+    require_sandbox(config.agent)
     raise typer.Exit(
         run_async(
             resume_run(

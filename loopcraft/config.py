@@ -299,10 +299,16 @@ def load_config(
     return config
 
 
-def load_repo_config(model: str | None = None) -> tuple[Path, Config]:
-    """The repository the command runs in, and its configuration with ``model`` as the command-line flag."""
+def load_repo_config(model: str | None = None, sandbox: str | None = None) -> tuple[Path, Config]:
+    """The repository the command runs in, and its configuration with ``model`` and ``sandbox``
+    (``--sandbox required`` or a sandbox mode) as the command-line flags."""
     root = repo_root()
-    return root, load_config(root, flags={"model": model})
+    flags: dict[str, Any] = {"model": model}
+    if sandbox == "required":
+        flags["agent"] = {"sandbox_required": True}
+    elif sandbox is not None:
+        flags["agent"] = {"sandbox": sandbox}
+    return root, load_config(root, flags=flags)
 
 
 def _check_model_strings(config: Config, origin: dict[tuple[str, ...], str]) -> None:

@@ -34,3 +34,9 @@ class NotFoundError(LoopcraftError):
     """A named thing (workflow, run, stage, prompt, session) does not exist."""
 
     exit_code = 4
+
+
+class SandboxRequiredError(LoopcraftError):
+    """A sandbox is required (``--sandbox required`` / ``agent.sandbox_required``) and none works here."""
+
+    exit_code = 9

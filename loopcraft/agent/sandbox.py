@@ -12,6 +12,7 @@ from pathlib import Path
 
 from loopcraft.agent.tools.base import ToolError
 from loopcraft.config import AgentConfig
+from loopcraft.errors import SandboxRequiredError
 
 PROTECTED_DIRS = (".git", ".loopcraft")
 _warned: set[str] = set()
@@ -36,6 +37,22 @@ def bwrap_path() -> str | None:
 
 class SandboxUnavailableError(ToolError):
     """``agent.sandbox_required`` is set and no sandbox works on this machine."""
+
+
+def require_sandbox(config: AgentConfig) -> None:
+    """Refuse up front (before a run starts) when a sandbox is required and none works here."""
+    if not config.sandbox_required:
+        return
+    if config.sandbox == "off":
+        raise SandboxRequiredError(
+            'a sandbox is required but agent.sandbox is off; set agent.sandbox = "workspace-write" '
+            "or drop --sandbox required"
+        )
+    if bwrap_path() is None:
+        raise SandboxRequiredError(
+            "a sandbox is required but no OS sandbox works here; install bubblewrap "
+            "(`apt-get install bubblewrap`) or drop --sandbox required / agent.sandbox_required"
+        )
 
 
 def sandboxed_argv(argv: list[str], workspace: Path, config: AgentConfig) -> tuple[list[str], str | None]:

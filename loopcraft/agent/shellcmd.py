@@ -19,6 +19,9 @@ _REDIRECT = re.compile(r"^\d*(>|>>|>\||&>|&>>|<|<<|<<<|<>|>&|<&)$")
 _SUBST = re.compile(r"\$\(([^()]*(?:\([^()]*\)[^()]*)*)\)|`([^`]*)`|<\(([^()]*)\)")
 _WRAPPERS = {"sudo", "doas", "command", "builtin", "exec", "nohup", "nice", "time", "timeout", "stdbuf"}
 _SHELLS = {"bash", "sh", "zsh", "dash", "ksh"}
+# bash reserved words that only lead into the command after them, and loop/case headers that run nothing
+_RESERVED = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "esac", "{", "}", "!"}
+_HEADERS = {"for", "select", "case"}
 
 
 @dataclass
@@ -80,11 +83,21 @@ def parse(line: str) -> list[Simple] | None:
 
 
 def _unwrap(command: Simple) -> list[Simple] | None:
-    """``command`` without leading assignments and wrappers; ``bash -c X`` becomes X's commands."""
+    """``command`` without leading reserved words (``then``, ``do``, ``{``, ``!`` …), loop/case
+    headers, assignments and wrappers; ``bash -c X`` and ``eval X`` become X's commands."""
     argv = list(command.argv)
+    while argv and argv[0] in _RESERVED:
+        argv = argv[1:]
+    if argv and argv[0] in _HEADERS:
+        argv = []  # `for f in a b` / `case x in a`: the words are data; `$(…)` in them is parsed on its own
+    if not argv and not command.redirects:
+        return []
+    text = " ".join(argv) if argv != command.argv else command.text
     while argv:
         head = PurePosixPath(argv[0]).name
-        if "=" in argv[0] and not argv[0].startswith("-") and head == argv[0]:
+        if head == "eval":
+            return parse(" ".join(argv[1:]))
+        elif "=" in argv[0] and not argv[0].startswith("-") and head == argv[0]:
             argv = argv[1:]
         elif head in _WRAPPERS or head == "env":
             argv = argv[1:]
@@ -97,12 +110,12 @@ def _unwrap(command: Simple) -> list[Simple] | None:
             argv = argv[1:]
             while argv and argv[0].startswith("-"):
                 argv = argv[2:] if argv[0] in {"-I", "-n", "-P", "-d", "-L", "-s", "-E"} else argv[1:]
-            return [Simple([*argv, "{xargs}"], command.redirects, command.text)]
+            return [Simple([*argv, "{xargs}"], command.redirects, text)]
         elif head in _SHELLS and len(argv) >= 3 and argv[1] in {"-c", "-lc", "-ec", "-xc"}:
             return parse(argv[2])
         else:
             break
-    return [Simple(argv, command.redirects, command.text)]
+    return [Simple(argv, command.redirects, text)]
 
 
 def _flags(args: list[str]) -> set[str]:

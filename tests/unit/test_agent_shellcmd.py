@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from loopcraft.agent.permissions import PermissionPolicy
-from loopcraft.config import AgentConfig
+from loopcraft.config import AgentConfig, PermissionRule
 
 VARIANTS = [
     "git clean -d -f",
@@ -34,12 +34,62 @@ VARIANTS = [
     "echo $(rm -rf x)",
     "true && git branch -D old",
 ]
+# Bash keywords and grouping lead into a simple command that is checked like any other.
+KEYWORD_VARIANTS = [
+    "if true; then rm -rf x; fi",
+    "if false; then :; else rm -rf x; fi",
+    "if false; then :; elif true; then rm -rf x; fi",
+    "if ! rm -rf x; then :; fi",
+    "{ rm -rf x; }",
+    "for f in a; do rm -rf $f; done",
+    "while true; do rm -rf x; done",
+    "until false; do git reset --hard; done",
+    "! rm -rf x",
+    'eval "rm -rf x"',
+    "eval rm -rf x",
+    "case x in x) rm -rf x;; esac",
+    "(rm -rf x)",
+    "select f in a; do rm -rf $f; done",
+]
 SAFE = ["git status", "rm file.txt", "ls -la", "git restore --staged x", "pytest -q > log.txt", "echo hi"]
 
 
 @pytest.mark.parametrize("command", VARIANTS)
 def test_each_variant_is_destructive(command: str) -> None:
     assert PermissionPolicy(AgentConfig(destructive_commands=[])).is_destructive(command)
+
+
+@pytest.mark.parametrize("command", KEYWORD_VARIANTS)
+def test_commands_behind_bash_keywords_are_destructive(command: str) -> None:
+    assert PermissionPolicy(AgentConfig(destructive_commands=[])).is_destructive(command)
+
+
+@pytest.mark.parametrize(
+    "command", ["if true; then echo hi; fi", "for f in rm -rf; do echo $f; done", "case rm in rm) ls;; esac"]
+)
+def test_keywords_and_loop_words_alone_are_not(command: str) -> None:
+    assert not PermissionPolicy(AgentConfig()).is_destructive(command)
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed"),
+    [
+        ("for f in a b; do pytest $f; done", True),
+        ("if true; then pytest; fi", False),  # `true` is not covered by the rule
+        ("{ pytest; }", True),
+        ("while pytest; do pytest; done", True),
+        ("for f in a; do pytest $f; touch MARKER; done", False),
+        ('eval "pytest; touch MARKER"', False),
+        ("{ pytest; } ; fi", True),
+        ("then", False),
+    ],
+)
+def test_allow_rules_see_the_commands_inside_keywords(command: str, allowed: bool) -> None:
+    from loopcraft.agent.tools.bash import BashTool
+
+    rule = PermissionRule(tool="bash", pattern="pytest*", action="allow")
+    policy = PermissionPolicy(AgentConfig(permissions=[rule]))
+    assert (policy.decide(BashTool(), {"command": command})[0] == "allow") is allowed
 
 
 @pytest.mark.parametrize("command", SAFE)
