@@ -66,6 +66,31 @@ def _exit_with(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def run_command() -> None:
+    """The typer app; a usage error (unknown option, missing argument) is one ``error:`` line
+    naming it and the command's ``--help``, exit 2, instead of click's usage block."""
+    try:  # newer typer vendors click as typer._click; older ones use click itself
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover
+        from click import exceptions as click  # type: ignore[no-redef]
+
+    import typer
+
+    from loopcraft.cli_commands import app
+
+    try:
+        code = app(standalone_mode=False, prog_name="loopcraft")
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "loopcraft"
+        message = " ".join(exc.format_message().split())
+        _exit_with(f"{message.rstrip('.')}; see {where} --help", 2)
+    except typer.Abort:
+        _exit_with("interrupted", 130)
+    except click.ClickException as exc:
+        _exit_with(" ".join(exc.format_message().split()), exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 def main() -> None:
     """Console-script entry point."""
     line = classify(sys.argv[1:])
@@ -73,9 +98,7 @@ def main() -> None:
         if line.opens_app:
             open_app(line.model)
             return
-        from loopcraft.cli_commands import app
-
-        app()
+        run_command()
     except LoopcraftError as exc:  # the app's, or raised outside a command (e.g. in a callback)
         _exit_with(str(exc), exc.exit_code)
     except KeyboardInterrupt:

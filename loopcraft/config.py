@@ -160,8 +160,8 @@ class Config(_Strict):
         """Where the value at ``key`` came from: ``user config <path>``, ``repo config <path>``,
         ``env LOOPCRAFT_<KEY>``, ``flag`` or ``default``."""
         source = _source_of(key, self._origin)
-        if source == _ENV_SOURCE:
-            return f"env {_ENV_PREFIX}{'__'.join(key).upper()}"
+        if source.startswith(_ENV_SOURCE):
+            return f"env {source.removeprefix(_ENV_SOURCE).strip()}"
         if source == _FLAG_SOURCE:
             return "flag"
         if source == "configuration":
@@ -191,7 +191,7 @@ class Config(_Strict):
 
 
 _ENV_PREFIX = "LOOPCRAFT_"
-_ENV_SOURCE = "environment (LOOPCRAFT_*)"
+_ENV_SOURCE = "environment variable"
 _FLAG_SOURCE = "command-line flags"
 _ENV_RESERVED = {"TRUST", "HOME", "SCRIPTED_CALL_LOG", "SCRIPT", "NO_BACKGROUND", "DB", "NO_OLLAMA_PROBE"}
 
@@ -215,9 +215,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config error: {path}: cannot be read ({exc.strerror})") from exc
 
 
-def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
-    layer: dict[str, Any] = {}
-    for key, value in environ.items():
+def _env_layers(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """One layer per ``LOOPCRAFT_*`` variable, its source naming the variable (for errors)."""
+    layers: list[tuple[str, dict[str, Any]]] = []
+    for key, value in sorted(environ.items()):
         if not key.startswith(_ENV_PREFIX):
             continue
         name = key[len(_ENV_PREFIX) :]
@@ -229,8 +230,10 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
         parsed: Any = value
         if path == ["fallback_models"]:
             parsed = [v.strip() for v in value.split(",") if v.strip()]
+        layer: dict[str, Any] = {}
         _set_path(layer, path, parsed)
-    return layer
+        layers.append((f"{_ENV_SOURCE} {key}", layer))
+    return layers
 
 
 def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
@@ -277,7 +280,7 @@ def load_config(
     layers: list[tuple[str, Mapping[str, Any]]] = [
         (str(user_path), _read_toml(user_path)),
         (str(repo_path), repo_layer),
-        (_ENV_SOURCE, _env_layer(os.environ if environ is None else environ)),
+        *_env_layers(os.environ if environ is None else environ),
         (_FLAG_SOURCE, {k: v for k, v in (flags or {}).items() if v is not None}),
     ]
     for source, layer in layers:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopcraft.config import Config
-from loopcraft.engine.events import EngineEvent, PromptPending, RunStatus, StageAdded, StageStatus
+from loopcraft.engine.events import EngineEvent, PromptPending, StageAdded, StageStatus
 from loopcraft.engine.gates import AnswerError
 from loopcraft.engine.graph import Graph, GraphNode
 from loopcraft.engine.results import RunInfo
@@ -87,32 +87,50 @@ class ProgressPrinter:
                 f"  ? {event.question}  (answer with: loopcraft answer {event.run_id} "
                 f"{event.prompt_id} VALUE)"
             )
-        if isinstance(event, RunStatus) and event.status not in ("pending",):
-            return f"run {event.run_id} {event.status}" + (f": {event.error}" if event.error else "")
+        # run status changes are not printed: the summary at the end says how the run ended
         return None
 
 
+# the statuses a `loopcraft resume` can move on (blocked, failed, completed, killed cannot)
+RESUME_HINTS = {
+    "needs_human": "answer it (`loopcraft prompts`), then `loopcraft resume {id}`",
+    "awaiting_input": "answer it (`loopcraft prompts`), then `loopcraft resume {id}`",
+    "budget_exceeded": "loopcraft resume {id} --budget …",
+    "paused": "loopcraft resume {id}",
+    "crashed": "loopcraft resume {id}",
+    "pending": "loopcraft resume {id}",
+}
+
+
 def summary_lines(info: RunInfo) -> list[str]:
+    """The run's one summary line, its output and, when resuming can help, how; the error
+    goes to stderr (:func:`print_summary`)."""
     head = (
         f"run {info.id} ({info.workflow}) {info.status} in {_elapsed(info.elapsed)} · "
         f"{info.usage.total_tokens:,} tokens · {_money(info.cost)}"
     )
     lines = [head]
-    if info.error:
-        lines.append(f"error: {info.error}")
     if info.output is not None:
         text = info.output if isinstance(info.output, str) else json.dumps(info.output, default=str)
         lines.append(f"output: {text}")
-    if info.status not in ("completed", "killed", "cancelled", "failed"):
-        lines.append(f"resume with: loopcraft resume {info.id}")
+    hint = RESUME_HINTS.get(info.status)
+    if hint:
+        lines.append(f"resume with: {hint.format(id=info.id)}")
     return lines
+
+
+def print_summary(info: RunInfo) -> None:
+    """The summary on stdout; the run's error, if any, as one ``error:`` line on stderr."""
+    print("\n".join(summary_lines(info)), flush=True)
+    if info.error:
+        print(f"error: {info.error}", file=sys.stderr, flush=True)
 
 
 async def _finish(engine: Engine, info: RunInfo, as_json: bool) -> int:
     if as_json:
         _dump(info.to_dict())
     else:
-        print("\n".join(summary_lines(info)))
+        print_summary(info)
     return info.exit_code
 
 
@@ -407,7 +425,7 @@ async def show_run(root: Path, config: Config, run_id: str, *, stage: str | None
     if as_json:
         _dump({"run": info.to_dict(), "graph": graph.to_dict(), "usage_by_workflow": by_workflow})
         return
-    print("\n".join(summary_lines(info)))
+    print_summary(info)
     print("\n".join(graph_lines(graph)))
     print("\n".join(usage_lines(by_workflow)))
 

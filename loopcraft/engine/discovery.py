@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loopcraft.engine.definition import Workflow
-from loopcraft.errors import NotFoundError
+from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.paths import builtin_dir, home_dir, state_dir
 from loopcraft.trust import is_trusted
 
@@ -54,13 +54,15 @@ class WorkflowCatalog:
         for candidate in (name, name.replace("_", "-"), name.replace("-", "_")):
             if candidate in self.by_name:
                 return self.by_name[candidate]
+        for path, error in self.errors:  # its own file exists but failed to import: bad input
+            if Path(path).stem.replace("_", "-") == name.replace("_", "-"):
+                raise LoopcraftError(
+                    f"workflow {name!r} could not be loaded: {path}: {error}; fix the file and retry"
+                )
         raise NotFoundError(self._not_found(name))
 
     def _not_found(self, name: str) -> str:
-        """Why ``name`` is missing: its own file failed to import, or it just isn't defined."""
-        for path, error in self.errors:
-            if Path(path).stem == name:
-                return f"workflow {name!r} could not be loaded: {path}: {error}; fix the file and retry"
+        """Why ``name`` is missing: it isn't defined (other files may have failed to load)."""
         known = ", ".join(sorted(self.by_name)) or "none found"
         broken = f" ({len(self.errors)} workflow file(s) failed to load: `loopcraft workflows` lists them)"
         return f"unknown workflow {name!r}; available: {known}" + (broken if self.errors else "")
