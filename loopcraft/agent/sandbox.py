@@ -5,8 +5,10 @@ told once per process, and ``agent.sandbox_required`` refuses instead."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -73,6 +75,8 @@ def sandboxed_argv(argv: list[str], workspace: Path, config: AgentConfig) -> tup
         return argv, notice
     root = workspace.resolve()
     wrap = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for kept in _kept_under_tmp(root):
+        wrap += ["--ro-bind", str(kept), str(kept)]
     if config.sandbox == "workspace-write":
         wrap += ["--bind", str(root), str(root)]
         for name in PROTECTED_DIRS:
@@ -84,3 +88,28 @@ def sandboxed_argv(argv: list[str], workspace: Path, config: AgentConfig) -> tup
         wrap.append("--unshare-net")
     wrap += ["--die-with-parent", "--chdir", str(root), "--"]
     return [*wrap, *argv], None
+
+
+def _kept_under_tmp(root: Path) -> list[Path]:
+    """What lives under ``/tmp`` that the shell still needs to see, read-only, on top of its private
+    ``/tmp``: the interpreter's environment and ``PATH`` folders (a virtualenv in a checkout under
+    ``/tmp``), and a worktree's shared git folder."""
+    wanted = [Path(sys.prefix), Path(sys.base_prefix)]
+    wanted += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    git_file = root / ".git"
+    if git_file.is_file():  # a worktree: its .git names a folder inside the main repository's .git
+        text = git_file.read_text(errors="replace").strip()
+        if text.startswith("gitdir:"):
+            gitdir = (root / text.removeprefix("gitdir:").strip()).resolve()
+            wanted += [gitdir.parent.parent]  # <repo>/.git (worktrees/<name> inside it)
+    kept: list[Path] = []
+    for path in wanted:
+        try:
+            real = path.resolve()
+        except OSError:
+            continue
+        under_tmp = real.is_relative_to("/tmp") and real != Path("/tmp") and real.exists()
+        overlaps_root = real.is_relative_to(root) or root.is_relative_to(real)
+        if under_tmp and not overlaps_root and real not in kept:
+            kept.append(real)
+    return kept

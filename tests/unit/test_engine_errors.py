@@ -90,9 +90,10 @@ def test_broken_workflow_file_does_not_hide_others(git_repo: Path) -> None:
     assert errors[str(folder / "syntax.py")].startswith("SyntaxError")
     assert errors[str(folder / "raises.py")] == "RuntimeError: cannot import this"
     with pytest.raises(
-        NotFoundError, match=r"workflow 'syntax' could not be loaded: .*syntax\.py: SyntaxError"
-    ):
+        LoopcraftError, match=r"workflow 'syntax' could not be loaded: .*syntax\.py: SyntaxError"
+    ) as broken:
         catalog.get("syntax")
+    assert not isinstance(broken.value, NotFoundError)  # its file exists: bad input (exit 2), not exit 4
     with pytest.raises(NotFoundError, match=r"unknown workflow 'nope'.*2 workflow file\(s\) failed to load"):
         catalog.get("nope")
 
