@@ -4,6 +4,7 @@ every chat slash command."""
 
 from __future__ import annotations
 
+import time
 import tomllib
 from pathlib import Path
 
@@ -31,6 +32,7 @@ async def _answer(pilot, app, key: str, index: int = 0) -> PermissionPrompt:
         pilot, lambda: len(app.query(PermissionPrompt)) > index and app.query(PermissionPrompt)[index]
     )
     await wait_for(pilot, lambda: app.focused is prompt)
+    prompt.shown_at = time.monotonic()  # the grace period starts now, however slow the machine
     await pilot.press(key)  # inside the grace period: ignored
     assert prompt.answer is None
     await pilot.pause(0.55)
