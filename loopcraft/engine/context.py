@@ -129,14 +129,21 @@ class Context:
         return run_parallel(self._exec, self._scope, pos, key, list(items), concurrency, fail_fast)
 
     def workflow(
-        self, other: Workflow | str, *, budget: dict[str, Any] | None = None, **inputs: Any
+        self,
+        other: Workflow | str,
+        *,
+        budget: dict[str, Any] | None = None,
+        label: str | None = None,
+        **inputs: Any,
     ) -> Coroutine[Any, Any, Any]:
         """Run another workflow as a nested stage of this run. ``budget`` (tokens, dollars, seconds,
-        stages) limits that child's stages, parallel ones included, on top of the run's budget."""
+        stages) limits that child's stages, parallel ones included, on top of the run's budget.
+        ``label`` names this call in the graph and the journal (``turn-2``) instead of the workflow's
+        name, so a loop's repeated calls read as its turns."""
         check_budget(budget)
-        name = other if isinstance(other, str) else other.name
+        name = label or (other if isinstance(other, str) else other.name)
         pos, key = self._scope.reserve("workflow", name)
-        return run_nested(self._exec, self._scope, pos, key, other, inputs, budget)
+        return run_nested(self._exec, self._scope, pos, key, other, inputs, budget, label=label)
 
     def merge(self, result: StageResult, *, strategy: str = "merge") -> Coroutine[Any, Any, str]:
         """Merge a ``worktree=True`` stage's branch into the main work tree's current branch (a durable

@@ -249,6 +249,29 @@ async def test_exit_status_and_depth_limit(git_repo: Path) -> None:
     await engine.close()
 
 
+async def test_labelled_nested_calls_are_named_by_their_label(git_repo: Path) -> None:
+    @workflow(name="turn")
+    async def turn(ctx: Context, n: int = 0) -> int:
+        await ctx.task("work", prompt=f"turn {n}")
+        return n + 1
+
+    @workflow(name="looper")
+    async def looper(ctx: Context) -> int:
+        n = 0
+        for i in (1, 2):
+            n = await ctx.workflow(turn, label=f"turn-{i}", n=n)
+        return n
+
+    engine = await open_engine(git_repo)
+    engine.register(turn, looper)
+    info = await engine.run("looper", {})
+    assert info.status == "completed" and info.output == 2
+    graph = await load_graph(engine.journal, info.id)
+    assert [n.name for n in graph.nodes] == ["turn-1", "turn-2"]
+    assert [c.name for c in graph.nodes[1].children] == ["work"]
+    await engine.close()
+
+
 async def test_human_gate_is_durable(git_repo: Path) -> None:
     @workflow(name="ask")
     async def ask(ctx: Context) -> str:

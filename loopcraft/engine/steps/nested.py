@@ -20,6 +20,8 @@ async def run_nested(
     other: Workflow | str,
     inputs: dict[str, Any],
     budget: dict[str, Any] | None = None,
+    *,
+    label: str | None = None,
 ) -> Any:
     if isinstance(other, str):
         if rt.catalog is None:
@@ -50,5 +52,12 @@ async def run_nested(
         return wf.validate_output(value)
 
     return await run_step(
-        rt, scope, pos, key, "workflow", wf.name, body, decode=lambda d: wf.output_adapter.validate_python(d)
+        rt,
+        scope,
+        pos,
+        key,
+        "workflow",
+        label or wf.name,
+        body,
+        decode=lambda d: wf.output_adapter.validate_python(d),
     )
