@@ -7,14 +7,17 @@ broken file is skipped and reported, never fatal.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tomlkit
+import tomlkit.exceptions
 from textual.theme import Theme
 
+from loopcraft.agent.tools.fs import write_text_atomic
 from loopcraft.config import user_config_path
+from loopcraft.errors import ConfigError
 from loopcraft.paths import builtin_dir, home_dir
 
 COLOR_KEYS = (
@@ -66,22 +69,20 @@ def load_themes(dirs: list[Path] | None = None) -> ThemeSet:
     return result
 
 
-_THEME_LINE = re.compile(r"^\s*theme\s*=.*$")
-_TABLE_LINE = re.compile(r"^\s*\[")
-
-
 def remember_theme(name: str, path: Path | None = None) -> Path:
-    """Write ``theme = "name"`` into the user config, keeping every other line as it is."""
+    """Write ``theme = "name"`` into the user config with tomlkit (every comment, key and
+    layout kept, the name escaped), replacing the file atomically."""
     path = path or user_config_path()
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    entry = f'theme = "{name}"'
-    top_end = next((i for i, line in enumerate(lines) if _TABLE_LINE.match(line)), len(lines))
-    for index in range(top_end):
-        if _THEME_LINE.match(lines[index]):
-            lines[index] = entry
-            break
-    else:
-        lines.insert(0, entry)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    set_top_level(path, "theme", name)
     return path
+
+
+def set_top_level(path: Path, key: str, value: str) -> None:
+    """Set the top-level ``key`` of the TOML file at ``path`` (created if missing) to ``value``."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix it, then try again") from None
+    document[key] = value  # tomlkit keeps a new top-level key before the first table
+    write_text_atomic(path, tomlkit.dumps(document))

@@ -3,10 +3,12 @@ line, and the stage-graph model."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from loopcraft.errors import ConfigError
 from loopcraft.tui import commands
 from loopcraft.tui.chat import Cut, find_cut
 from loopcraft.tui.commands import CommandError, complete, parse, parse_inputs
@@ -128,6 +130,34 @@ def test_remember_theme_keeps_other_keys(tmp_path: Path) -> None:
     fresh = tmp_path / "new" / "config.toml"
     remember_theme("loopcraft-dark", fresh)
     assert fresh.read_text() == 'theme = "loopcraft-dark"\n'
+
+
+def test_remember_theme_keeps_inline_comments_and_layout(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        'theme = "old"  # my pick\nmodel = "openai/gpt-5.5"   # spaced\n\n[agent]\nmax_turns = 3\n'
+    )
+    remember_theme("loopcraft-light", path)
+    assert path.read_text() == (
+        'theme = "loopcraft-light"  # my pick\nmodel = "openai/gpt-5.5"   # spaced\n\n[agent]\nmax_turns = 3\n'
+    )
+
+
+def test_remember_theme_escapes_a_quote_and_adds_before_tables(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("# top\n[agent]\nmax_turns = 3  # keep\n")
+    remember_theme('odd"name\\', path)
+    parsed = tomllib.loads(path.read_text())
+    assert parsed == {"theme": 'odd"name\\', "agent": {"max_turns": 3}}
+    assert "# top" in path.read_text() and "max_turns = 3  # keep" in path.read_text()
+
+
+def test_remember_theme_refuses_a_broken_config(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("theme = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        remember_theme("x", path)
+    assert path.read_text() == "theme = \n"
 
 
 def test_status_line_shows_every_field() -> None:
