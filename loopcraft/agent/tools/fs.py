@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from loopcraft.agent.ignore import ignored_entries
 from loopcraft.agent.tools.base import ToolContext, ToolError, ToolResult
 from loopcraft.agent.tools.common import BuiltinTool, opt_int, opt_str, req_str, schema, within_budget
 from loopcraft.agent.tools.paths import display, resolve_in_workspace
@@ -160,7 +161,10 @@ class WriteTool(BuiltinTool):
 
 class LsTool(BuiltinTool):
     name = "ls"
-    description = "List a folder's entries (folders end with `/`, symlinks show their target)."
+    description = (
+        "List a folder's entries (folders end with `/`, symlinks show their target); "
+        "entries git ignores are left out and counted."
+    )
     parameters = schema(
         {"path": {"type": "string", "description": "Folder path, relative to the workspace (default `.`)"}},
         [],
@@ -175,14 +179,22 @@ class LsTool(BuiltinTool):
             raise ToolError(f"folder not found: {shown}")
         if not path.is_dir():
             raise ToolError(f"{shown} is a file, not a folder; use read to see it")
-        entries = sorted(path.iterdir(), key=lambda p: (not p.is_dir(), p.name))
+        root = ctx.workspace.resolve()
+        ignored = await asyncio.to_thread(ignored_entries, root, path.resolve())
+        entries = sorted(
+            (p for p in path.iterdir() if p.name not in ignored), key=lambda p: (not p.is_dir(), p.name)
+        )
         rows = [_ls_row(entry) for entry in entries[:MAX_LS_ENTRIES]]
+        hidden = f"[{len(ignored)} git-ignored entries not shown]" if ignored else ""
+        meta = {"path": shown, "count": len(entries), "ignored": len(ignored)}
         if not rows:
-            return ToolResult(f"({shown} is empty)", metadata={"path": shown, "count": 0})
+            return ToolResult(f"({shown} is empty)" + (f" {hidden}" if hidden else ""), metadata=meta)
         text = "\n".join(rows)
         if len(entries) > MAX_LS_ENTRIES:
             text += f"\n\n[showing {MAX_LS_ENTRIES} of {len(entries)} entries; use find with a pattern]"
-        return ToolResult(text, metadata={"path": shown, "count": len(entries)})
+        if hidden:
+            text += f"\n\n{hidden}"
+        return ToolResult(text, metadata=meta)
 
 
 def _ls_row(entry: Path) -> str:

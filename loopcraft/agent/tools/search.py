@@ -1,19 +1,19 @@
 """Search tools: ``grep`` (regex over file contents; ripgrep when on PATH, else pure Python) and
-``find`` (glob over file paths). Both skip .git, .venv, node_modules, __pycache__ and, roughly,
-what the workspace's top-level .gitignore lists, and cap their results."""
+``find`` (glob over file paths). Both search the same files, :func:`walk_files`: what git's own
+ignore rules leave visible, less .git, .venv, node_modules, __pycache__ and the like
+(:mod:`loopcraft.agent.ignore`); both cap their results."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import re
 import shutil
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from loopcraft.agent.ignore import visible_files
 from loopcraft.agent.tools.base import ToolContext, ToolError, ToolResult
 from loopcraft.agent.tools.common import (
     BuiltinTool,
@@ -26,24 +26,11 @@ from loopcraft.agent.tools.common import (
 )
 from loopcraft.agent.tools.paths import display, resolve_in_workspace
 
-ALWAYS_SKIPPED = frozenset(
-    {
-        ".git",
-        ".loopcraft",  # the journal: opening its SQLite files here would drop the owner's locks
-        ".venv",
-        "venv",
-        "node_modules",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".tox",
-    }
-)
 DEFAULT_MAX_RESULTS = 200
 MAX_RESULTS = 2000
 MAX_MATCH_CHARS = 300
 MAX_GREP_FILE_BYTES = 5_000_000
+RG_ARGV_CHARS = 100_000
 
 
 @functools.lru_cache(maxsize=256)
@@ -82,64 +69,11 @@ def glob_matches(pattern: str, rel: str) -> bool:
     return glob_regex(pattern.lstrip("/")).match(rel) is not None
 
 
-@functools.lru_cache(maxsize=32)
-def _gitignore(root: Path, mtime: float) -> tuple[str, ...]:
-    del mtime  # part of the cache key only
-    try:
-        text = (root / ".gitignore").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ()
-    lines = (line.strip() for line in text.splitlines())
-    return tuple(line for line in lines if line and not line.startswith(("#", "!")))
-
-
-def ignore_patterns(root: Path) -> tuple[str, ...]:
-    """The top-level .gitignore's patterns (negations and nested .gitignore files are not honoured)."""
-    try:
-        mtime = (root / ".gitignore").stat().st_mtime
-    except OSError:
-        return ()
-    return _gitignore(root, mtime)
-
-
-def _ignored(rel: str, is_dir: bool, patterns: tuple[str, ...]) -> bool:
-    for pattern in patterns:
-        if pattern.endswith("/"):
-            if not is_dir:
-                continue
-            pattern = pattern.rstrip("/")
-        if glob_matches(pattern, rel):
-            return True
-    return False
-
-
 def walk_files(root: Path, start: Path) -> Iterator[tuple[Path, str]]:
-    """(path, workspace-relative posix path) of every file under ``start`` that is not skipped."""
-    patterns = ignore_patterns(root)
-    if start.is_file():
-        if _inside_regular(start, root):
-            yield start, display(root, start)
-        return
-    for folder, dirs, files in os.walk(start):
-        base = Path(folder)
-        rel_base = display(root, base)
-        prefix = "" if rel_base == "." else rel_base + "/"
-        dirs[:] = sorted(
-            d for d in dirs if d not in ALWAYS_SKIPPED and not _ignored(prefix + d, True, patterns)
-        )
-        for name in sorted(files):
-            rel = prefix + name
-            if not _ignored(rel, False, patterns) and _inside_regular(base / name, root):
-                yield base / name, rel
-
-
-def _inside_regular(path: Path, root: Path) -> bool:
-    """A regular file whose real path stays inside ``root`` (symlinks out and FIFOs are skipped)."""
-    try:
-        real = path.resolve()
-        return (real == root or root in real.parents) and stat.S_ISREG(real.stat().st_mode)
-    except OSError:
-        return False
+    """(path, workspace-relative posix path) of every file under ``start`` that git's ignore
+    rules and :data:`ALWAYS_SKIPPED` leave visible (see :mod:`loopcraft.agent.ignore`)."""
+    for rel in visible_files(root, start):
+        yield root / rel, rel
 
 
 def _search_start(ctx: ToolContext, args: dict[str, Any]) -> tuple[Path, Path]:
@@ -224,7 +158,8 @@ class GrepTool(BuiltinTool):
         root, start = _search_start(ctx, args)
         rg = shutil.which("rg")
         if rg:
-            hits, total = await _rg_search(rg, root, start, pattern, file_glob, ignore_case, cap)
+            files = await asyncio.to_thread(_grep_files, root, start, file_glob)
+            hits, total = await _rg_search(rg, root, files, pattern, ignore_case, cap)
         else:
             hits, total = await asyncio.to_thread(_py_search, root, start, regex, file_glob, cap)
         return _listing(hits, total, cap, "matches", ctx, none=f"no matches for `{pattern}`")
@@ -261,37 +196,49 @@ def _py_search(
     return hits, total
 
 
+def _grep_files(root: Path, start: Path, file_glob: str | None) -> list[str]:
+    return [rel for _, rel in walk_files(root, start) if not file_glob or glob_matches(file_glob, rel)]
+
+
+def _batches(files: list[str], limit: int = RG_ARGV_CHARS) -> Iterator[list[str]]:
+    """``files`` in runs whose joined length stays under ``limit`` (the OS caps a command line)."""
+    batch: list[str] = []
+    size = 0
+    for rel in files:
+        if batch and size + len(rel) + 1 > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(rel)
+        size += len(rel) + 1
+    if batch:
+        yield batch
+
+
 async def _rg_search(
-    rg: str, root: Path, start: Path, pattern: str, file_glob: str | None, ignore_case: bool, cap: int
+    rg: str, root: Path, files: list[str], pattern: str, ignore_case: bool, cap: int
 ) -> tuple[list[str], int]:
-    argv = [
-        rg,
-        "--line-number",
-        "--no-heading",
-        "--with-filename",
-        "--color",
-        "never",
-        "--hidden",
-        "--no-require-git",
-    ]
-    argv += [f"--glob=!{name}" for name in sorted(ALWAYS_SKIPPED)]
+    """ripgrep over exactly ``files`` (the list the Python search would read), so the two agree
+    on what is searched; binary files and files over the size cap are skipped like there."""
+    argv = [rg, "--line-number", "--no-heading", "--with-filename", "--null", "--color", "never"]
+    argv += ["--sort", "path", f"--max-filesize={MAX_GREP_FILE_BYTES}"]
     if ignore_case:
         argv.append("--ignore-case")
-    if file_glob:
-        argv.append(f"--glob={file_glob}")
-    argv += ["--regexp", pattern, "--", display(root, start)]
-    proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    if proc.returncode not in (0, 1):
-        raise ToolError(f"grep failed: {err.decode(errors='replace').strip()}")
+    argv += ["--regexp", pattern, "--"]
     hits: list[str] = []
     total = 0
-    for raw in out.decode("utf-8", errors="replace").splitlines():
-        rel, _, rest = raw.partition(":")
-        number, _, line = rest.partition(":")
-        total += 1
-        if len(hits) < cap and number.isdigit():
-            hits.append(_hit(rel.removeprefix("./"), int(number), line))
+    for batch in _batches(files):
+        proc = await asyncio.create_subprocess_exec(
+            *argv, *batch, cwd=root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        if proc.returncode not in (0, 1):
+            raise ToolError(f"grep failed: {err.decode(errors='replace').strip()}")
+        for raw in out.decode("utf-8", errors="replace").splitlines():
+            rel, _, rest = raw.partition("\0")
+            number, _, line = rest.partition(":")
+            if not number.isdigit():  # "binary file matches": not searched in Python either
+                continue
+            total += 1
+            if len(hits) < cap:
+                hits.append(_hit(rel.removeprefix("./"), int(number), line))
     return hits, total
