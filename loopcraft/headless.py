@@ -162,14 +162,18 @@ class TerminalGates:
         self.engine = engine
         self.out = out
         self._lock = asyncio.Lock()
+        self._unanswerable: set[str] = set()  # editor gates with no editor: the run stops at them
 
     def __call__(self, event: EngineEvent) -> Any:
-        if isinstance(event, PromptPending):
+        if isinstance(event, PromptPending) and event.prompt_id not in self._unanswerable:
             return self.ask(event)
         return None
 
     async def ask(self, event: PromptPending) -> None:
         async with self._lock:
+            if event.kind == "editor":
+                await self.edit(event)
+                return
             options = event.options or []
             listing = "".join(f"\n    {i}. {o}" for i, o in enumerate(options, 1))
             hint = {"confirm": " [y/n]", "select": listing}.get(event.kind, "")
@@ -186,6 +190,28 @@ class TerminalGates:
                     self.out.write(f"  {exc}\n")
                 except LoopcraftError:
                     return  # answered elsewhere meanwhile
+
+    async def edit(self, event: PromptPending) -> None:
+        """An editor gate: ``$VISUAL``/``$EDITOR`` on the default text; with no editor (or a
+        failing one) say so and stop the run as needing input."""
+        from loopcraft.editor import EditorError, edit_text
+
+        prompt = await self.engine.journal.get_prompt(event.prompt_id)
+        default = prompt.default if prompt is not None and isinstance(prompt.default, str) else ""
+        self.out.write(f"? {event.question} (opening your editor…)\n")
+        self.out.flush()
+        try:
+            text = await asyncio.to_thread(edit_text, default)
+        except EditorError as exc:
+            self.out.write(f"  {exc}; the run stops until the gate is answered\n")
+            self.out.flush()
+            self._unanswerable.add(event.prompt_id)
+            self.engine.stop_at_gate(event.run_id)
+            return
+        try:
+            await self.engine.answer(event.run_id, event.prompt_id, text)
+        except LoopcraftError:
+            return  # answered elsewhere meanwhile
 
 
 def _gates(engine: Engine, gates: str, out: TextIO) -> None:

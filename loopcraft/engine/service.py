@@ -380,6 +380,16 @@ class Engine:
 
     # -- human gates (basics; run control builds on the mailbox) ---------------------------
 
+    def stop_at_gate(self, run_id: str) -> bool:
+        """Make a live run's waiting gate end it as ``needs_human`` (no one here can answer it,
+        e.g. no editor for an editor gate); False when the run is not running here."""
+        execution = self._executions.get(run_id)
+        if execution is None:
+            return False
+        execution.stop_at_gates = True
+        execution.answer_signal.set()  # the gate looks again at once
+        return True
+
     async def prompts(self, run_id: str | None = None) -> list[PromptRow]:
         rid = (await self._row(run_id)).id if run_id else None
         return await self.journal.prompts(rid, pending_only=True)

@@ -1,6 +1,7 @@
 """The editor gate (``ctx.ui.editor``) across real processes: ``loopcraft run`` stops at it (no
 terminal) or waits for it (``--gates wait``); ``loopcraft prompts`` lists it, ``loopcraft answer``
-gives a multi-line text, and the text reaches the workflow exactly as typed."""
+gives a multi-line text, and the text reaches the workflow exactly as typed; ``--gates ask`` opens
+``$EDITOR`` on the default text, and with no editor stops the run as needing input."""
 
 from __future__ import annotations
 
@@ -90,3 +91,56 @@ def test_editor_gate_answered_while_the_owner_waits(repo: Path, tmp_path: Path) 
             owner.wait()
     assert owner.returncode == 0, err
     assert json.loads(out)["output"] == {"body": TEXT, "lines": 6}
+
+
+EDITOR_SCRIPT = """import sys
+from pathlib import Path
+
+path = Path(sys.argv[1])
+path.write_text("edited: " + path.read_text(encoding="utf-8").upper(), encoding="utf-8")
+"""
+
+
+def _no_editor_env(db: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VISUAL", "EDITOR")}
+    return {**env, "LOOPCRAFT_DB": str(db)}
+
+
+def test_editor_gate_asked_in_the_editor_on_the_default_text(repo: Path, tmp_path: Path) -> None:
+    db = tmp_path / "journal.db"
+    script = tmp_path / "fake_editor.py"
+    script.write_text(EDITOR_SCRIPT)
+    env = {**_no_editor_env(db), "EDITOR": f"{sys.executable} {script}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "loopcraft", "run", "notes", "--gates", "ask", "--json"],
+        cwd=repo,
+        env=env,
+        text=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Write the release notes" in done.stderr
+    assert json.loads(done.stdout)["output"] == {"body": "edited: DRAFT NOTES\n", "lines": 1}
+
+
+def test_editor_gate_without_an_editor_stops_as_needing_input(repo: Path, tmp_path: Path) -> None:
+    db = tmp_path / "journal.db"
+    stopped = subprocess.run(
+        [sys.executable, "-m", "loopcraft", "run", "notes", "--gates", "ask", "--json"],
+        cwd=repo,
+        env=_no_editor_env(db),
+        text=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert stopped.returncode == 5, stopped.stderr
+    assert stopped.stderr.count("no editor: set $VISUAL or $EDITOR") == 1
+    assert json.loads(stopped.stdout)["status"] == "needs_human"
+    run_id = json.loads(stopped.stdout)["id"]
+    answered = _cli(repo, db, "answer", run_id, TEXT)
+    assert answered.returncode == 0, answered.stderr
+    done = _cli(repo, db, "resume", run_id, "--json")
+    assert json.loads(done.stdout)["output"] == {"body": TEXT, "lines": 6}
