@@ -9,6 +9,7 @@ command line goes to the typer app in :mod:`loopcraft.cli_commands`. Either way 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,11 +55,28 @@ def open_app(model: str | None) -> None:
             from loopcraft.models.spec import parse_model
 
             parse_model(model)
+        require_terminal()
+        from loopcraft.logs import resolve_level, setup_logging
+
+        setup_logging(root, resolve_level(None))
         from loopcraft.tui.app import run_app
     finally:
         gc.freeze()
         gc.enable()
     run_app(root, config, model)
+
+
+NO_TERMINAL = (
+    "no terminal: the interactive app needs one; for scripts use `loopcraft run WORKFLOW` "
+    "(`loopcraft --help` lists every command)"
+)
+
+
+def require_terminal() -> None:
+    """The app draws on a terminal and reads keys from it: without one (stdin or stdout not a
+    tty, e.g. ``loopcraft < /dev/null`` or in a pipe) say so at once instead of hanging."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise LoopcraftError(NO_TERMINAL)
 
 
 def _exit_with(message: str, code: int) -> None:
@@ -93,7 +111,8 @@ def run_command() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    line = classify(sys.argv[1:])
+    completing = "_LOOPCRAFT_COMPLETE" in os.environ  # the shell asks typer for completions
+    line = CommandLine(False) if completing else classify(sys.argv[1:])
     try:
         if line.opens_app:
             open_app(line.model)
@@ -105,3 +124,7 @@ def main() -> None:
         if not line.opens_app:
             raise
         _exit_with("interrupted", 130)
+    except Exception as exc:  # a bug: one line naming the log file, the traceback in it
+        from loopcraft.logs import log_unexpected
+
+        _exit_with(log_unexpected(exc), 1)

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from loopcraft import __version__
+from loopcraft.cli_choices import GateMode, SandboxChoice
 from loopcraft.errors import LoopcraftError
+from loopcraft.logs import LogLevel
 from loopcraft.paths import git_version
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="loopcraft",
     help="A loop engine for coding agents. Run with no command for the interactive app.",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -69,10 +71,8 @@ _SANDBOX_HELP = (
 )
 
 
-def _sandbox_option(value: str | None) -> str | None:
-    if value is not None and value not in {"required", "workspace-write", "read-only", "off"}:
-        raise typer.BadParameter("use required, workspace-write, read-only or off")
-    return value
+def _sandbox_option(value: SandboxChoice | None) -> str | None:
+    return value.value if value is not None else None
 
 
 def _config(model: str | None = None, sandbox: str | None = None) -> tuple[Path, Config]:
@@ -85,6 +85,13 @@ def _config(model: str | None = None, sandbox: str | None = None) -> tuple[Path,
     if (config.untrusted_ignored or workflows) and not is_trusted(root):
         typer.echo(untrusted_notice(root, config.untrusted_ignored, workflows), err=True)
     return root, config
+
+
+def _start_logging(level: LogLevel | None, verbose: bool, echo: bool) -> None:
+    from loopcraft.logs import resolve_level, setup_logging
+    from loopcraft.paths import repo_root
+
+    setup_logging(repo_root(), resolve_level(level.value if level else None, verbose), echo=echo)
 
 
 def _version_callback(value: bool) -> None:
@@ -106,8 +113,15 @@ def main_callback(
     trust_folder: bool = typer.Option(
         False, "--trust", help="Trust this folder's config and workflows for this command (CI)."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log at debug level; headless commands also echo the log to stderr."
+    ),
+    log_level: LogLevel | None = typer.Option(
+        None, "--log-level", help="Level of the log file (.loopcraft/logs/loopcraft.log); default info."
+    ),
 ) -> None:
     """Open the interactive app when no command is given."""
+    _start_logging(log_level, verbose, echo=verbose and ctx.invoked_subcommand is not None)
     if trust_folder:
         from loopcraft.trust import TRUST_ENV
 
@@ -142,6 +156,9 @@ def doctor() -> None:
     typer.echo(f"python     {platform.python_version()} ({sys.executable})")
     typer.echo(f"git        {git_version() or 'MISSING: install git'}")
     typer.echo(f"repo       {root}")
+    from loopcraft.logs import active_log_path
+
+    typer.echo(f"log        {active_log_path() or 'none'} (-v or --log-level debug for more)")
     resolved = resolve_model(config=config)
     source = config.source_of("model") if resolved.source == "config" else resolved.source
     typer.echo(f"model      {resolved.model} (from {source})")
@@ -194,20 +211,20 @@ def run_cmd(
     budget: str | None = typer.Option(
         None, "--budget", help="Run budget: tokens=N,dollars=D,seconds=S,stages=K."
     ),
-    gates: str = typer.Option(
-        "auto",
+    gates: GateMode = typer.Option(
+        GateMode.auto,
         "--gates",
         help="Human gates: ask (terminal), wait (for `loopcraft "
         "answer`), stop (end as needs_human); auto = ask with a terminal, else stop.",
     ),
-    sandbox: str | None = typer.Option(None, "--sandbox", help=_SANDBOX_HELP, callback=_sandbox_option),
+    sandbox: SandboxChoice | None = typer.Option(None, "--sandbox", help=_SANDBOX_HELP),
 ) -> None:
     """Run a workflow to its end, showing progress; the exit code tells the final status
     (0 completed, 1 failed, 3 blocked, 5 needs_human, 6 budget_exceeded, 7 killed/cancelled)."""
     from loopcraft.agent.sandbox import require_sandbox
     from loopcraft.headless import run_workflow
 
-    root, config = _config(model, sandbox)
+    root, config = _config(model, _sandbox_option(sandbox))
     require_sandbox(config.agent)
     code = run_async(
         run_workflow(
@@ -218,7 +235,7 @@ def run_cmd(
             model=model,
             as_json=as_json,
             budget=_parse_budget(budget),
-            gates=gates,
+            gates=gates.value,
         )
     )
     raise typer.Exit(code)
@@ -241,15 +258,15 @@ def resume_cmd(
         None, "--message", help="Steer the stopped stage(s) with this message."
     ),
     budget: str | None = typer.Option(None, "--budget", help="Raise the run's budget: tokens=N,dollars=D,…"),
-    gates: str = typer.Option("auto", "--gates", help="Human gates: auto, ask, wait or stop (see `run`)."),
-    sandbox: str | None = typer.Option(None, "--sandbox", help=_SANDBOX_HELP, callback=_sandbox_option),
+    gates: GateMode = typer.Option(GateMode.auto, "--gates", help="Human gates (see `run`)."),
+    sandbox: SandboxChoice | None = typer.Option(None, "--sandbox", help=_SANDBOX_HELP),
 ) -> None:
     """Resume a run: a paused run owned by another process is told to continue; a stopped or
     crashed one is replayed here from the journal (completed steps are not re-run)."""
     from loopcraft.agent.sandbox import require_sandbox
     from loopcraft.headless import resume_run
 
-    root, config = _config(sandbox=sandbox)
+    root, config = _config(sandbox=_sandbox_option(sandbox))
     require_sandbox(config.agent)
     raise typer.Exit(
         run_async(
@@ -260,7 +277,7 @@ def resume_cmd(
                 as_json=as_json,
                 message=message,
                 budget=_parse_budget(budget),
-                gates=gates,
+                gates=gates.value,
             )
         )
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,8 @@ from loopcraft.models.types import (
     ToolCall,
     Usage,
 )
+
+log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -135,18 +138,25 @@ class LiteLLMClient:
                 if cause is not None:
                     raise cause from exc
                 error_class = classify(exc)
+                message = self._scrub(short_message(exc), spec)
                 attempts.append(
                     Attempt(
                         model=str(spec),
                         ok=False,
                         error_class=error_class,
-                        error=self._scrub(short_message(exc), spec),
+                        error=message,
                         latency_s=time.monotonic() - started,
                     )
                 )
-                if decide(error_class, retries, self.config.retry) != "retry":
+                decision = decide(error_class, retries, self.config.retry)
+                if decision != "retry":
+                    log.warning("model %s failed (%s): %s; %s", spec, error_class, message, decision)
                     return None
-                await self._sleep(backoff_delay(retries, self.config.retry, retry_after(exc)))
+                delay = backoff_delay(retries, self.config.retry, retry_after(exc))
+                log.warning(
+                    "model %s: %s (%s); retry %d in %.1fs", spec, error_class, message, retries + 1, delay
+                )
+                await self._sleep(delay)
                 retries += 1
                 continue
             attempts.append(Attempt(model=str(spec), ok=True, usage=result.usage, latency_s=result.latency_s))

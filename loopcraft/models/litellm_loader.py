@@ -14,8 +14,7 @@ import threading
 import warnings
 from typing import Any
 
-_LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm")
-
+from loopcraft.logs import quiet_litellm
 
 _loaded: Any = None
 _load_lock = threading.Lock()
@@ -51,10 +50,7 @@ def _import_and_configure() -> Any:
     litellm.telemetry = False
     litellm.turn_off_message_logging = True
     litellm.drop_params = True
-    for name in _LITELLM_LOGGERS:
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.CRITICAL)
-        logger.propagate = False
+    quiet_litellm()  # never on the terminal; warnings into loopcraft's log file, when there is one
     _register_scripted(litellm)
     _skip_litellm_pricing()
     _warnings_to_log()

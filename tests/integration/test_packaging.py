@@ -1,4 +1,5 @@
-"""The wheel ships the package with the built-in workflows and themes."""
+"""The wheel ships the package with the built-in workflows and themes, ``py.typed`` (users type
+their workflows against the API) and the MIT LICENSE."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def test_wheel_ships_builtin_workflows_and_themes(tmp_path: Path) -> None:
     wheel = next(dist.glob("loopcraft-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "loopcraft/cli.py" in names
+    assert "loopcraft/py.typed" in names
+    (license_name,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert zipfile.ZipFile(wheel).read(license_name).startswith(b"MIT License")
     assert any(n.startswith("loopcraft/_builtin/workflows/") and n.endswith(".py") for n in names)
     assert any(n.startswith("loopcraft/_builtin/themes/") and n.endswith(".toml") for n in names)
 
@@ -46,7 +50,8 @@ def test_wheel_ships_builtin_workflows_and_themes(tmp_path: Path) -> None:
     )
     probe = (
         "import loopcraft, loopcraft.paths as p; "
-        "print(loopcraft.__file__); print(p.builtin_dir('workflows')); print(p.builtin_dir('themes'))"
+        "print(loopcraft.__file__); print(p.builtin_dir('workflows')); print(p.builtin_dir('themes')); "
+        "import importlib.resources as r; print(r.files('loopcraft').joinpath('py.typed').is_file())"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe],
@@ -56,7 +61,8 @@ def test_wheel_ships_builtin_workflows_and_themes(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
         check=True,
     )
-    pkg, workflows, themes = out.stdout.split()
+    pkg, workflows, themes, typed = out.stdout.split()
+    assert typed == "True"
     assert pkg.startswith(str(target))
     assert Path(workflows).is_dir() and any(Path(workflows).glob("*.py"))
     assert Path(themes).is_dir() and any(Path(themes).glob("*.toml"))
