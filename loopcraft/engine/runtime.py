@@ -158,6 +158,7 @@ class Execution:
         try:
             await self.control.start(self.recorded.values())
             await self.set_status("running")
+            log.info("run %s (%s) started", self.run_id, self.workflow.name)
             try:
                 status, output, error = await self._call_workflow()
             except asyncio.CancelledError:
@@ -178,6 +179,14 @@ class Execution:
             )
             self.emit(UsageEvent(self.run_id, None, {}, usage))
             self.emit(RunStatus(self.run_id, status, self.workflow.name, error))
+            log.log(
+                logging.INFO if status == "completed" else logging.WARNING,
+                "run %s (%s) ended %s%s",
+                self.run_id,
+                self.workflow.name,
+                status,
+                f": {error}" if error else "",
+            )
         except BaseException:
             # Stopped abnormally (crash, Engine.close): give the lease up so the run can be
             # resumed at once; its status stays live, so it shows as crashed.

@@ -139,3 +139,11 @@ def test_a_wrong_choice_is_one_usage_line_naming_the_choices(git_repo: Path) -> 
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()
     assert "'required', 'workspace-write', 'read-only', 'off'" in line and "see loopcraft run --help" in line
+
+
+def test_a_headless_run_logs_its_start_and_end(git_repo: Path) -> None:
+    done = _loopcraft(git_repo, "run", "demo", "--json")
+    assert done.returncode == 5, done.stderr  # the demo's approval gate, no terminal: needs_human
+    text = (git_repo / ".loopcraft/logs/loopcraft.log").read_text()
+    assert "INFO loopcraft.engine.runtime: run " in text and "(demo) started" in text
+    assert "WARNING loopcraft.engine.runtime: run " in text and "(demo) ended needs_human" in text
