@@ -38,7 +38,10 @@ ICONS = {
 
 
 def _dump(data: Any, out: TextIO = sys.stdout) -> None:
-    out.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Every ``--json`` output goes through here: :mod:`loopcraft.jsonout`'s convention."""
+    from loopcraft.jsonout import dumps
+
+    out.write(dumps(data) + "\n")
 
 
 def _money(dollars: float) -> str:
