@@ -147,3 +147,21 @@ def test_a_headless_run_logs_its_start_and_end(git_repo: Path) -> None:
     text = (git_repo / ".loopcraft/logs/loopcraft.log").read_text()
     assert "INFO loopcraft.engine.runtime: run " in text and "(demo) started" in text
     assert "WARNING loopcraft.engine.runtime: run " in text and "(demo) ended needs_human" in text
+
+
+def test_litellm_warnings_go_to_the_file_never_to_the_terminal(
+    git_repo: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from loopcraft.models.litellm_loader import load_litellm
+
+    path = logs.setup_logging(git_repo)
+    load_litellm()  # configures litellm's loggers again: they must stay on the file
+    litellm_log = logging.getLogger("LiteLLM")
+    litellm_log.info("chatter")
+    litellm_log.warning("provider said something odd")
+    for handler in litellm_log.handlers:
+        handler.flush()
+    text = path.read_text()
+    assert "WARNING LiteLLM: provider said something odd" in text and "chatter" not in text
+    captured = capfd.readouterr()
+    assert "provider said something odd" not in captured.err + captured.out
