@@ -100,7 +100,7 @@ def run_command() -> None:
         code = app(standalone_mode=False, prog_name="loopcraft")
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "loopcraft"
-        message = " ".join(exc.format_message().split())
+        message = " ".join(exc.format_message().split()).replace("Value error, ", "")
         _exit_with(f"{message.rstrip('.')}; see {where} --help", 2)
     except typer.Abort:
         _exit_with("interrupted", 130)
