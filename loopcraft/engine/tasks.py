@@ -43,6 +43,7 @@ class TaskSpec:
     max_output: int | None = None
     worktree: bool = False
     keep_worktree: bool = False  # worktree=True: leave the folder in place when the stage ends
+    workspace: str | None = None  # run in this folder (e.g. a loop's own worktree) instead of the run's
     budget: dict[str, Any] | None = None
     skills: list[str] | None = None
     system: str | None = None

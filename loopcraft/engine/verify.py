@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -259,8 +259,9 @@ class Ledger:
     appends nothing, so a resumed run, replaying its workflow, continues the same ledger with each
     event once."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_note: Callable[[str, str, str], None] | None = None) -> None:
         self.path = path
+        self.on_note = on_note  # ctx.ledger(): publishes a new event's note (headless prints it)
         self.events: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {}
         self._load()
@@ -272,14 +273,21 @@ class Ledger:
             self.events = list(data.get("events", []))
             self.state = dict(data.get("state", {}))
 
-    def record(self, key: str, kind: str, data: Any) -> bool:
-        """Append the event ``key`` (once); returns whether it was new."""
+    def record(self, key: str, kind: str, data: Any, *, note: str | None = None) -> bool:
+        """Append the event ``key`` (once); returns whether it was new. ``note`` is a one-line
+        summary kept with the event and, the first time, shown as the run's progress (headless
+        ``run`` prints it, e.g. ``turn 2: continue — 1/3 approve, check failed (exit 1)``)."""
         self._load()
         if any(e["key"] == key for e in self.events):
             return False
         payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
-        self.events.append({"key": key, "kind": kind, "at": time.time(), "data": payload})
+        event = {"key": key, "kind": kind, "at": time.time(), "data": payload}
+        if note:
+            event["note"] = note
+        self.events.append(event)
         self._write()
+        if note and self.on_note is not None:
+            self.on_note(key, kind, note)
         return True
 
     def set(self, **state: Any) -> None:

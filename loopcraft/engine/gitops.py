@@ -1,0 +1,86 @@
+"""Git helpers for loops, public (``from loopcraft import open_worktree, commit_all, snapshot, git_diff``).
+
+Agents cannot commit (the sandbox mounts ``.git`` read-only), so a loop commits for them. Every
+function is blocking, idempotent and meant to be called through ``ctx.tool`` so its result is
+journaled: committing a tree that has nothing new returns the current commit again, and opening a
+worktree that exists reuses it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from loopcraft.engine import worktrees
+from loopcraft.engine.worktrees import WorktreeError
+
+
+class WorktreeInfo(BaseModel):
+    """A loop's worktree: its folder, its branch and the commit it started from."""
+
+    path: str
+    branch: str
+    base: str
+
+
+class CommitInfo(BaseModel):
+    """The state of a work tree after :func:`commit_all`: HEAD, its tree, and whether it committed."""
+
+    commit: str
+    tree: str
+    changed: bool
+
+
+def _git(path: Path):  # type: ignore[no-untyped-def]
+    return worktrees._repo(path).git
+
+
+def open_worktree(root: str | Path, run_id: str, name: str) -> WorktreeInfo:
+    """Create (or reuse) the worktree ``.loopcraft/worktrees/<run>-<name>`` on branch
+    ``loopcraft/<run>/<name>`` from HEAD; ``base`` is the commit the branch forked from."""
+    wt = worktrees.ensure_worktree(worktrees.worktree_for(Path(root), run_id, name))
+    base = str(_git(wt.root).merge_base("HEAD", wt.branch))
+    return WorktreeInfo(path=str(wt.path), branch=wt.branch, base=base)
+
+
+def close_worktree(root: str | Path, path: str | Path) -> None:
+    """Remove a worktree folder (its branch and commits stay)."""
+    worktrees.remove_worktree(worktrees.Worktree(Path(root), Path(path), ""))
+
+
+def commit_all(path: str | Path, message: str) -> CommitInfo:
+    """Commit everything changed in the work tree at ``path`` (loopcraft's own files excluded);
+    ``changed`` is False when there was nothing to commit (then HEAD is returned as it was)."""
+    wt = worktrees.Worktree(Path(path), Path(path), "")
+    changed = worktrees.commit_worktree(wt, message)
+    git = _git(Path(path))
+    return CommitInfo(
+        commit=str(git.rev_parse("HEAD")), tree=str(git.rev_parse("HEAD^{tree}")), changed=changed
+    )
+
+
+def snapshot(path: str | Path) -> str:
+    """The tree id of everything in the work tree at ``path`` now (tracked or not, ignored files and
+    loopcraft's own excluded), without committing or touching the real index."""
+    git = _git(Path(path))
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        try:
+            git.read_tree("HEAD", env=env)
+        except Exception:  # an unborn HEAD: start from an empty index
+            pass
+        git.add("-A", "--", ".", *worktrees._NOT_COMMITTED, env=env)
+        return str(git.write_tree(env=env))
+
+
+def git_diff(path: str | Path, base: str, head: str | None = None) -> str:
+    """The diff from ``base`` to ``head`` (a commit or tree id; default: the work tree as it is now)."""
+    git = _git(Path(path))
+    target = head or snapshot(path)
+    try:
+        return str(git.diff(base, target))
+    except Exception as exc:
+        raise WorktreeError(f"cannot diff {base}..{target} in {path}: {worktrees._git_error(exc)}") from None
