@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from loopcraft.engine import worktrees
 from loopcraft.engine.worktrees import WorktreeError
 
+_OWN = (".loopcraft/runs", ".loopcraft/worktrees", ":(glob).loopcraft/loopcraft.db*")
+
 
 class WorktreeInfo(BaseModel):
     """A loop's worktree: its folder, its branch and the commit it started from."""
@@ -51,15 +53,29 @@ def close_worktree(root: str | Path, path: str | Path) -> None:
     worktrees.remove_worktree(worktrees.Worktree(Path(root), Path(path), ""))
 
 
+def _stage_all(git, env: dict[str, str] | None = None) -> None:  # type: ignore[no-untyped-def]
+    """``git add -A`` of the work tree, then loopcraft's own files taken out of the index again
+    (pathspec excludes fail where ``.loopcraft`` is git-ignored)."""
+    git.add("-A", "--", ".", env=env)
+    git.rm("--cached", "-r", "-q", "--ignore-unmatch", "--", *_OWN, env=env)
+
+
 def commit_all(path: str | Path, message: str) -> CommitInfo:
     """Commit everything changed in the work tree at ``path`` (loopcraft's own files excluded);
     ``changed`` is False when there was nothing to commit (then HEAD is returned as it was)."""
-    wt = worktrees.Worktree(Path(path), Path(path), "")
-    changed = worktrees.commit_worktree(wt, message)
-    git = _git(Path(path))
-    return CommitInfo(
-        commit=str(git.rev_parse("HEAD")), tree=str(git.rev_parse("HEAD^{tree}")), changed=changed
-    )
+    import git as gitpython
+
+    repo = worktrees._repo(Path(path))
+    git = repo.git
+    try:
+        _stage_all(git)
+        changed = bool(git.diff("--cached", "--name-only"))
+        if changed:
+            git.commit("-q", "--no-verify", "-m", message, env=worktrees._identity_env(repo))
+    except gitpython.GitCommandError as exc:
+        raise WorktreeError(f"cannot commit {path}: {worktrees._git_error(exc)}") from None
+    head, tree = str(git.rev_parse("HEAD")), str(git.rev_parse("HEAD^{tree}"))
+    return CommitInfo(commit=head, tree=tree, changed=changed)
 
 
 def snapshot(path: str | Path) -> str:
@@ -72,7 +88,7 @@ def snapshot(path: str | Path) -> str:
             git.read_tree("HEAD", env=env)
         except Exception:  # an unborn HEAD: start from an empty index
             pass
-        git.add("-A", "--", ".", *worktrees._NOT_COMMITTED, env=env)
+        _stage_all(git, env)
         return str(git.write_tree(env=env))
 
 
