@@ -57,7 +57,8 @@ def _stage_all(git, env: dict[str, str] | None = None) -> None:  # type: ignore[
     """``git add -A`` of the work tree, then loopcraft's own files taken out of the index again
     (pathspec excludes fail where ``.loopcraft`` is git-ignored)."""
     git.add("-A", "--", ".", env=env)
-    git.rm("--cached", "-r", "-q", "--ignore-unmatch", "--", *_OWN, env=env)
+    if Path(git.working_dir, ".loopcraft").exists():
+        git.rm("--cached", "-r", "-q", "--ignore-unmatch", "--", *_OWN, env=env)
 
 
 def commit_all(path: str | Path, message: str) -> CommitInfo:
@@ -69,12 +70,16 @@ def commit_all(path: str | Path, message: str) -> CommitInfo:
     git = repo.git
     try:
         _stage_all(git)
-        changed = bool(git.diff("--cached", "--name-only"))
-        if changed:
+        changed = True
+        try:
             git.commit("-q", "--no-verify", "-m", message, env=worktrees._identity_env(repo))
+        except gitpython.GitCommandError as exc:
+            if exc.status != 1 or str(git.diff("--cached", "--name-only")):
+                raise
+            changed = False  # nothing to commit
+        head, tree = str(git.rev_parse("HEAD", "HEAD^{tree}")).split()
     except gitpython.GitCommandError as exc:
         raise WorktreeError(f"cannot commit {path}: {worktrees._git_error(exc)}") from None
-    head, tree = str(git.rev_parse("HEAD")), str(git.rev_parse("HEAD^{tree}"))
     return CommitInfo(commit=head, tree=tree, changed=changed)
 
 
