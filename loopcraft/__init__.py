@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 _VERIFY = (
     "CheckResult",
+    "as_verdict",
     "Decision",
     "Finding",
     "Ledger",
@@ -48,6 +49,7 @@ __all__ = [
     "Verdict",
     "WorktreeInfo",
     "__version__",
+    "as_verdict",
     "close_worktree",
     "commit_all",
     "decide_turn",
@@ -82,6 +84,7 @@ if TYPE_CHECKING:
         Ledger,
         Rule,
         Verdict,
+        as_verdict,
         decide_turn,
         dedupe,
         mean_at_least,

@@ -20,12 +20,12 @@ from loopcraft import (
     Decision,
     Finding,
     Verdict,
+    as_verdict,
     close_worktree,
     commit_all,
     decide_turn,
     git_diff,
     open_worktree,
-    parse_verdict,
     reduce_verdicts,
     snapshot,
     workflow,
@@ -192,20 +192,6 @@ def _reviewer_prompt(role: str, focus: str, turn: int) -> str:
     )
 
 
-async def _verdict(call: Any) -> Verdict:
-    """A reviewer's verdict; an error or a malformed answer is a rejection with ``reviewer_error``."""
-    try:
-        raw = await call
-    except Exception as exc:
-        if getattr(exc, "run_status", "failed") != "failed":  # a budget or a block ends the run
-            raise
-        raw = exc
-    verdict, problem = parse_verdict(raw)
-    if verdict is None:
-        return Verdict(approve=False, reviewer_error=problem or "no verdict")
-    return verdict
-
-
 @workflow(description="One turn of goal: worker, commit, check, reviewers (nested in goal)")
 async def goal_turn(
     ctx: Context,
@@ -267,7 +253,7 @@ async def goal_turn(
         )
         for i in range(reviewers)
     ]
-    verdicts = await ctx.parallel(*[_verdict(c) for c in calls], fail_fast=False)
+    verdicts = await ctx.parallel(*[as_verdict(c) for c in calls], fail_fast=False)
     ledger.record(
         f"goal:turn-{turn}:reviews", "reviews", {"verdicts": [v.model_dump(mode="json") for v in verdicts]}
     )

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -146,6 +146,23 @@ def parse_verdict(raw: Any) -> tuple[Verdict | None, str | None]:
     except (ValidationError, ValueError, TypeError) as exc:
         first = (str(exc).splitlines() or ["invalid"])[0]
         return None, f"malformed verdict ({first})"
+
+
+async def as_verdict(call: Awaitable[Any]) -> Verdict:
+    """Await a reviewer's call (e.g. ``ctx.task(..., schema=Verdict)``) and return its verdict; a
+    reviewer that fails or answers something malformed becomes a rejecting ``Verdict`` with
+    ``reviewer_error`` instead of failing the loop. An error that ends the run (budget exceeded,
+    blocked) is raised as it is."""
+    try:
+        raw = await call
+    except Exception as exc:
+        if getattr(exc, "run_status", "failed") != "failed":
+            raise
+        raw = exc
+    verdict, problem = parse_verdict(raw)
+    if verdict is None:
+        return Verdict(approve=False, reviewer_error=problem or "no verdict")
+    return verdict
 
 
 def dedupe(findings: Sequence[Finding]) -> list[Finding]:
