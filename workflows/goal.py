@@ -240,7 +240,7 @@ async def goal_turn(
         ledger.record(f"goal:turn-{turn}:check", "check", result)
 
     files = [contract, diff_file, receipt_file] + ([result.artifact] if result and result.artifact else [])
-    models = reviewer_models or [None]
+    models: list[str | None] = [*reviewer_models] if reviewer_models else [None]
     calls = [
         ctx.task(
             f"t{turn}-reviewer-{i + 1}",

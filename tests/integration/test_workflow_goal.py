@@ -225,3 +225,14 @@ def test_the_turn_cap_is_needs_human_exit_5(git_repo: Path) -> None:
     assert "turn cap (2) reached" in (info.get("error") or "")
     assert (git_repo / "feature.txt").read_text() == "b\n"  # worktree=false: worked in place
     assert kinds(ledger(git_repo, info))[-1] == "goal:turn-2:decision"
+
+
+def test_workflows_lists_the_loops_with_their_inputs(git_repo: Path) -> None:
+    out = lc("workflows", cwd=git_repo)
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
+    assert (
+        "objective (required)" in lines["goal"] and "max_turns" in lines["goal"] and "merge" in lines["goal"]
+    )
+    assert "target" in lines["review-change"]
+    assert "issue (required)" in lines["issue-to-pr"]
