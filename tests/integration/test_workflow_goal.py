@@ -236,3 +236,15 @@ def test_workflows_lists_the_loops_with_their_inputs(git_repo: Path) -> None:
     )
     assert "target" in lines["review-change"]
     assert "issue (required)" in lines["issue-to-pr"]
+
+
+def test_merge_ask_is_a_human_gate_that_merges_when_answered_yes(git_repo: Path) -> None:
+    setup(git_repo, {"worker": worker("done\n"), "t1-reviewer-*": [APPROVE]})
+    out, info = run_goal(git_repo, "objective=add feature.txt")
+    assert out.returncode == 5, out.stderr  # complete, waiting at "Merge …?" (no terminal: gates stop)
+    assert "Merge loopcraft/" in out.stderr and not (git_repo / "feature.txt").exists()
+    assert lc("answer", info["id"], "yes", cwd=git_repo).returncode == 0
+    done = lc("resume", info["id"], "--json", cwd=git_repo)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["output"]["merged"]
+    assert (git_repo / "feature.txt").read_text() == "done\n"
