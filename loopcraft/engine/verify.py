@@ -319,6 +319,7 @@ class Ledger:
         return [e for e in self.events if e["kind"] == kind]
 
     def _write(self) -> None:
-        write_durably(
-            self.path, json.dumps({"state": self.state, "events": self.events}, indent=2, default=str) + "\n"
-        )
+        """One event per line: readable, and encoded by the fast (C) JSON encoder."""
+        state = json.dumps(self.state, default=str, ensure_ascii=False)
+        events = ",\n".join(json.dumps(e, default=str, ensure_ascii=False) for e in self.events)
+        write_durably(self.path, f'{{"state": {state},\n"events": [\n{events}\n]}}\n')
