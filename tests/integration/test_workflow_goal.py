@@ -248,3 +248,28 @@ def test_merge_ask_is_a_human_gate_that_merges_when_answered_yes(git_repo: Path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["output"]["merged"]
     assert (git_repo / "feature.txt").read_text() == "done\n"
+
+
+def test_reviewer_models_put_reviewers_on_other_models(git_repo: Path, tmp_path: Path) -> None:
+    from loopcraft.models.scripted import read_call_log
+
+    stages = {"worker": worker("done\n"), "t1-reviewer-*": [APPROVE]}
+    setup(git_repo, stages)
+    (git_repo / ".loopcraft" / "scripts" / "other.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    calls = tmp_path / "calls.jsonl"
+    models = '["scripted/other", "scripted/g"]'
+    args = [
+        "run",
+        "goal",
+        "--model",
+        "scripted/g",
+        "--input",
+        "objective=x",
+        "--input",
+        f"reviewer_models={models}",
+    ]
+    out = lc(*args, "--input", "merge=no", cwd=git_repo, env={"LOOPCRAFT_SCRIPTED_CALL_LOG": str(calls)})
+    assert out.returncode == 0, out.stderr
+    used = {e["stage"]: e["model"] for e in read_call_log(calls)}
+    assert used["t1-reviewer-1"].endswith("other") and used["t1-reviewer-3"].endswith("other")
+    assert used["t1-reviewer-2"].endswith("/g") and used["worker"].endswith("/g")
