@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 _VERIFY = (
     "CheckResult",
+    "as_verdict",
     "Decision",
     "Finding",
     "Ledger",
@@ -26,8 +27,19 @@ _VERIFY = (
     "unanimous",
 )
 
+_GITOPS = (
+    "CommitInfo",
+    "WorktreeInfo",
+    "close_worktree",
+    "commit_all",
+    "git_diff",
+    "open_worktree",
+    "snapshot",
+)
+
 __all__ = [
     "CheckResult",
+    "CommitInfo",
     "Context",
     "Decision",
     "Finding",
@@ -35,13 +47,20 @@ __all__ = [
     "Rule",
     "StageResult",
     "Verdict",
+    "WorktreeInfo",
     "__version__",
+    "as_verdict",
+    "close_worktree",
+    "commit_all",
     "decide_turn",
     "dedupe",
+    "git_diff",
     "mean_at_least",
+    "open_worktree",
     "parse_verdict",
     "quorum",
     "reduce_verdicts",
+    "snapshot",
     "unanimous",
     "workflow",
 ]
@@ -49,6 +68,15 @@ __all__ = [
 if TYPE_CHECKING:
     from loopcraft.engine.context import Context, StageResult
     from loopcraft.engine.definition import workflow
+    from loopcraft.engine.gitops import (
+        CommitInfo,
+        WorktreeInfo,
+        close_worktree,
+        commit_all,
+        git_diff,
+        open_worktree,
+        snapshot,
+    )
     from loopcraft.engine.verify import (
         CheckResult,
         Decision,
@@ -56,6 +84,7 @@ if TYPE_CHECKING:
         Ledger,
         Rule,
         Verdict,
+        as_verdict,
         decide_turn,
         dedupe,
         mean_at_least,
@@ -79,4 +108,8 @@ def __getattr__(name: str) -> Any:
         from loopcraft.engine import verify
 
         return getattr(verify, name)
+    if name in _GITOPS:
+        from loopcraft.engine import gitops
+
+        return getattr(gitops, name)
     raise AttributeError(f"module 'loopcraft' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopcraft.config import Config
-from loopcraft.engine.events import EngineEvent, PromptPending, StageAdded, StageStatus
+from loopcraft.engine.events import EngineEvent, LoopNote, PromptPending, StageAdded, StageStatus
 from loopcraft.engine.gates import AnswerError
 from loopcraft.engine.graph import Graph, GraphNode
 from loopcraft.engine.results import RunInfo
@@ -85,6 +85,8 @@ class ProgressPrinter:
             took = now - (self.started.get if keep else self.started.pop)(event.key, now)
             tail = f": {event.error}" if event.error else ""
             return f"  {ICONS.get(event.status, '?')} {name}  {event.status} {_elapsed(took)}{tail}"
+        if isinstance(event, LoopNote):
+            return f"  {event.line}"
         if isinstance(event, PromptPending):
             return (
                 f"  ? {event.question}  (answer with: loopcraft answer {event.run_id} "

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pydantic import BaseModel
 
 from loopcraft.engine.budgets import check_budget
+from loopcraft.engine.events import LoopNote
 from loopcraft.engine.results import EXIT_STATUSES, StageResult
 from loopcraft.engine.steps.chain import run_chain
 from loopcraft.engine.steps.check import run_check
@@ -145,19 +146,21 @@ class Context:
         pos, key = self._scope.reserve("workflow", name)
         return run_nested(self._exec, self._scope, pos, key, other, inputs, budget, label=label)
 
-    def merge(self, result: StageResult, *, strategy: str = "merge") -> Coroutine[Any, Any, str]:
-        """Merge a ``worktree=True`` stage's branch into the main work tree's current branch (a durable
-        step: replay never merges twice); ``strategy`` is "merge" or "squash". Returns the new HEAD
-        commit. A conflict aborts the merge, leaves the main tree as it was and raises an error naming
-        the files."""
-        if not result.branch:
+    def merge(self, result: StageResult | str, *, strategy: str = "merge") -> Coroutine[Any, Any, str]:
+        """Merge a ``worktree=True`` stage's branch (or a branch named by ``result``, e.g. a loop's
+        worktree from ``open_worktree``) into the main work tree's current branch (a durable step:
+        replay never merges twice); ``strategy`` is "merge" or "squash". Returns the new HEAD commit.
+        A conflict aborts the merge, leaves the main tree as it was and raises an error naming the
+        files."""
+        branch = result if isinstance(result, str) else result.branch
+        if not branch:
             raise LoopcraftError("ctx.merge: the result has no branch; run the task with worktree=True")
         if strategy not in STRATEGIES:
             raise LoopcraftError(
                 f"ctx.merge: unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}"
             )
-        pos, key = self._scope.reserve("merge", result.branch)
-        return run_merge(self._exec, self._scope, pos, key, result.branch, strategy)
+        pos, key = self._scope.reserve("merge", branch)
+        return run_merge(self._exec, self._scope, pos, key, branch, strategy)
 
     def tool(
         self, name: str, fn: Callable[[], Any], *, retries: int = 0, timeout: float | None = None
@@ -179,7 +182,12 @@ class Context:
 
     def ledger(self, name: str = "ledger.json") -> Ledger:
         """The run's ledger (``ledger.json`` in the run folder); a resumed run continues the same one."""
-        return Ledger(self.run_dir / name)
+        run_id = self.run_id
+
+        def note(key: str, kind: str, line: str) -> None:
+            self._exec.emit(LoopNote(run_id, key, kind, line))
+
+        return Ledger(self.run_dir / name, on_note=note)
 
     def stage(self, name: str, **options: Any) -> LiveStage:
         """A long-lived stage: ``await stage.prompt(text)`` as many times as you like; ``steer``/``follow_up``."""

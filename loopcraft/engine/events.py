@@ -95,6 +95,16 @@ class UsageEvent(EngineEvent):
     type: ClassVar[str] = "usage"
 
 
+@dataclass
+class LoopNote(EngineEvent):
+    """A loop's one-line progress note (e.g. a turn's decision), from ``ctx.ledger().record(..., note=…)``."""
+
+    key: str = ""
+    kind: str = ""
+    line: str = ""
+    type: ClassVar[str] = "loop_note"
+
+
 TEXT_DELTA_KINDS = frozenset({"text_delta", "TextDelta"})
 
 

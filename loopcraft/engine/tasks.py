@@ -4,6 +4,7 @@ output handling (``output``, ``output_mode``, ``max_output``)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,7 @@ class TaskSpec:
     max_output: int | None = None
     worktree: bool = False
     keep_worktree: bool = False  # worktree=True: leave the folder in place when the stage ends
+    workspace: str | None = None  # run in this folder (e.g. a loop's own worktree) instead of the run's
     budget: dict[str, Any] | None = None
     skills: list[str] | None = None
     system: str | None = None
@@ -143,6 +145,12 @@ def resolve_reads(spec: TaskSpec, files: RunFiles) -> list[Path]:
     return found
 
 
+@functools.lru_cache(maxsize=256)
+def schema_text(schema: type[BaseModel]) -> str:
+    """A schema's JSON schema as text (computed once per model class: loops ask for it every turn)."""
+    return json.dumps(schema.model_json_schema())
+
+
 def build_prompt(spec: TaskSpec, reads: list[Path]) -> str:
     parts = [spec.prompt or f"Carry out the stage {spec.name!r}."]
     if reads:
@@ -153,7 +161,7 @@ def build_prompt(spec: TaskSpec, reads: list[Path]) -> str:
         label = "Previous stage output" if len(previous) == 1 else f"Previous stage output {index}"
         parts.append(f"{label}:\n{text}")
     if spec.schema is not None:
-        schema = json.dumps(spec.schema.model_json_schema())
+        schema = schema_text(spec.schema)
         parts.append(f"Reply with only a JSON object matching this JSON schema, no prose:\n{schema}")
     return "\n\n".join(parts)
 

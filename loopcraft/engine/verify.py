@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -148,6 +148,23 @@ def parse_verdict(raw: Any) -> tuple[Verdict | None, str | None]:
         return None, f"malformed verdict ({first})"
 
 
+async def as_verdict(call: Awaitable[Any]) -> Verdict:
+    """Await a reviewer's call (e.g. ``ctx.task(..., schema=Verdict)``) and return its verdict; a
+    reviewer that fails or answers something malformed becomes a rejecting ``Verdict`` with
+    ``reviewer_error`` instead of failing the loop. An error that ends the run (budget exceeded,
+    blocked) is raised as it is."""
+    try:
+        raw = await call
+    except Exception as exc:
+        if getattr(exc, "run_status", "failed") != "failed":
+            raise
+        raw = exc
+    verdict, problem = parse_verdict(raw)
+    if verdict is None:
+        return Verdict(approve=False, reviewer_error=problem or "no verdict")
+    return verdict
+
+
 def dedupe(findings: Sequence[Finding]) -> list[Finding]:
     """Findings de-duplicated by (file, normalised title): the most severe copy kept, first-seen order."""
     kept: dict[str, Finding] = {}
@@ -259,8 +276,9 @@ class Ledger:
     appends nothing, so a resumed run, replaying its workflow, continues the same ledger with each
     event once."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_note: Callable[[str, str, str], None] | None = None) -> None:
         self.path = path
+        self.on_note = on_note  # ctx.ledger(): publishes a new event's note (headless prints it)
         self.events: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {}
         self._load()
@@ -272,14 +290,21 @@ class Ledger:
             self.events = list(data.get("events", []))
             self.state = dict(data.get("state", {}))
 
-    def record(self, key: str, kind: str, data: Any) -> bool:
-        """Append the event ``key`` (once); returns whether it was new."""
+    def record(self, key: str, kind: str, data: Any, *, note: str | None = None) -> bool:
+        """Append the event ``key`` (once); returns whether it was new. ``note`` is a one-line
+        summary kept with the event and, the first time, shown as the run's progress (headless
+        ``run`` prints it, e.g. ``turn 2: continue — 1/3 approve, check failed (exit 1)``)."""
         self._load()
         if any(e["key"] == key for e in self.events):
             return False
         payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
-        self.events.append({"key": key, "kind": kind, "at": time.time(), "data": payload})
+        event = {"key": key, "kind": kind, "at": time.time(), "data": payload}
+        if note:
+            event["note"] = note
+        self.events.append(event)
         self._write()
+        if note and self.on_note is not None:
+            self.on_note(key, kind, note)
         return True
 
     def set(self, **state: Any) -> None:
@@ -294,6 +319,7 @@ class Ledger:
         return [e for e in self.events if e["kind"] == kind]
 
     def _write(self) -> None:
-        write_durably(
-            self.path, json.dumps({"state": self.state, "events": self.events}, indent=2, default=str) + "\n"
-        )
+        """One event per line: readable, and encoded by the fast (C) JSON encoder."""
+        state = json.dumps(self.state, default=str, ensure_ascii=False)
+        events = ",\n".join(json.dumps(e, default=str, ensure_ascii=False) for e in self.events)
+        write_durably(self.path, f'{{"state": {state},\n"events": [\n{events}\n]}}\n')

@@ -227,6 +227,15 @@ def discard_run_worktrees(root: Path, run_id: str, message: str) -> list[Path]:
     return removed
 
 
+def _same_file(source: Path, target: Path) -> bool:
+    """``target`` is a copy of ``source`` as it is now (same size and modification time)."""
+    try:
+        a, b = source.stat(), target.stat()
+    except OSError:
+        return False
+    return (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns)
+
+
 def visible_read(wt: Worktree, path: Path) -> Path:
     """A ``reads=`` file of the main tree as the stage in ``wt`` sees it: the run's own files (under
     ``.loopcraft/runs``, never committed) are copied in; repository files are the worktree's copy."""
@@ -236,8 +245,9 @@ def visible_read(wt: Worktree, path: Path) -> Path:
         return path
     target = wt.path / rel
     if rel.parts[:2] == (".loopcraft", "runs"):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        if not _same_file(path, target):  # several stages reading one file copy it once
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
         return target
     return target if target.exists() else path
 

@@ -71,11 +71,16 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
 
 async def shell_exited(proc: asyncio.subprocess.Process, within: float) -> bool:
     """Whether the shell exits within ``within`` seconds. Polls the return code: ``proc.wait()``
-    also waits for the output pipe, which a background child may hold open."""
-    for _ in range(max(1, round(within / POLL))):
-        if proc.returncode is not None:
+    also waits for the output pipe, which a background child may hold open. The first polls come
+    fast (from 1 ms, doubling up to ``POLL``) so a quick command is not charged a whole poll."""
+    deadline = time.monotonic() + within
+    delay = 0.001
+    while proc.returncode is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
             break
-        await asyncio.sleep(POLL)
+        await asyncio.sleep(min(delay, left))
+        delay = min(delay * 2, POLL)
     return proc.returncode is not None
 
 

@@ -97,10 +97,12 @@ async def _task_body(rt: Runtime, key: str, spec: TaskSpec, row: StepRow) -> Sta
     reads = resolve_reads(spec, rt.files)
     session_path = rt.files.session_path(key)
     tree = await _open_worktree(rt, spec, row) if spec.worktree else None
-    if tree is not None:
-        reads = [worktrees.visible_read(tree, path) for path in reads]
+    folder = tree.path if tree is not None else _own_workspace(rt, spec)
+    if folder is not None:
+        seen = worktrees.Worktree(rt.workspace, folder, tree.branch if tree else "")
+        reads = [worktrees.visible_read(seen, path) for path in reads]
     prompt = build_prompt(spec, reads)
-    request = task_request(rt, key, spec, session_path, tree.path if tree else None)
+    request = task_request(rt, key, spec, session_path, folder)
     row.model = request.model
     session = rt.control.attach(key, await rt.runner.open(request))
     rt.live[key] = session
@@ -128,6 +130,17 @@ async def _task_body(rt: Runtime, key: str, spec: TaskSpec, row: StepRow) -> Sta
         )
         result.branch = tree.branch
     return result
+
+
+def _own_workspace(rt: Runtime, spec: TaskSpec) -> Path | None:
+    """``workspace=``: the folder the stage runs in instead of the run's (it must exist)."""
+    if spec.workspace is None:
+        return None
+    folder = Path(spec.workspace)
+    folder = folder if folder.is_absolute() else rt.workspace / folder
+    if not folder.is_dir():
+        raise StageFailure(f"stage {spec.name!r}: workspace {spec.workspace!r} is not a folder")
+    return folder
 
 
 async def _open_worktree(rt: Runtime, spec: TaskSpec, row: StepRow) -> worktrees.Worktree:
