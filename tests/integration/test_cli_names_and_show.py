@@ -208,7 +208,7 @@ def test_show_of_a_running_run_reports_live_totals(git_repo: Path, tmp_path: Pat
 
 
 _RUN_LINE = r"  ✓ {name}  completed (\S+)"
-_SHOW_LINE = r"✓ gated › {name}  \(completed, ([^,)]+)"
+_SHOW_LINE = r"✓ (?:gated › )?{name}  \(completed, ([^,)]+)"  # the path, or (before) the bare name
 
 
 def _duration(pattern: str, name: str, text: str) -> str:
