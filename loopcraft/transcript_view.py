@@ -33,8 +33,8 @@ def summarise_args(arguments: Any) -> str:
         return clip(json.dumps(arguments, default=str), CALL_CHARS)
     parts = []
     for key, value in arguments.items():
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        parts.append(f"{key}={clip(repr(text) if isinstance(value, str) else text, ARG_CHARS)}")
+        shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+        parts.append(f"{key}={clip(shown, ARG_CHARS)}")
     return clip(", ".join(parts), CALL_CHARS)
 
 
