@@ -353,7 +353,7 @@ async def print_prompts(root: Path, config: Config, *, run_id: str | None, as_js
         return
     for p in prompts:
         options = f"  options: {', '.join(map(str, p.options))}" if p.options else ""
-        print(f"{p.run_id}  {p.id}  [{p.kind}] {p.question}{options}")
+        print(f"{short_id(p.run_id)}  {p.id}  [{p.kind}] {p.question}{options}")
 
 
 async def print_runs(root: Path, config: Config, *, as_json: bool, limit: int) -> None:

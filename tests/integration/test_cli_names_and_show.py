@@ -107,6 +107,7 @@ def test_the_short_handle_works_wherever_a_run_id_does(git_repo: Path) -> None:
     assert shown.returncode == 0 and run_id in shown.stdout, shown.stderr
     prompts = json.loads(lc("prompts", "--run", short, "--json", cwd=repo).stdout)
     assert [p["run_id"] for p in prompts] == [run_id]
+    assert lc("prompts", cwd=repo).stdout.split()[:2] == [short, prompts[0]["id"]]  # listed by handle
     answered = lc("answer", short, "yes", cwd=repo)
     assert answered.returncode == 0 and "answered: true" in answered.stdout, answered.stderr
     resumed = lc("resume", short, "--gates", "stop", cwd=repo)
