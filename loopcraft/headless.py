@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopcraft.config import Config
+from loopcraft.engine.artifacts import session_key
 from loopcraft.engine.events import EngineEvent, PromptPending, StageAdded, StageStatus
 from loopcraft.engine.gates import AnswerError
 from loopcraft.engine.graph import Graph, GraphNode
@@ -492,8 +493,8 @@ def find_stage(graph: Graph, info: RunInfo, text: str) -> GraphNode:
     matches = [n for n in nodes if step_names(n.key) == wanted]
     if not matches:  # the tail of a path (or a bare name), e.g. `synthesis` or `review › synthesis`
         matches = [n for n in nodes if wanted and step_names(n.key)[-len(wanted) :] == wanted]
-    if len(matches) == 1:
-        return matches[0]
+    if len(matches) == 1 or (matches and len({session_key(n.kind, n.key) for n in matches}) == 1):
+        return matches[-1]  # one stage (a long-lived stage's prompts: its latest)
     if matches:
         paths = [step_path(n.key, info.workflow) for n in matches]
         if len(set(paths)) < len(paths):  # repeated calls of one stage: only their keys differ

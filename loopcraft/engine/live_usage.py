@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from loopcraft.engine.artifacts import RunFiles
+from loopcraft.engine.artifacts import RunFiles, session_key
 from loopcraft.engine.journal import StepRow
 from loopcraft.engine.steps.stage import read_transcript
 from loopcraft.models.types import Usage
@@ -28,11 +28,6 @@ def transcript_spent(files: RunFiles, key: str) -> Usage:
     )
 
 
-def _stage_key(step: StepRow) -> str:
-    """The long-lived stage a ``stage_prompt`` step belongs to (its session is the stage's)."""
-    return step.key.rpartition("/")[0]
-
-
 def in_flight(files: RunFiles, steps: list[StepRow]) -> dict[str, Usage]:
     """Usage so far of each open task or stage prompt, by step key."""
     spent: dict[str, Usage] = {}
@@ -42,12 +37,15 @@ def in_flight(files: RunFiles, steps: list[StepRow]) -> dict[str, Usage]:
         if step.kind == "task":
             spent[step.key] = transcript_spent(files, step.key)
         elif step.kind == "stage_prompt":
-            stage = _stage_key(step)
+            stage = session_key(step.kind, step.key)
             earlier = sum(
                 (
                     Usage.from_dict(s.usage)
                     for s in steps
-                    if s.kind == "stage_prompt" and s.key != step.key and _stage_key(s) == stage and s.usage
+                    if s.kind == "stage_prompt"
+                    and s.key != step.key
+                    and session_key(s.kind, s.key) == stage
+                    and s.usage
                 ),
                 Usage(),
             )

@@ -313,9 +313,9 @@ class Engine:
         if node is None:
             names = ", ".join(sorted({n.name for n in graph.walk()})) or "none"
             raise NotFoundError(f"run {row.id} has no stage {stage_key!r}; stages: {names}")
-        from loopcraft.engine.artifacts import RunFiles
+        from loopcraft.engine.artifacts import RunFiles, session_key
 
-        return read_transcript(RunFiles(self.root, row.id).session_path(node.key))
+        return read_transcript(RunFiles(self.root, row.id).session_path(session_key(node.kind, node.key)))
 
     async def events(self, run_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
         row = await self._row(run_id)
