@@ -32,6 +32,12 @@ async def outer(ctx: Context) -> str:
     return first.text + await ctx.workflow(inner)
 
 
+@workflow(description="one long-lived stage prompted twice")
+async def chat(ctx: Context) -> str:
+    stage = ctx.stage("chatty")
+    return (await stage.prompt("first")).text + (await stage.prompt("second")).text
+
+
 @workflow(description="a gate between two stages")
 async def gated(ctx: Context) -> str:
     a = await ctx.task("worker", prompt="work")
@@ -52,6 +58,7 @@ SCRIPT = {
             {"text": "inner done", "usage": {"input": 100, "output": 10}},
         ],
         "final": [{"text": "final done", "usage": {"input": 50, "output": 5}}],
+        "chatty": [{"text": "one"}, {"text": "two"}],
     }
 }
 
@@ -173,6 +180,20 @@ def test_show_stage_renders_a_readable_transcript_and_raw_jsonl(git_repo: Path) 
     assert entries[0]["type"] == "header" and any(e["type"] == "tool_result" for e in entries)
     unknown = lc("show", run_id, "--stage", "nope", cwd=repo)
     assert unknown.returncode == 4 and "outer › inner › inner-stage" in unknown.stderr
+
+
+def test_show_stage_of_a_long_lived_stage_is_its_whole_conversation(git_repo: Path) -> None:
+    repo = _install(git_repo)
+    run_id = str(_run_json(repo, "chat")["id"])
+    shown = lc("show", run_id, "--stage", "chatty", cwd=repo)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert [x for x in lines if x.startswith(("[user]", "[assistant]"))] == [
+        "[user] first",
+        "[assistant] one",
+        "[user] second",
+        "[assistant] two",
+    ]
 
 
 def test_show_of_a_running_run_reports_live_totals(git_repo: Path, tmp_path: Path) -> None:
