@@ -77,10 +77,13 @@ def _sandbox_option(value: SandboxChoice | None) -> str | None:
 
 def _config(model: str | None = None, sandbox: str | None = None) -> tuple[Path, Config]:
     from loopcraft.config import load_repo_config  # pydantic: not imported for --help
-    from loopcraft.paths import state_dir
+    from loopcraft.paths import outside_git_note, state_dir
     from loopcraft.trust import is_trusted, untrusted_notice
 
     root, config = load_repo_config(model, sandbox)
+    note = outside_git_note(root)
+    if note:  # once per command, and it goes on
+        typer.echo(note, err=True)
     workflows = (state_dir(root) / "workflows").is_dir()
     if (config.untrusted_ignored or workflows) and not is_trusted(root):
         typer.echo(untrusted_notice(root, config.untrusted_ignored, workflows), err=True)
@@ -299,15 +302,23 @@ def runs_cmd(
 @app.command("show")
 @friendly
 def show_cmd(
-    run_id: str = typer.Argument(..., help="The run to show."),
-    stage: str | None = typer.Option(None, "--stage", "-s", help="Show this stage's transcript."),
+    run_id: str = typer.Argument(..., help="The run to show (its id, a prefix or its short handle)."),
+    stage: str | None = typer.Option(
+        None,
+        "--stage",
+        "-s",
+        help="Show this stage's transcript (its path, e.g. 'review > synthesis', or name).",
+    ),
+    raw: bool = typer.Option(False, "--raw", help="With --stage: print the transcript's JSONL as recorded."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show a run: its stage graph, or one stage's transcript."""
+    """Show a run: its stage graph and totals (live while it runs), or one stage's transcript."""
     from loopcraft.headless import show_run
 
+    if raw and stage is None:
+        raise LoopcraftError("--raw prints a stage's transcript: add --stage NAME")
     root, config = _config()
-    run_async(show_run(root, config, run_id, stage=stage, as_json=as_json))
+    run_async(show_run(root, config, run_id, stage=stage, as_json=as_json, raw=raw))
 
 
 # ----- run control (any process; goes through the journal's mailbox) ----------------------------
@@ -324,7 +335,7 @@ def _control(
     )
 
 
-_RUN_ARG = typer.Argument(..., help="The run.")
+_RUN_ARG = typer.Argument(..., help="The run: its id, a unique prefix or its short handle.")
 _STAGE_ARG = typer.Argument(..., help="The stage (key or name).")
 _STAGE_OPT = typer.Option(None, "--stage", "-s", help="Only this stage (key or name).")
 _JSON_OPT = typer.Option(False, "--json", help="Print JSON.")

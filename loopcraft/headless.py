@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopcraft.config import Config
+from loopcraft.engine.artifacts import session_key
 from loopcraft.engine.events import EngineEvent, LoopNote, PromptPending, StageAdded, StageStatus
 from loopcraft.engine.gates import AnswerError
 from loopcraft.engine.graph import Graph, GraphNode
+from loopcraft.engine.names import short_id, step_names, step_path
 from loopcraft.engine.results import RunInfo
 from loopcraft.engine.service import Engine
 from loopcraft.errors import LoopcraftError
@@ -56,8 +58,17 @@ def _elapsed(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
+def stage_seconds(started: float | None, finished: float | None, now: float | None = None) -> float:
+    """A stage's duration from its journal times (unfinished: until ``now``): the one measure
+    ``run``, ``resume`` and ``show`` print, so a gate or a paused stage reads the same in all three."""
+    if started is None:
+        return 0.0
+    return max(0.0, (finished if finished is not None else (now or time.time())) - started)
+
+
 class ProgressPrinter:
-    """Prints one line per stage start/finish, run status change and pending prompt."""
+    """Prints one line per stage start/finish, run status change and pending prompt; stages are
+    named by their path below the run's workflow (``demo-review › synthesis``)."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -70,26 +81,31 @@ class ProgressPrinter:
             self.out.write(line + "\n")
             self.out.flush()
 
+    def _name(self, key: str) -> str:
+        return step_path(key) if step_names(key) else self.names.get(key, key)
+
     def _line(self, event: EngineEvent) -> str | None:
         if isinstance(event, StageAdded):
             self.names[event.key] = event.name
             return None
         if isinstance(event, StageStatus):
-            name = self.names.get(event.key, event.key)
+            name = self._name(event.key)
             if event.status == "running":
-                self.started[event.key] = time.monotonic()
+                # a resumed stage (a gate answered, a paused stage continued) keeps its first start
+                start = event.started or self.started.get(event.key) or time.time()
+                self.started[event.key] = start
                 return f"  {ICONS['running']} {name}" + (f"  [{event.model}]" if event.model else "")
-            now = time.monotonic()
             # a stage waiting at a gate or paused keeps its start: its final line shows the whole time
             keep = event.status in ("awaiting_input", "paused")
-            took = now - (self.started.get if keep else self.started.pop)(event.key, now)
+            known = (self.started.get if keep else self.started.pop)(event.key, None)
+            took = stage_seconds(event.started or known, event.finished)
             tail = f": {event.error}" if event.error else ""
             return f"  {ICONS.get(event.status, '?')} {name}  {event.status} {_elapsed(took)}{tail}"
         if isinstance(event, LoopNote):
             return f"  {event.line}"
         if isinstance(event, PromptPending):
             return (
-                f"  ? {event.question}  (answer with: loopcraft answer {event.run_id} "
+                f"  ? {event.question}  (answer with: loopcraft answer {short_id(event.run_id)} "
                 f"{event.prompt_id} VALUE)"
             )
         # run status changes are not printed: the summary at the end says how the run ended
@@ -369,7 +385,7 @@ async def print_prompts(root: Path, config: Config, *, run_id: str | None, as_js
         return
     for p in prompts:
         options = f"  options: {', '.join(map(str, p.options))}" if p.options else ""
-        print(f"{p.run_id}  {p.id}  [{p.kind}] {p.question}{options}")
+        print(f"{short_id(p.run_id)}  {p.id}  [{p.kind}] {p.question}{options}")
 
 
 async def print_runs(root: Path, config: Config, *, as_json: bool, limit: int) -> None:
@@ -381,25 +397,28 @@ async def print_runs(root: Path, config: Config, *, as_json: bool, limit: int) -
     if not runs:
         print("no runs yet: start one with `loopcraft run WORKFLOW`")
         return
-    print(f"{'RUN':<22} {'WORKFLOW':<20} {'STATUS':<16} {'ELAPSED':>8} {'COST':>9}")
+    print(f"{'SHORT':<7} {'RUN':<22} {'WORKFLOW':<20} {'STATUS':<16} {'ELAPSED':>8} {'COST':>9}")
     for r in runs:
-        print(f"{r.id:<22} {r.workflow:<20} {r.status:<16} {_elapsed(r.elapsed):>8} {_money(r.cost):>9}")
+        print(
+            f"{r.short:<7} {r.id:<22} {r.workflow:<20} {r.status:<16} "
+            f"{_elapsed(r.elapsed):>8} {_money(r.cost):>9}"
+        )
 
 
-def graph_lines(graph: Graph) -> list[str]:
+def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
+    """``show``'s stage graph: one line per stage, named by its path (``demo › review › synthesis``)."""
     lines: list[str] = []
 
     def visit(node: GraphNode, depth: int) -> None:
-        facts = [node.status, _elapsed(node.elapsed)]
+        facts = [node.status, _elapsed(stage_seconds(node.started, node.finished))]
         if node.model:
             facts.append(node.model)
         if node.tokens:
             facts.append(f"{node.tokens:,} tok")
         if node.cost:
             facts.append(_money(node.cost))
-        lines.append(
-            f"{'  ' * depth}{ICONS.get(node.status, '?')} {node.name}  ({', '.join(facts)})  [{node.key}]"
-        )
+        path = step_path(node.key, workflow)
+        lines.append(f"{'  ' * depth}{ICONS.get(node.status, '?')} {path}  ({', '.join(facts)})")
         if node.error:
             lines.append(f"{'  ' * depth}    error: {node.error}")
         for child in node.children:
@@ -408,6 +427,14 @@ def graph_lines(graph: Graph) -> list[str]:
     for node in graph.nodes:
         visit(node, 0)
     return lines
+
+
+def _with_paths(nodes: list[dict[str, Any]], workflow: str) -> list[dict[str, Any]]:
+    """``show --json``'s graph nodes, each with its readable ``path`` besides its ``key``."""
+    return [
+        {**n, "path": step_path(n["key"], workflow), "children": _with_paths(n["children"], workflow)}
+        for n in nodes
+    ]
 
 
 def usage_by_workflow(info: RunInfo, graph: Graph) -> list[dict[str, Any]]:
@@ -433,48 +460,81 @@ def usage_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-async def show_run(root: Path, config: Config, run_id: str, *, stage: str | None, as_json: bool) -> None:
-    """``loopcraft show``: the run and its stage graph, or one stage's transcript."""
+async def show_run(
+    root: Path, config: Config, run_id: str, *, stage: str | None, as_json: bool, raw: bool = False
+) -> None:
+    """``loopcraft show``: the run and its stage graph (live totals while it runs), or one stage's
+    transcript (readable; ``raw`` prints its JSONL, ``as_json`` a JSON list)."""
     async with await Engine.open(root, config) as engine:
-        info = await engine.get_run(run_id)
-        graph = await engine.graph(info.id)
+        info, graph = await engine.live_view(run_id)
         if stage is not None:
-            from loopcraft.errors import NotFoundError
-
-            node = graph.find(stage)
-            if node is None:
-                known = ", ".join(n.name for n in graph.walk()) or "none"
-                raise NotFoundError(f"run {info.id} has no stage {stage!r}; stages: {known}")
+            node = find_stage(graph, info, stage)
             entries = await engine.stage_transcript(info.id, node.key)
-            if as_json:
-                _dump(entries)
-            else:
-                for entry in entries:
-                    print(_transcript_line(entry))
-            return
+    if stage is not None:
+        if as_json:
+            _dump(entries)
+        elif raw:
+            for entry in entries:
+                print(json.dumps(entry, default=str))
+        else:
+            from loopcraft.transcript_view import transcript_lines
+
+            head = f"stage {step_path(node.key, info.workflow)}  (run {info.short}, {node.kind})"
+            print("\n".join([head, *transcript_lines(entries), _stage_end(node)]))
+        return
     by_workflow = usage_by_workflow(info, graph)
     if as_json:
-        _dump({"run": info.to_dict(), "graph": graph.to_dict(), "usage_by_workflow": by_workflow})
+        nodes = _with_paths(graph.to_dict()["nodes"], info.workflow)
+        graph_data = {"run_id": graph.run_id, "nodes": nodes}
+        _dump({"run": info.to_dict(), "graph": graph_data, "usage_by_workflow": by_workflow})
         return
     print_summary(info)
-    print("\n".join(graph_lines(graph)))
+    print("\n".join(graph_lines(graph, info.workflow)))
     print("\n".join(usage_lines(by_workflow)))
 
 
-def _transcript_line(entry: dict[str, Any]) -> str:
-    kind = entry.get("type") or entry.get("kind") or "entry"
-    if kind == "message":
-        msg = entry.get("message", entry)
-        content = msg.get("content") or ""
-        calls = msg.get("tool_calls") or []
-        names = ", ".join(c.get("function", {}).get("name", "?") for c in calls)
-        return f"[{msg.get('role', '?')}] {content}" + (f"  → {names}" if names else "")
-    if kind == "tool_result":
-        return f"[tool {entry.get('name', '')}] {str(entry.get('output', ''))[:2000]}"
-    return (
-        f"[{kind}] "
-        + json.dumps({k: v for k, v in entry.items() if k not in ("type", "kind")}, default=str)[:500]
-    )
+def _stage_end(node: GraphNode) -> str:
+    """The last line of a readable transcript: how the stage ended (or stands), from the journal."""
+    facts = [
+        _elapsed(stage_seconds(node.started, node.finished)),
+        f"{node.tokens:,} tokens",
+        _money(node.cost),
+    ]
+    line = f"── {node.status} · {' · '.join(facts)}"
+    return line + (f"\n── error: {node.error}" if node.error else "")
+
+
+def _path_parts(text: str) -> list[str]:
+    return [part.strip() for part in text.replace("›", ">").split(">") if part.strip()]
+
+
+def find_stage(graph: Graph, info: RunInfo, text: str) -> GraphNode:
+    """The stage ``text`` names: its key, its path (``demo › review › synthesis``, ``review > synthesis``;
+    the workflow's name may be left out) or its name; a name several stages share is an error
+    listing their paths."""
+    from loopcraft.errors import NotFoundError
+
+    nodes = list(graph.walk())
+    exact = [n for n in nodes if text == n.key]
+    if exact:
+        return exact[0]
+    wanted = _path_parts(text)
+    if wanted and wanted[0] == info.workflow and len(wanted) > 1:
+        wanted = wanted[1:]
+    matches = [n for n in nodes if step_names(n.key) == wanted]
+    if not matches:  # the tail of a path (or a bare name), e.g. `synthesis` or `review › synthesis`
+        matches = [n for n in nodes if wanted and step_names(n.key)[-len(wanted) :] == wanted]
+    if len(matches) == 1 or (matches and len({session_key(n.kind, n.key) for n in matches}) == 1):
+        return matches[-1]  # one stage (a long-lived stage's prompts: its latest)
+    if matches:
+        paths = [step_path(n.key, info.workflow) for n in matches]
+        if len(set(paths)) < len(paths):  # repeated calls of one stage: only their keys differ
+            paths = [f"{p} ({n.key})" for p, n in zip(paths, matches, strict=True)]
+        raise LoopcraftError(
+            f"several stages of run {info.short} are named {text!r}: {'; '.join(paths)}; give the path or key"
+        )
+    known = "; ".join(step_path(n.key, info.workflow) for n in nodes) or "none"
+    raise NotFoundError(f"run {info.short} has no stage {text!r}; stages: {known}")
 
 
 async def print_workflows(root: Path, config: Config, *, as_json: bool) -> None:

@@ -24,6 +24,16 @@ def repo_root(start: Path | None = None) -> Path:
     return start
 
 
+def outside_git_note(root: Path) -> str | None:
+    """The one line to say when ``root`` is not in a git work tree (what will not work there), else None."""
+    if (root / ".git").exists():
+        return None
+    return (
+        f"note: {root} is not a git repository: worktrees (worktree=True) and merges will not work; "
+        "everything else does (`git init` to enable them)"
+    )
+
+
 def state_dir(root: Path | None = None) -> Path:
     """The repo's ``.loopcraft`` folder."""
     return (root or repo_root()) / ".loopcraft"

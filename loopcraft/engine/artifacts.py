@@ -34,6 +34,12 @@ def write_durably(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def session_key(kind: str, key: str) -> str:
+    """The key whose transcript holds step ``key``'s conversation: a long-lived stage's prompts
+    (``stage_prompt``) all talk in the stage's one session."""
+    return key.rpartition("/")[0] if kind == "stage_prompt" else key
+
+
 class RunFiles:
     """Paths and file writes of one run."""
 

@@ -47,10 +47,15 @@ class StageAdded(EngineEvent):
 
 @dataclass
 class StageStatus(EngineEvent):
+    """A stage's new status; ``started``/``finished`` are its journal times when the step has them
+    (a resumed stage keeps its first start), so every view computes the same duration."""
+
     key: str = ""
     status: str = "running"
     model: str | None = None
     error: str | None = None
+    started: float | None = None
+    finished: float | None = None
     type: ClassVar[str] = "stage_status"
 
 

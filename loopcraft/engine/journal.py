@@ -339,8 +339,15 @@ class Journal:
         rows = await self._fetch(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,))
         return _run_row(rows[0]) if rows else None
 
-    async def find_runs(self, prefix: str) -> list[RunRow]:
-        rows = await self._fetch(f"SELECT {_RUN_COLS} FROM runs WHERE id LIKE ? LIMIT 5", (prefix + "%",))
+    async def find_runs(self, handle: str, limit: int = 6) -> list[RunRow]:
+        """Runs whose id starts with ``handle`` or whose short handle (the id's random suffix) is
+        ``handle``, newest first, at most ``limit``."""
+        pattern = handle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLS} FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' "
+            "ORDER BY created DESC LIMIT ?",
+            (pattern + "%", "%-" + pattern, limit),
+        )
         return [_run_row(r) for r in rows]
 
     async def list_runs(self, limit: int = 50) -> list[RunRow]:

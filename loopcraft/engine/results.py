@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from loopcraft.engine.names import short_id
 from loopcraft.models.types import Usage
 
 RunState = Literal[
@@ -123,7 +124,13 @@ class RunInfo:
     def exit_code(self) -> int:
         return exit_code_for(self.status)
 
+    @property
+    def short(self) -> str:
+        """The run's short handle (accepted everywhere its id is)."""
+        return short_id(self.id)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["short"] = self.short
         data["usage"] = self.usage.to_dict()
         return data

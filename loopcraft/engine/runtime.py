@@ -247,7 +247,9 @@ class Execution:
             await self.journal.finish_step(row)
             if row.kind in STAGE_KINDS and self._shown.get(row.key, fresh.status) != final:
                 self.announce(row)
-                self.emit(StageStatus(self.run_id, row.key, final, row.model, message))
+                self.emit(
+                    StageStatus(self.run_id, row.key, final, row.model, message, row.started, row.finished)
+                )
                 if row.usage:
                     self.emit(UsageEvent(self.run_id, row.key, row.usage, self.usage.to_dict()))
 

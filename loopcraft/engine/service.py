@@ -19,9 +19,10 @@ from loopcraft.engine.definition import Workflow
 from loopcraft.engine.discovery import WorkflowCatalog, discover
 from loopcraft.engine.events import EventBus, PromptAnswered
 from loopcraft.engine.gates import normalize_answer
-from loopcraft.engine.graph import Graph, load_graph
+from loopcraft.engine.graph import Graph, build_graph, load_graph
 from loopcraft.engine.journal import CLOSED_RUN_STATES, Journal, PromptRow, RunRow
 from loopcraft.engine.leases import Lease, RunBusy, held, new_owner_id
+from loopcraft.engine.names import short_id
 from loopcraft.engine.results import FINAL_STATES, RunInfo
 from loopcraft.engine.runtime import Execution, read_transcript
 from loopcraft.engine.tasks import TaskRunner
@@ -37,6 +38,14 @@ def db_path(root: Path) -> Path:
     """The journal file: ``LOOPCRAFT_DB`` if set, else ``.loopcraft/loopcraft.db`` in the repo."""
     env = os.environ.get("LOOPCRAFT_DB")
     return Path(env) if env else state_dir(root) / "loopcraft.db"
+
+
+def _handles(rows: list[RunRow], shown: int = 5) -> str:
+    """The candidates of an ambiguous handle by short handle (full ids if those collide)."""
+    shorts = [short_id(r.id) for r in rows]
+    names = shorts if len(set(shorts)) == len(shorts) else [r.id for r in rows]
+    more = ", …" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def new_run_id() -> str:
@@ -230,14 +239,18 @@ class Engine:
     # -- inspection ------------------------------------------------------------------------
 
     async def _row(self, run_id: str) -> RunRow:
+        """The run named by its id, a unique prefix of it (4+ characters) or its short handle."""
         row = await self.journal.get_run(run_id)
         if row is not None:
             return row
         matches = await self.journal.find_runs(run_id) if len(run_id) >= 4 else []
         if len(matches) == 1:
             return matches[0]
-        hint = "; several runs start with that" if matches else "; `loopcraft runs` lists them"
-        raise NotFoundError(f"unknown run {run_id!r}{hint}")
+        if matches:
+            raise LoopcraftError(
+                f"run {run_id!r} is ambiguous: it matches {_handles(matches)}; give more of the id"
+            )
+        raise NotFoundError(f"unknown run {run_id!r}; `loopcraft runs` lists them")
 
     def _info(self, row: RunRow) -> RunInfo:
         status = row.status
@@ -276,6 +289,22 @@ class Engine:
         row = await self._row(run_id)
         return await load_graph(self.journal, row.id)
 
+    async def live_view(self, run_id: str) -> tuple[RunInfo, Graph]:
+        """The run and its graph as of now: while the run is unfinished (live in any process, or
+        crashed), its open stages count what their transcripts say they spent so far."""
+        info = await self.get_run(run_id)
+        steps = await self.journal.load_steps(info.id)
+        row = await self._row(info.id)
+        if row.status in _LIVE_STATES:
+            from loopcraft.engine.artifacts import RunFiles
+            from loopcraft.engine.live_usage import with_live_usage
+            from loopcraft.engine.steps.protocol import spent_total
+
+            steps = with_live_usage(RunFiles(self.root, info.id), steps)
+            info.usage = spent_total(steps)
+            info.cost = info.usage.cost_usd
+        return info, build_graph(info.id, steps)
+
     async def stage_transcript(self, run_id: str, stage_key: str) -> list[dict[str, Any]]:
         """The stage's session entries (JSONL lines); the stage may be named by key or by name."""
         row = await self._row(run_id)
@@ -284,9 +313,9 @@ class Engine:
         if node is None:
             names = ", ".join(sorted({n.name for n in graph.walk()})) or "none"
             raise NotFoundError(f"run {row.id} has no stage {stage_key!r}; stages: {names}")
-        from loopcraft.engine.artifacts import RunFiles
+        from loopcraft.engine.artifacts import RunFiles, session_key
 
-        return read_transcript(RunFiles(self.root, row.id).session_path(node.key))
+        return read_transcript(RunFiles(self.root, row.id).session_path(session_key(node.kind, node.key)))
 
     async def events(self, run_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
         row = await self._row(run_id)

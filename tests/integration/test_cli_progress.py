@@ -31,7 +31,7 @@ def test_answered_gate_lines_have_no_negative_duration() -> None:
 
 def test_a_final_status_without_a_start_is_zero() -> None:
     lines = _printed(StageStatus("r1", key="root/0:task:x", status="completed"))
-    assert lines == ["  ✓ root/0:task:x  completed 0.0s"]
+    assert lines == ["  ✓ x  completed 0.0s"]  # named by its path, never its key
 
 
 def test_elapsed_never_negative() -> None:

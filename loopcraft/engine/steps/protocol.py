@@ -201,7 +201,7 @@ async def run_step(
         await rt.journal.finish_step(row)
     if is_stage:
         rt.announce(row)  # a step recorded by an earlier execution too (resume)
-        rt.emit(StageStatus(rt.run_id, key, "running"))
+        rt.emit(StageStatus(rt.run_id, key, "running", started=row.started))
     try:
         value = await body(row)
     except Exception as exc:
@@ -221,7 +221,7 @@ async def run_step(
     await rt.journal.finish_step(row)
     if is_stage:
         scope.settle(key, row.parents)
-        rt.emit(StageStatus(rt.run_id, key, "completed", row.model))
+        rt.emit(StageStatus(rt.run_id, key, "completed", row.model, None, row.started, row.finished))
         if usage is not None:
             rt.emit(UsageEvent(rt.run_id, key, row.usage or {}, rt.usage.to_dict()))
     return decode(encoded)
@@ -262,7 +262,7 @@ async def record_failure(rt: Runtime, row: StepRow, exc: BaseException) -> None:
     }
     await rt.journal.finish_step(row)
     if row.kind in STAGE_KINDS:
-        rt.emit(StageStatus(rt.run_id, row.key, "failed", row.model, message))
+        rt.emit(StageStatus(rt.run_id, row.key, "failed", row.model, message, row.started, row.finished))
 
 
 def recorded_error(row: StepRow) -> StepError:
