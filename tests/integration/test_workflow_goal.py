@@ -139,8 +139,8 @@ def test_one_of_three_runs_another_turn_that_reads_the_findings(git_repo: Path) 
     branch = info["output"]["branch"]
     shown = lc("show", info["id"], cwd=git_repo)
     assert "turn-1" in shown.stdout and "turn-2" in shown.stdout
-    log = lc("show", info["id"], "--stage", "worker", cwd=git_repo)
-    assert log.returncode == 0
+    log = lc("show", info["id"], "--stage", "turn-2 › worker", cwd=git_repo)
+    assert log.returncode == 0, log.stderr
     import subprocess
 
     files = subprocess.run(
