@@ -46,6 +46,7 @@ def exhausted_text(name: str) -> str:
         "or switch this chat with /model."
     )
 
+
 FaultKind = Literal[
     "rate_limit", "timeout", "server_error", "auth", "not_found", "context_overflow", "refusal"
 ]

@@ -24,11 +24,11 @@ from loopcraft.tui import commands
 from loopcraft.tui.chat import ChatRenderer, ChatView, CommandEcho, Notice, PermissionPrompt, UserMessage
 from loopcraft.tui.chat_session import ChatSession
 from loopcraft.tui.gcpolicy import IdleCollector
+from loopcraft.tui.palette import SlashCommandProvider
 from loopcraft.tui.panes.graph import GraphPane
 from loopcraft.tui.panes.prompts import PromptsPane
 from loopcraft.tui.panes.runs import RunsPane
 from loopcraft.tui.panes.transcript import TranscriptPane
-from loopcraft.tui.palette import SlashCommandProvider
 from loopcraft.tui.prompt_input import History, PromptInput, history_path
 from loopcraft.tui.statusbar import StatusBar, hint_text, spinner_text
 from loopcraft.tui.themes import load_themes, remember_theme

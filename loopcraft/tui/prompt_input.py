@@ -64,7 +64,9 @@ class History:
     def _open(self, mode: str) -> int:
         assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC), 0o600)
+        fd = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC), 0o600
+        )
         os.fchmod(fd, 0o600)
         return fd
 
@@ -108,7 +110,13 @@ class PromptInput(TextArea):
     """Enter submits (steers while the agent runs); Alt+Enter queues a follow-up."""
 
     BINDINGS = [
-        Binding("enter", "submit", "send", show=False, tooltip="send; while the agent works, steer it (or the attached stage)"),
+        Binding(
+            "enter",
+            "submit",
+            "send",
+            show=False,
+            tooltip="send; while the agent works, steer it (or the attached stage)",
+        ),
         Binding("shift+enter,ctrl+j", "newline", "new line", show=False, tooltip="add a line to the prompt"),
         Binding(
             "alt+enter",
@@ -117,9 +125,13 @@ class PromptInput(TextArea):
             show=False,
             tooltip="queue a follow-up, delivered when the agent (or attached stage) would stop",
         ),
-        Binding("up", "history_previous", "previous", show=False, tooltip="on the first line: earlier prompts"),
+        Binding(
+            "up", "history_previous", "previous", show=False, tooltip="on the first line: earlier prompts"
+        ),
         Binding("down", "history_next", "next", show=False, tooltip="on the last line: later prompts"),
-        Binding("tab", "accept_suggestion", "complete", show=False, tooltip="accept the suggested completion"),
+        Binding(
+            "tab", "accept_suggestion", "complete", show=False, tooltip="accept the suggested completion"
+        ),
     ]
 
     class Submitted(Message):

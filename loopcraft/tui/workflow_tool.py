@@ -90,7 +90,6 @@ class WorkflowTool:
             return f"pausing run {await wf.pause(args.get('run_id'))}"
         return f"resuming run {await wf.resume(args.get('run_id'), args.get('message'))}"
 
-
     async def _run_and_wait(self, name: str, inputs: dict[str, Any], ctx: ToolContext) -> str:
         """Start ``name`` and wait until it has a pending prompt or ends (or the agent is
         interrupted); says which, with the question and how to answer it."""

@@ -90,12 +90,16 @@ async def test_a_steered_demo_stage_past_its_script_says_so_clearly(git_repo: Pa
             controller = await app.open_workflows()
             await pilot.press(*"/workflow run one", "enter")
             run_id = await wait_for(pilot, lambda: controller.selected)
-            await wait_for(pilot, lambda: any(n.status == "running" for n in controller.graphs[run_id].nodes.values()))
+            await wait_for(
+                pilot, lambda: any(n.status == "running" for n in controller.graphs[run_id].nodes.values())
+            )
             await pilot.press(*"/workflow attach", "enter")
             await wait_for(pilot, lambda: controller.attached is not None)
             await pilot.press(*"say more please", "enter")
             run = await controller.eng.wait(run_id)
             assert run.status == "completed"
-            assert EXHAUSTED_MARK in str(run.output) and "--model anthropic/claude-sonnet-4-5" in str(run.output)
+            assert EXHAUSTED_MARK in str(run.output) and "--model anthropic/claude-sonnet-4-5" in str(
+                run.output
+            )
     finally:
         unregister_script("demo")

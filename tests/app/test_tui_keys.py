@@ -83,7 +83,9 @@ def test_hint_line_names_only_bound_keys() -> None:
         if label in hints:
             assert key in bound, label
     # Alt+Enter queues a follow-up; Ctrl+J (Shift+Enter where the terminal sends it) adds a line
-    assert INPUT_KEYS["alt+enter"] == "queue" and INPUT_KEYS["ctrl+j"] == INPUT_KEYS["shift+enter"] == "newline"
+    assert (
+        INPUT_KEYS["alt+enter"] == "queue" and INPUT_KEYS["ctrl+j"] == INPUT_KEYS["shift+enter"] == "newline"
+    )
     assert "Alt+Enter" in hints and "Ctrl+J" in hints
     assert "Ctrl+J" in hint_text().plain and "Ctrl+J" in hint_text(attached=True).plain
     assert "Esc" in hint_text(attached=True).plain  # Esc goes back to the chat from a transcript

@@ -160,7 +160,9 @@ async def test_a_spinner_shows_elapsed_time_and_tokens_while_a_model_call_runs(g
     async with app.run_test(size=SIZE) as pilot:
         assert app.status.info.activity == ""
         await pilot.press(*"go", "enter")
-        await wait_for(pilot, lambda: "tok" in app.status.info.activity and "~0 tok" not in app.status.info.activity)
+        await wait_for(
+            pilot, lambda: "tok" in app.status.info.activity and "~0 tok" not in app.status.info.activity
+        )
         assert "s · ~" in app.status.info.activity
         assert app.status.info.activity in str(app.status.render())
         await app.chat.wait()
