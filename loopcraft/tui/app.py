@@ -161,6 +161,7 @@ class LoopcraftApp(App[None]):
         yield PromptInput(
             self._completion_values,
             history=History.load(history_path()),
+            busy=self._agent_busy,
             id="input",
             placeholder="Ask the agent, or / for commands (F1: keys)",
         )
@@ -271,6 +272,10 @@ class LoopcraftApp(App[None]):
                     values[f"inputs:{info.name}"] = list((info.inputs or {}).get("properties") or {})
         values["model"] = sorted({self.chat.model, *self.config.models, *self.config.fallback_models})
         return values
+
+    def _agent_busy(self) -> bool:
+        """Is something working that a follow-up would wait for (the chat agent, an attached stage)?"""
+        return self.chat.running or (self.workflows is not None and self.workflows.attached is not None)
 
     @on(PromptInput.Submitted, "#input")
     def _submitted(self, event: PromptInput.Submitted) -> None:

@@ -130,9 +130,16 @@ class PromptInput(TextArea):
         ),
         Binding("down", "history_next", "next", show=False, tooltip="on the last line: later prompts"),
         Binding(
-            "tab", "accept_suggestion", "complete", show=False, tooltip="accept the suggested completion"
+            "tab",
+            "accept_suggestion",
+            "complete",
+            show=False,
+            tooltip="accept the suggested completion; with none, while the agent works: queue the prompt "
+            "(like Alt+Enter, for terminals that do not send Alt+Enter)",
         ),
     ]
+
+    _own_keys = {key: b.action for b in BINDINGS for key in b.key.split(",")}
 
     class Submitted(Message):
         """The user sent ``value`` (Enter)."""
@@ -161,6 +168,7 @@ class PromptInput(TextArea):
         dynamic: Callable[[], dict[str, list[str]]],
         *,
         history: History | None = None,
+        busy: Callable[[], bool] = lambda: False,
         **kwargs: object,
     ) -> None:
         super().__init__(
@@ -171,6 +179,7 @@ class PromptInput(TextArea):
             **kwargs,  # type: ignore[arg-type]
         )
         self._dynamic = dynamic
+        self._busy = busy  # is the agent (or the attached stage) working? Tab then queues
         self._suggestion: str | None = None  # the whole line a Tab would make
         self.prompt_history = history if history is not None else History()
 
@@ -199,10 +208,13 @@ class PromptInput(TextArea):
     # ----- keys ----------------------------------------------------------------------------
 
     async def _on_key(self, event: events.Key) -> None:
-        if event.key == "enter":  # TextArea's own handler would insert a newline
+        action = self._own_keys.get(event.key)
+        if action is not None:
+            # Run at once, in the order typed: a binding would run only once the key bubbled up
+            # to the app, after keys typed behind it (and TextArea would insert Enter itself).
             event.stop()
             event.prevent_default()
-            self.action_submit()
+            await self.run_action(action)
             return
         if event.character == "?" and not self.text:
             event.stop()
@@ -215,7 +227,8 @@ class PromptInput(TextArea):
         self.post_message(self.Submitted(self, self.text))
 
     def action_newline(self) -> None:
-        self.insert("\n")
+        start, end = self.selection  # as typing does: replace the selection, the cursor after it
+        self.replace("\n", start, end, maintain_selection_offset=False)
 
     def action_history_previous(self) -> None:
         if self.cursor_location[0] > 0 or not self.selection.is_empty:
@@ -231,10 +244,13 @@ class PromptInput(TextArea):
 
     def action_accept_suggestion(self) -> None:
         """Complete the line (with the space that starts the next word); with nothing to
-        complete the key does nothing, so the prompt keeps the focus."""
+        complete, queue the prompt while the agent works, else do nothing (the prompt keeps
+        the focus)."""
         line = self._suggestion
         if line and line != self.text:
             self.value = line if line.endswith("=") else line + " "
+        elif self._busy():
+            self.action_queue()
 
     def action_queue(self) -> None:
         value = self.text.strip()

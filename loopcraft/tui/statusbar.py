@@ -70,9 +70,9 @@ def render_status(info: StatusInfo) -> Text:
 def hint_text(*, attached: bool = False) -> Text:
     """The key-hint line under the input (what the keys do right now)."""
     if attached:
-        hints = [("Enter", "steer stage"), ("Alt+Enter", "follow-up"), ("Esc", "detach")]
+        hints = [("Enter", "steer stage"), ("Tab/Alt+Enter", "follow-up"), ("Esc", "detach")]
     else:
-        hints = [("Enter", "send"), ("Alt+Enter", "queue"), ("Esc", "interrupt")]
+        hints = [("Enter", "send"), ("Tab/Alt+Enter", "queue"), ("Esc", "interrupt")]
     hints += [("Ctrl+J", "new line"), ("F2 F3 F4", "panes"), ("Ctrl+P", "commands"), ("F1", "keys")]
     text = Text(" ")
     for index, (key, what) in enumerate(hints):
