@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from textual import events
 from textual.binding import Binding
@@ -109,7 +110,7 @@ def completion(text: str, dynamic: dict[str, list[str]]) -> str | None:
 class PromptInput(TextArea):
     """Enter submits (steers while the agent runs); Alt+Enter queues a follow-up."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding(
             "enter",
             "submit",
@@ -139,7 +140,7 @@ class PromptInput(TextArea):
         ),
     ]
 
-    _own_keys = {key: b.action for b in BINDINGS for key in b.key.split(",")}
+    _own_keys = {key: b.action for b in BINDINGS if isinstance(b, Binding) for key in b.key.split(",")}
 
     class Submitted(Message):
         """The user sent ``value`` (Enter)."""
