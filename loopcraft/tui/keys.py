@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rich.text import Text
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -103,15 +103,27 @@ def markdown_table(rows: list[KeyRow] | None = None) -> str:
     return "\n".join(lines)
 
 
+def _rich_table(rows: list[KeyRow]) -> Table:
+    """The rows as columns whose descriptions wrap in place (the F1 panel)."""
+    table = Table(box=None, show_header=True, header_style="bold", expand=True, pad_edge=False)
+    table.add_column("where", style="dim", no_wrap=True)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("does", ratio=1)
+    for row in rows:
+        table.add_row(row.where, row.keys, row.does)
+    return table
+
+
 class KeyPanel(ModalScreen[None]):
     """F1 (or ``?`` on an empty prompt): the key table over the app; Esc, F1 or q closes it."""
 
     DEFAULT_CSS = """
     KeyPanel { align: center middle; }
     KeyPanel > VerticalScroll {
-        width: auto; max-width: 95%; height: auto; max-height: 90%;
+        width: 90%; height: auto; max-height: 90%;
         border: round $primary; background: $surface; padding: 0 1;
     }
+    KeyPanel Static { width: 100%; }
     KeyPanel .key-panel-title { text-style: bold; }
     """
     BINDINGS = [Binding("escape,f1,q", "dismiss", "close", show=False)]
@@ -119,7 +131,7 @@ class KeyPanel(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static("keys (Esc closes; /help lists the commands)", classes="key-panel-title")
-            yield Static(Text(keys_text()), id="key-table")
+            yield Static(_rich_table(key_table()), id="key-table")
 
 
 if __name__ == "__main__":  # .venv/bin/python -m loopcraft.tui.keys: the README's table

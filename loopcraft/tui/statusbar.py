@@ -73,7 +73,7 @@ def hint_text(*, attached: bool = False) -> Text:
         hints = [("Enter", "steer stage"), ("Tab/Alt+Enter", "follow-up"), ("Esc", "detach")]
     else:
         hints = [("Enter", "send"), ("Tab/Alt+Enter", "queue"), ("Esc", "interrupt")]
-    hints += [("Ctrl+J", "new line"), ("F2 F3 F4", "panes"), ("Ctrl+P", "commands"), ("F1", "keys")]
+    hints += [("F1", "keys"), ("Ctrl+J", "new line"), ("Ctrl+P", "commands"), ("F2 F3 F4", "panes")]
     text = Text(" ")
     for index, (key, what) in enumerate(hints):
         if index:
