@@ -13,6 +13,7 @@ import asyncio
 import fnmatch
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -32,7 +33,19 @@ if TYPE_CHECKING:
 BUILTIN_SCRIPTS = PACKAGE_DIR / "models" / "scripts"
 SCRIPT_SUFFIXES = (".yaml", ".yml", ".json")
 SCRIPT_KWARG = "loopcraft_script"  # custom litellm kwarg: the resolved script path, or None
-EXHAUSTED_TEXT = "(script exhausted)"
+EXHAUSTED_MARK = "no more scripted answers"  # in every exhausted reply (tests look for it)
+
+
+def exhausted_text(name: str) -> str:
+    """What ``scripted/<name>`` says past the end of its script: why, and how to use a real model."""
+    return (
+        f"scripted/{name} is loopcraft's offline scripted model and has {EXHAUSTED_MARK} for this "
+        "conversation. To talk to a real model, start loopcraft with one "
+        "(`loopcraft --model anthropic/claude-sonnet-4-5`, with ANTHROPIC_API_KEY set), set "
+        '`model = "anthropic/claude-sonnet-4-5"` in .loopcraft/config.toml or LOOPCRAFT_MODEL, '
+        "or switch this chat with /model."
+    )
+
 
 FaultKind = Literal[
     "rate_limit", "timeout", "server_error", "auth", "not_found", "context_overflow", "refusal"
@@ -80,12 +93,29 @@ class Turn(_Strict):
         return text
 
 
+class Reply(_Strict):
+    """Turns played when the latest user message matches ``match`` (a regex, searched
+    case-insensitively) in a stage matching ``stage``; counted from that message on."""
+
+    match: str
+    stage: str = "*"
+    turns: list[Turn] = Field(min_length=1)
+
+    def matches(self, stage: str, message: str) -> bool:
+        try:
+            found = re.search(self.match, message, re.IGNORECASE) is not None
+        except re.error as exc:
+            raise ScriptError(f"script error: replies: bad regex {self.match!r}: {exc}") from exc
+        return found and fnmatch.fnmatchcase(stage, self.stage)
+
+
 class Script(_Strict):
     pace: float = Field(default=0.0, ge=0)
     chunk_size: int = Field(default=16, gt=0)
     call_log: str | None = None
     default: list[Turn] = Field(default_factory=lambda: [Turn(text="Done.")])
     stages: dict[str, list[Turn]] = Field(default_factory=dict)
+    replies: list[Reply] = Field(default_factory=list)
 
     def turns_for(self, stage: str) -> list[Turn]:
         """The turns of the first stage pattern matching ``stage``, else the default turns."""
@@ -94,9 +124,36 @@ class Script(_Strict):
                 return turns
         return self.default
 
-    def turn(self, stage: str, index: int) -> Turn:
+    def turn(self, stage: str, index: int, name: str = "demo") -> Turn:
         turns = self.turns_for(stage)
-        return turns[index] if index < len(turns) else Turn(text=EXHAUSTED_TEXT)
+        return turns[index] if index < len(turns) else Turn(text=exhausted_text(name))
+
+    def turn_for(self, stage: str, messages: list[dict[str, Any]], name: str) -> tuple[Turn, int]:
+        """The turn to play for this conversation and its index: a matching reply's turn
+        (counted from the latest user message), else the stage's turn by assistant count."""
+        latest, since = _latest_user(messages)
+        for reply in self.replies:
+            if latest is not None and reply.matches(stage, latest):
+                if since < len(reply.turns):
+                    return reply.turns[since], since
+                return Turn(text=exhausted_text(name)), since
+        index = sum(1 for m in messages if m.get("role") == "assistant")
+        return self.turn(stage, index, name), index
+
+
+def _latest_user(messages: list[dict[str, Any]]) -> tuple[str | None, int]:
+    """The latest user message's text and how many assistant messages came after it."""
+    since = 0
+    for message in reversed(messages):
+        role = message.get("role")
+        if role == "assistant":
+            since += 1
+        elif role == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                content = " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+            return str(content or ""), since
+    return None, since
 
 
 # --- finding and loading scripts -------------------------------------------------------
@@ -366,8 +423,7 @@ async def stream_turn(
     script_path = optional_params.get(SCRIPT_KWARG)
     script = _script_for_call(name, script_path)
     stage = str((litellm_params.get("metadata") or {}).get("stage") or "chat")
-    turn_index = sum(1 for m in messages if m.get("role") == "assistant")
-    turn = script.turn(stage, turn_index)
+    turn, turn_index = script.turn_for(stage, messages, name)
     identity = script_path or f"registered:{name}"
     attempt = _next_attempt((identity, name, stage, turn_index))
     call = _Call(name, stage, turn_index, attempt, script, script_path)

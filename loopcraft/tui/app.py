@@ -21,15 +21,16 @@ from textual.widgets import Static
 from loopcraft.config import Config
 from loopcraft.errors import LoopcraftError
 from loopcraft.tui import commands
-from loopcraft.tui.chat import ChatRenderer, ChatView, Notice, PermissionPrompt, UserMessage
+from loopcraft.tui.chat import ChatRenderer, ChatView, CommandEcho, Notice, PermissionPrompt, UserMessage
 from loopcraft.tui.chat_session import ChatSession
 from loopcraft.tui.gcpolicy import IdleCollector
+from loopcraft.tui.palette import SlashCommandProvider
 from loopcraft.tui.panes.graph import GraphPane
 from loopcraft.tui.panes.prompts import PromptsPane
 from loopcraft.tui.panes.runs import RunsPane
 from loopcraft.tui.panes.transcript import TranscriptPane
-from loopcraft.tui.prompt_input import PromptInput
-from loopcraft.tui.statusbar import StatusBar, hint_text
+from loopcraft.tui.prompt_input import History, PromptInput, history_path
+from loopcraft.tui.statusbar import StatusBar, hint_text, spinner_text
 from loopcraft.tui.themes import load_themes, remember_theme
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
 STARTED_AT = time.perf_counter()
 ENGINE_OPEN_WAIT_S = 60.0  # how long a /workflow command typed at start-up waits for the engine
+QUIT_AGAIN_S = 2.0  # a second Ctrl+C within this long quits
+SPINNER_TICK_S = 0.1
 
 
 class LoopcraftApp(App[None]):
@@ -46,15 +49,48 @@ class LoopcraftApp(App[None]):
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses may live anywhere
     TITLE = "loopcraft"
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True
+    COMMANDS = {SlashCommandProvider}
+    # Every key here says what it does in its tooltip: the F1 panel, /help keys and the README's
+    # key table are built from these (loopcraft/tui/keys.py).
     BINDINGS = [
-        Binding("escape", "interrupt", "interrupt", show=False),
-        Binding("ctrl+c,ctrl+q", "quit", "quit", priority=True),
-        Binding("ctrl+b", "toggle_side", "panes"),
-        Binding("f2", "focus_pane('runs')", "runs", show=False),
-        Binding("f3", "focus_pane('graph')", "graph", show=False),
-        Binding("f4", "focus_pane('prompts')", "prompts", show=False),
-        Binding("f5", "focus_pane('input')", "input", show=False),
+        Binding(
+            "ctrl+c",
+            "interrupt_or_quit",
+            "interrupt",
+            show=False,
+            priority=True,
+            tooltip="interrupt the running turn (or copy the selection); again within 2 s: quit",
+        ),
+        Binding("ctrl+q", "quit", "quit", show=False, priority=True, tooltip="quit (so does /quit)"),
+        Binding(
+            "escape",
+            "interrupt",
+            "interrupt",
+            show=False,
+            tooltip="interrupt the working agent; when it is idle and a transcript is attached, "
+            "detach it (back to the chat); on a focused permission prompt: reject",
+        ),
+        Binding("f1", "show_keys", "keys", show=False, tooltip="show these keys"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "palette",
+            show=False,
+            priority=True,
+            tooltip="command palette: every slash command, searchable",
+        ),
+        Binding("ctrl+b", "toggle_side", "panes", tooltip="show or hide the runs / graph / prompts panes"),
+        Binding("f2", "focus_pane('runs')", "runs", show=False, tooltip="focus the runs"),
+        Binding("f3", "focus_pane('graph')", "graph", show=False, tooltip="focus the stage graph"),
+        Binding(
+            "f4",
+            "focus_pane('prompts')",
+            "prompts",
+            show=False,
+            tooltip="focus the prompts (the selected run's first, else the only pending one)",
+        ),
+        Binding("f5", "focus_pane('input')", "input", show=False, tooltip="focus the prompt"),
     ]
 
     def __init__(
@@ -95,6 +131,9 @@ class LoopcraftApp(App[None]):
         self._last_turn_tools = -1
         self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self.collector = IdleCollector() if manage_gc else None
+        self._quit_armed_at: float | None = None  # when Ctrl+C last asked "again to quit"
+        self._call_started: float | None = None  # the model call in flight (for the spinner)
+        self._call_chars = 0
 
     def _start_with_theme(self, name: str) -> None:
         """Choose the theme before anything is parsed or styled. Setting ``self.theme`` would do
@@ -121,8 +160,10 @@ class LoopcraftApp(App[None]):
                 yield PromptsPane(id="prompts")
         yield PromptInput(
             self._completion_values,
+            history=History.load(history_path()),
+            busy=self._agent_busy,
             id="input",
-            placeholder="Ask the agent, or / for commands",
+            placeholder="Ask the agent, or / for commands (F1: keys)",
         )
         yield Static(hint_text(), id="hints")
         yield StatusBar(id="status")
@@ -147,6 +188,7 @@ class LoopcraftApp(App[None]):
         self._run_jobs()
         if self.collector is not None:
             self.set_interval(0.5, self.collector.tick)
+        self._spinner = self.set_interval(SPINNER_TICK_S, self._tick_spinner, pause=True)
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
@@ -225,8 +267,15 @@ class LoopcraftApp(App[None]):
         values: dict[str, list[str]] = {"theme": sorted(self.available_themes)}
         if self.workflows is not None:
             values.update(self.workflows.completion_values())
+            if self.workflows.engine is not None:
+                for info in self.workflows.engine.workflows().list():
+                    values[f"inputs:{info.name}"] = list((info.inputs or {}).get("properties") or {})
         values["model"] = sorted({self.chat.model, *self.config.models, *self.config.fallback_models})
         return values
+
+    def _agent_busy(self) -> bool:
+        """Is something working that a follow-up would wait for (the chat agent, an attached stage)?"""
+        return self.chat.running or (self.workflows is not None and self.workflows.attached is not None)
 
     @on(PromptInput.Submitted, "#input")
     def _submitted(self, event: PromptInput.Submitted) -> None:
@@ -234,12 +283,13 @@ class LoopcraftApp(App[None]):
         self.input.value = ""
         if not text:
             return
-        self.input.history.add(text)
+        self.input.prompt_history.add(text)
         self.enqueue(lambda: self.submit(text))
 
     async def submit(self, text: str) -> None:
         """What Enter does with a line: a command, steering the attached stage, or chat."""
         if text.startswith("/"):
+            await self.chat_view.add(CommandEcho(text))
             await self.run_command(text)
         elif self.workflows is not None and self.workflows.attached is not None:
             await self.workflows.steer_attached(text)
@@ -297,6 +347,43 @@ class LoopcraftApp(App[None]):
         elif self.workflows is not None and self.workflows.attached is not None:
             self.enqueue(self.workflows.detach)  # the agent is idle: Esc goes back to the chat
 
+    async def action_interrupt_or_quit(self) -> None:
+        """Ctrl+C: copy a selection; else interrupt the running turn and arm quitting, which a
+        second Ctrl+C within ``QUIT_AGAIN_S`` does."""
+        selected = self._selected_text()
+        if selected:
+            self.copy_to_clipboard(selected)
+            self.notify("copied", timeout=1.5)
+            return
+        now = time.monotonic()
+        if self._quit_armed_at is not None and now - self._quit_armed_at <= QUIT_AGAIN_S:
+            await self.chat.new()
+            self.exit()
+            return
+        self._quit_armed_at = now
+        if self.chat.interrupt():
+            self.status.update_info(state="interrupting…")
+        self.notify("press Ctrl+C again to quit (or Ctrl+Q, /quit)", timeout=QUIT_AGAIN_S)
+
+    def _selected_text(self) -> str:
+        focused = self.focused
+        if isinstance(focused, PromptInput) and focused.selected_text:
+            return focused.selected_text
+        try:
+            return self.screen.get_selected_text() or ""
+        except Exception:  # no screen selection support here
+            return ""
+
+    def action_show_keys(self) -> None:
+        from loopcraft.tui.keys import KeyPanel
+
+        if not isinstance(self.screen, KeyPanel):
+            self.push_screen(KeyPanel())
+
+    @on(PromptInput.KeysWanted)
+    def _keys_wanted(self) -> None:
+        self.action_show_keys()
+
     def action_toggle_side(self) -> None:
         self.query_one("#side").toggle_class("visible")
 
@@ -339,7 +426,11 @@ class LoopcraftApp(App[None]):
 
     @on(GraphPane.Attach)
     def _graph_attach(self, event: GraphPane.Attach) -> None:
-        self.enqueue(lambda: self.run_command(f"/workflow attach {event.run_id} {event.key}"))
+        async def attach() -> None:
+            await self.run_command(f"/workflow attach {event.run_id} {event.key}")
+            self.input.focus()  # typing now steers the stage
+
+        self.enqueue(attach)
 
     @on(GraphPane.FocusPrompt)
     def _graph_focus_prompt(self, event: GraphPane.FocusPrompt) -> None:
@@ -363,14 +454,36 @@ class LoopcraftApp(App[None]):
             if self._last_turn_tools == 0 and self.chat.queued:
                 self._mark_delivered(self.chat.queued[0])
             self.status.update_info(state="running", model=event.model)
+            self._model_call(started=True)
+        elif kind == "text_delta":
+            self._call_chars += len(event.text)
         elif kind == "turn_end":
             self._last_turn_tools = event.tool_calls
+            self._model_call(started=False)
         elif kind == "usage":
             self._refresh_status()
         elif kind == "stopped":
             self._last_turn_tools = -1
+            self._model_call(started=False)
             self.status.update_info(state=event.status if event.status != "completed" else "idle")
         await self.renderer.handle(event)
+
+    def _model_call(self, *, started: bool) -> None:
+        """Start or stop the status bar's spinner (elapsed time and tokens of the call)."""
+        self._call_started = time.monotonic() if started else None
+        self._call_chars = 0
+        if started:
+            self._spinner.resume()
+            self._tick_spinner()
+        else:
+            self._spinner.pause()
+            self.status.update_info(activity="")
+
+    def _tick_spinner(self) -> None:
+        if self._call_started is None:
+            return
+        elapsed = time.monotonic() - self._call_started
+        self.status.update_info(activity=spinner_text(elapsed, self._call_chars // 4))
 
     def _mark_delivered(self, text: str) -> None:
         self.chat.delivered(text)
@@ -447,8 +560,10 @@ class LoopcraftApp(App[None]):
             await self.show_error(str(exc))
 
     async def cmd_help(self, cmd: commands.ParsedCommand) -> None:
+        from loopcraft.tui.keys import keys_text
+
         topic = " ".join(cmd.args) or None
-        await self.show_info(commands.help_text(topic), "help")
+        await self.show_info(commands.help_text(topic, keys_text()), "help")
 
     async def cmd_quit(self, cmd: commands.ParsedCommand) -> None:
         await self.chat.new()

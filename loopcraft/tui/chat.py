@@ -45,6 +45,14 @@ class UserMessage(Static):
         self.update(label)
 
 
+class CommandEcho(Static):
+    """A slash command as typed, dimmed, above its output."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(Text(f"› {text}"), classes="command-echo")
+        self.text = text
+
+
 class AssistantMessage(Widget):
     """The model's answer as markdown, drawn statically: one cheap widget per message.
 
@@ -200,9 +208,9 @@ class PermissionPrompt(Widget, can_focus=True):
     0.5 s are ignored so typing that was meant for the input cannot answer it."""
 
     BINDINGS = [
-        Binding("a,y", "answer('allow_once')", "allow once"),
-        Binding("A", "answer('allow_always')", "always"),
-        Binding("r,n,escape", "answer('reject')", "reject"),
+        Binding("a,y", "answer('allow_once')", "allow once", tooltip="allow this call once"),
+        Binding("A", "answer('allow_always')", "always", tooltip="always allow such calls (this session)"),
+        Binding("r,n,escape", "answer('reject')", "reject", tooltip="reject the call"),
     ]
 
     @dataclass

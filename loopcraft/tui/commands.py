@@ -107,20 +107,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
     _bare("workflow reload", "re-discover workflow files"),
 )
 
-KEYS: tuple[tuple[str, str], ...] = (
-    ("Enter", "send; while the agent works it steers it; while attached it steers the stage"),
-    ("Alt+Enter, Ctrl+J", "queue a follow-up, delivered when the agent (or attached stage) would stop"),
-    ("Esc", "interrupt the chat agent"),
-    ("Up, Down", "input history"),
-    ("Tab", "accept the suggested completion"),
-    ("F2 F3 F4 F5", "focus the runs, the stage graph, the prompts, the input"),
-    ("Ctrl+B", "show or hide the runs / graph / prompts panes"),
-    ("Enter on a run, stage", "show the run's graph; attach to the stage's transcript"),
-    ("y n, Enter, Ctrl+S", "answer a prompt: confirm; select or input; editor"),
-    ("a A r", "permission prompt: allow once, always allow, reject"),
-    ("Ctrl+Q, Ctrl+C", "quit"),
-)
-
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
 GROUPS = {"workflow": tuple(s.name.split(" ", 1)[1] for s in COMMANDS if s.name.startswith("workflow "))}
 
@@ -129,17 +115,13 @@ def get_spec(name: str) -> CommandSpec:
     return _BY_NAME[name]
 
 
-def keys_text() -> str:
-    width = max(len(keys) for keys, _ in KEYS)
-    return "\n".join(f"{keys.ljust(width)}  {what}" for keys, what in KEYS)
-
-
-def help_text(name: str | None = None) -> str:
-    """All commands and keys, or one command's (or group's) usage, or (``keys``) the keys."""
+def help_text(name: str | None = None, keys: str = "") -> str:
+    """All commands and ``keys`` (the app's key table, as text), or one command's (or group's)
+    usage, or (``keys``) the keys."""
     if name:
         name = name.lstrip("/")
         if name == "keys":
-            return "keys:\n" + keys_text()
+            return "keys:\n" + keys
         specs = [s for s in COMMANDS if s.name == name or s.name.startswith(name + " ")]
         if not specs:
             raise CommandError(f"unknown command /{name}; usage: {get_spec('help').usage}")
@@ -147,7 +129,7 @@ def help_text(name: str | None = None) -> str:
         specs = list(COMMANDS)
     width = max(len(s.usage) for s in specs)
     text = "\n".join(f"{s.usage.ljust(width)}  {s.help}" for s in specs)
-    return text if name else f"commands:\n{text}\n\nkeys:\n{keys_text()}"
+    return text if name else f"commands:\n{text}\n\nkeys (F1):\n{keys}"
 
 
 def _split(line: str) -> list[str]:
@@ -222,7 +204,8 @@ def complete(text: str, dynamic: dict[str, list[str]] | None = None) -> list[str
     """Whole-line completions of ``text`` (a partial slash command), best first.
 
     ``dynamic`` offers values for arguments: keys ``"theme"``, ``"model"``, ``"workflow"``
-    (workflow names for run), ``"run"`` (run ids), ``"session"``.
+    (workflow names for run), ``"run"`` (run ids), ``"session"``, and ``"inputs:NAME"`` (the
+    inputs of workflow NAME, completed as ``key=`` after ``/workflow run NAME``).
     """
     if not text.startswith("/"):
         return []
@@ -259,4 +242,7 @@ def _argument_values(words: list[str], dynamic: dict[str, list[str]]) -> list[st
             return dynamic.get("workflow", [])
         if sub in ("status", "attach", "pause", "resume", "interrupt", "kill"):
             return dynamic.get("run", [])
+    if head == "workflow" and len(words) > 2 and words[1].lower() == "run":
+        given = {word.partition("=")[0] for word in words[3:]}
+        return [f"{key}=" for key in dynamic.get(f"inputs:{words[2]}", []) if key not in given]
     return []

@@ -19,6 +19,7 @@ class StatusInfo:
     state: str = "idle"  # idle | running | waiting for you | interrupted …
     permission_mode: str = "default"
     queued: int = 0
+    activity: str = ""  # the spinner while a model call runs: "⠹ 3.2s · ~120 tok"
 
 
 def format_tokens(count: int) -> str:
@@ -40,11 +41,22 @@ def format_elapsed(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def spinner_text(elapsed: float, tokens: int) -> str:
+    """The in-flight model call: a spinner frame (from the elapsed time), elapsed and tokens so far."""
+    frame = SPINNER_FRAMES[int(elapsed * 10) % len(SPINNER_FRAMES)]
+    return f"{frame} {format_elapsed(elapsed)} · ~{format_tokens(tokens)} tok"
+
+
 def render_status(info: StatusInfo) -> Text:
     """The one-line status text (pure, so it is unit-testable)."""
     text = Text()
     text.append(f" {info.model} ", style="bold reverse")
     text.append(f" {info.state}")
+    if info.activity:
+        text.append(f" {info.activity}", style="bold")
     if info.queued:
         text.append(f" (+{info.queued} queued)")
     text.append(f" │ {format_tokens(info.tokens)} tok │ ${info.cost:.4f} │ ctx {info.context_pct:.0f}%")
@@ -58,10 +70,10 @@ def render_status(info: StatusInfo) -> Text:
 def hint_text(*, attached: bool = False) -> Text:
     """The key-hint line under the input (what the keys do right now)."""
     if attached:
-        hints = [("Enter", "steer stage"), ("Ctrl+J/Alt+Enter", "follow-up"), ("Esc", "back to chat")]
+        hints = [("Enter", "steer stage"), ("Tab/Alt+Enter", "follow-up"), ("Esc", "detach")]
     else:
-        hints = [("Enter", "send/steer"), ("Ctrl+J/Alt+Enter", "queue"), ("Esc", "interrupt")]
-    hints += [("F2", "runs"), ("F3", "graph"), ("F4", "prompts"), ("Ctrl+B", "panes"), ("/help", "all keys")]
+        hints = [("Enter", "send"), ("Tab/Alt+Enter", "queue"), ("Esc", "interrupt")]
+    hints += [("F1", "keys"), ("Ctrl+J", "new line"), ("Ctrl+P", "commands"), ("F2 F3 F4", "panes")]
     text = Text(" ")
     for index, (key, what) in enumerate(hints):
         if index:

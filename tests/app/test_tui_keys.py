@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Tree
 
 from loopcraft.tui.app import LoopcraftApp
-from loopcraft.tui.chat import UserMessage
+from loopcraft.tui.chat import AssistantMessage, UserMessage
 from loopcraft.tui.panes.prompts import PendingPrompt, PromptCard, PromptsPane
 from loopcraft.tui.prompt_input import PromptInput
 from loopcraft.tui.statusbar import hint_text
@@ -25,8 +25,10 @@ SIZE = (120, 40)
 # (escape: test_tui_chat.py::test_escape_interrupts_and_enter_steers_and_alt_enter_queues).
 APP_KEYS = {
     "escape": "interrupt",
-    "ctrl+c": "quit",
+    "ctrl+c": "interrupt_or_quit",
     "ctrl+q": "quit",
+    "f1": "show_keys",
+    "ctrl+p": "command_palette",
     "ctrl+b": "toggle_side",
     "f2": "focus_pane('runs')",
     "f3": "focus_pane('graph')",
@@ -34,21 +36,25 @@ APP_KEYS = {
     "f5": "focus_pane('input')",
 }
 INPUT_KEYS = {
+    "enter": "submit",
+    "shift+enter": "newline",
+    "ctrl+j": "newline",
     "up": "history_previous",
     "down": "history_next",
     "alt+enter": "queue",
-    "ctrl+j": "queue",
     "tab": "accept_suggestion",
 }
 # hint-line key names as the binding key strings they stand for
 HINT_KEYS = {
     "Alt+Enter": "alt+enter",
+    "Tab": "tab",
     "Ctrl+J": "ctrl+j",
     "Esc": "escape",
     "F2": "f2",
     "F3": "f3",
     "F4": "f4",
-    "Ctrl+B": "ctrl+b",
+    "Ctrl+P": "ctrl+p",
+    "F1": "f1",
 }
 
 
@@ -67,8 +73,8 @@ def test_every_declared_binding_is_listed_here() -> None:
     assert _keys(PromptInput.BINDINGS) == INPUT_KEYS
     screen = _keys(Screen.BINDINGS)
     assert screen["tab"] == "app.focus_next" and screen["shift+tab"] == "app.focus_previous"
-    quit_binding = next(b for b in LoopcraftApp.BINDINGS if isinstance(b, Binding) and b.action == "quit")
-    assert quit_binding.priority  # Ctrl+C quits even where a focused widget binds it (copy)
+    ctrl_c = next(b for b in LoopcraftApp.BINDINGS if isinstance(b, Binding) and b.key == "ctrl+c")
+    assert ctrl_c.priority  # Ctrl+C is the app's even where a focused widget binds it (copy)
 
 
 def test_hint_line_names_only_bound_keys() -> None:
@@ -77,23 +83,53 @@ def test_hint_line_names_only_bound_keys() -> None:
     for label, key in HINT_KEYS.items():
         if label in hints:
             assert key in bound, label
-    # README says Ctrl+J queues a follow-up (Alt+Enter where the terminal sends it): both are bound
-    assert INPUT_KEYS["ctrl+j"] == INPUT_KEYS["alt+enter"] == "queue"
+    # Alt+Enter queues a follow-up; Ctrl+J (Shift+Enter where the terminal sends it) adds a line
+    assert (
+        INPUT_KEYS["alt+enter"] == "queue" and INPUT_KEYS["ctrl+j"] == INPUT_KEYS["shift+enter"] == "newline"
+    )
     assert "Alt+Enter" in hints and "Ctrl+J" in hints
     assert "Ctrl+J" in hint_text().plain and "Ctrl+J" in hint_text(attached=True).plain
     assert "Esc" in hint_text(attached=True).plain  # Esc goes back to the chat from a transcript
 
 
-@pytest.mark.parametrize("key", ["ctrl+q", "ctrl+c"])
-async def test_ctrl_q_and_ctrl_c_quit_even_while_typing(git_repo: Path, key: str) -> None:
+@pytest.mark.parametrize("keys", [("ctrl+q",), ("ctrl+c", "ctrl+c")])
+async def test_ctrl_q_and_ctrl_c_twice_quit_even_while_typing(git_repo: Path, keys: tuple[str, ...]) -> None:
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"half a message")
         assert app.is_running and app.focused is app.input
-        await pilot.press(key)
+        await pilot.press(*keys)
         await pilot.pause()
         assert not app.is_running
     assert app.return_code == 0
+
+
+async def test_ctrl_c_interrupts_the_running_turn_then_a_second_press_quits(git_repo: Path) -> None:
+    turns = [{"text": "slow " * 200, "pace": 0.05}, {"text": "next"}]
+    app = make_app(git_repo, scripted("tui-keys-ctrl-c", turns, chunk_size=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"start", "enter")
+        await wait_for(pilot, lambda: app.chat.running and app.query(AssistantMessage))
+        await pilot.press("ctrl+c")
+        result = await app.chat.wait()
+        assert result is not None and result.status == "interrupted"
+        assert app.is_running  # one press interrupts; it does not quit
+        app._quit_armed_at -= 3  # a press more than two seconds ago no longer counts
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("ctrl+c")  # the second press within two seconds quits
+        await wait_for(pilot, lambda: not app.is_running)
+
+
+async def test_ctrl_c_copies_a_selection_in_the_prompt(git_repo: Path) -> None:
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"copy me")
+        app.input.select_all()
+        await pilot.press("ctrl+c", "ctrl+c")
+        await pilot.pause()
+        assert app.is_running and app.clipboard == "copy me"
 
 
 async def test_slash_quit_closes_the_chat_session_and_exits(git_repo: Path) -> None:
@@ -166,17 +202,21 @@ async def test_ctrl_b_shows_and_hides_the_side_panes(git_repo: Path) -> None:
         assert chat.region.width == shown and "Stages" in screen_text(app)
 
 
-async def test_tab_and_shift_tab_move_focus_from_an_empty_input(git_repo: Path) -> None:
+async def test_tab_without_a_suggestion_stays_in_the_input_and_shift_tab_moves(git_repo: Path) -> None:
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=SIZE) as pilot:
         assert app.focused is app.input
-        await pilot.press("tab")  # no suggestion to accept: the screen's focus-next
-        assert app.focused is not app.input and app.focused is not None
+        await pilot.press("tab")  # nothing to complete: the prompt keeps the focus
+        assert app.focused is app.input and app.input.value == ""
+        await pilot.press(*"hello", "tab")
+        assert app.focused is app.input and app.input.value == "hello"
         await pilot.press("shift+tab")
+        assert app.focused is not app.input and app.focused is not None
+        await pilot.press("f5")
         assert app.focused is app.input
 
 
-async def test_alt_enter_and_ctrl_j_queue_follow_ups(git_repo: Path) -> None:
+async def test_alt_enter_and_tab_queue_follow_ups(git_repo: Path) -> None:
     turns = [{"text": "slow " * 150, "pace": 0.02}, {"text": "first follow-up answered"}, {"text": "second"}]
     app = make_app(git_repo, scripted("tui-keys-queue", turns, chunk_size=2))
     async with app.run_test(size=SIZE) as pilot:
@@ -184,7 +224,7 @@ async def test_alt_enter_and_ctrl_j_queue_follow_ups(git_repo: Path) -> None:
         await wait_for(pilot, lambda: app.chat.running)
         await pilot.press(*"one", "alt+enter")
         assert app.input.value == ""
-        await pilot.press(*"two", "ctrl+j")
+        await pilot.press(*"two", "tab")  # Tab with nothing to complete queues too, while the agent works
         assert app.input.value == ""
 
         def queued() -> list[UserMessage]:

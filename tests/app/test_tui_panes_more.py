@@ -146,8 +146,9 @@ async def test_graph_keys_move_fold_the_nested_workflow_and_attach_stages(git_re
         assert first.startswith("Plan a small improvement to docs.") and "Context map (demo)" in first
         await wait_for(pilot, lambda: "Transcript · root/0:chain/1:task:plan" in screen_text(app))
         assert app.input.has_class("attached") and "steer stage" in screen_text(app)
+        await wait_for(pilot, lambda: app.focused is app.input)  # attached: typing steers it
 
-        await pilot.press("down", "down", "down", "enter")  # a stage inside the nested workflow
+        await pilot.press("f3", "down", "down", "down", "enter")  # a stage inside the nested workflow
         key = "root/1:workflow:demo-review/0:parallel/1:task:review-maintainability"
         await wait_for(pilot, lambda: controller.attached == (run_id, key))
         first = getattr(pane.view.blocks()[0], "text", "")

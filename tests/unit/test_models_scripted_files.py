@@ -10,7 +10,7 @@ from loopcraft.config import Config, ModelOptions
 from loopcraft.errors import ScriptError
 from loopcraft.models.scripted import (
     BUILTIN_SCRIPTS,
-    EXHAUSTED_TEXT,
+    EXHAUSTED_MARK,
     Script,
     Turn,
     load_script,
@@ -39,9 +39,52 @@ def test_parse_turns_and_glob_selection() -> None:
     script = parse_script(SAMPLE, "sample.yaml")
     assert script.turn("scout-main", 0).tool_calls[0].name == "read"
     assert script.turn("scout", 1).text == "Mapped."
-    assert script.turn("scout", 2).text == EXHAUSTED_TEXT
+    exhausted = script.turn("scout", 2, "sample").text or ""
+    assert EXHAUSTED_MARK in exhausted and "scripted/sample" in exhausted
+    assert "--model anthropic/claude-sonnet-4-5" in exhausted and "/model" in exhausted
     assert script.turn("review-1", 0).body() == '{"verdict": "approve", "issues": []}'
     assert script.turn("synthesis", 0).text == "Done."
+
+
+REPLIES = """
+default:
+  - text: "Hello."
+replies:
+  - match: "run .*demo"
+    stage: "chat"
+    turns:
+      - tool_calls: [{name: workflow, arguments: {action: run, name: demo}}]
+      - text: "Started."
+"""
+
+
+def _user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def _assistant(text: str = "x") -> dict[str, str]:
+    return {"role": "assistant", "content": text}
+
+
+def test_a_reply_matches_the_latest_user_message_and_counts_from_it() -> None:
+    script = parse_script(REPLIES, "replies.yaml")
+    history = [_user("hi"), _assistant(), _user("Please RUN the demo workflow")]
+    turn, index = script.turn_for("chat", history, "r")
+    assert index == 0 and turn.tool_calls[0].arguments == {"action": "run", "name": "demo"}
+    after_tool = [*history, _assistant(), {"role": "tool", "content": "started"}]
+    assert script.turn_for("chat", after_tool, "r")[0].text == "Started."
+    done = [*after_tool, _assistant()]
+    assert EXHAUSTED_MARK in (script.turn_for("chat", done, "r")[0].text or "")
+    # another stage, or a message that does not match: the ordinary turns by assistant count
+    assert script.turn_for("scout", history, "r")[0].text != "Started."
+    assert script.turn_for("chat", [_user("hello")], "r")[0].text == "Hello."
+    assert EXHAUSTED_MARK in (script.turn_for("chat", [*history[:2], _user("thanks")], "r")[0].text or "")
+
+
+def test_a_bad_reply_regex_is_a_script_error() -> None:
+    script = parse_script('replies: [{match: "(", turns: [{text: x}]}]', "bad.yaml")
+    with pytest.raises(ScriptError, match=r"bad regex"):
+        script.turn_for("chat", [_user("anything")], "bad")
 
 
 def test_invalid_json_turn_is_not_parseable() -> None:

@@ -83,6 +83,9 @@ def test_completion_of_commands_subcommands_and_values() -> None:
     }
     assert complete("/workflow run d", dynamic) == ["/workflow run demo"]
     assert complete("/workflow attach r", dynamic) == ["/workflow attach r-123"]
+    inputs = {"inputs:demo": ["topic", "depth"]}
+    assert complete("/workflow run demo to", inputs) == ["/workflow run demo topic="]
+    assert complete("/workflow run demo topic=x ", inputs) == ["/workflow run demo topic=x depth="]
     assert complete("/theme loopcraft-l", dynamic) == ["/theme loopcraft-light"]
     assert complete("hello") == []
 
@@ -257,9 +260,13 @@ def test_transcript_blocks_pair_tool_calls_with_results() -> None:
 
 
 def test_help_lists_keys_and_the_hint_line_follows_attachment() -> None:
-    text = commands.help_text()
-    assert "keys:" in text and "Ctrl+B" in text and "F2 F3 F4 F5" in text and "Alt+Enter" in text
-    assert commands.help_text("keys").startswith("keys:") and "/workflow" not in commands.help_text("keys")
+    from loopcraft.tui.keys import keys_text
+
+    keys = keys_text()
+    text = commands.help_text(keys=keys)
+    assert "keys (F1):" in text and "Ctrl+B" in text and "F2" in text and "Alt+Enter" in text
+    assert commands.help_text("keys", keys).startswith("keys:")
+    assert "/workflow" not in commands.help_text("keys", keys)
     assert complete("/help k", {}) == ["/help keys"]
     assert "steer stage" in hint_text(attached=True).plain and "Esc interrupt" in hint_text().plain
 

@@ -38,9 +38,9 @@ class PromptCard(Vertical, can_focus=True):
     """One pending prompt with the widget its kind needs."""
 
     BINDINGS = [
-        Binding("y", "confirm(True)", "yes", show=False),
-        Binding("n", "confirm(False)", "no", show=False),
-        Binding("ctrl+s", "send_editor", "send", show=False),
+        Binding("y", "confirm(True)", "yes", show=False, tooltip="confirm prompt: yes"),
+        Binding("n", "confirm(False)", "no", show=False, tooltip="confirm prompt: no"),
+        Binding("ctrl+s", "send_editor", "send", show=False, tooltip="editor prompt: send the text"),
     ]
 
     def __init__(self, prompt: PendingPrompt) -> None:
