@@ -251,7 +251,7 @@ class WorkflowController:
     def _full_id(self, prefix: str) -> str:
         if prefix in self.runs_pane.runs:
             return prefix
-        matches = [rid for rid in self.runs_pane.runs if rid.startswith(prefix)]
+        matches = [rid for rid in self.runs_pane.runs if rid.startswith(prefix) or rid.endswith("-" + prefix)]
         return matches[0] if len(matches) == 1 else prefix
 
     async def status_text(self, run_id: str | None = None) -> str:

@@ -63,7 +63,8 @@ async def test_attach_streams_transcript_and_detach_returns(git_repo: Path) -> N
     async with app.run_test(size=(160, 45)) as pilot:
         run_id = await _start_demo(app, pilot)
         await wait_for(pilot, lambda: app.query(PromptCard))
-        await pilot.press(*f"/workflow attach {run_id} scout", "enter")
+        handle = run_id.rsplit("-", 1)[1]  # the run's short handle, as the runs pane shows it
+        await pilot.press(*f"/workflow attach {handle} scout", "enter")
         pane = app.workflows.transcript_pane
         await wait_for(pilot, lambda: pane.has_class("visible"))
         texts = [getattr(w, "text", str(getattr(w, "title", ""))) for w in pane.view.blocks()]
