@@ -273,8 +273,10 @@ class Engine:
         return info
 
     async def graph(self, run_id: str) -> Graph:
+        from loopcraft.engine.artifacts import RunFiles
+
         row = await self._row(run_id)
-        return await load_graph(self.journal, row.id)
+        return await load_graph(self.journal, row.id, RunFiles(self.root, row.id))
 
     async def stage_transcript(self, run_id: str, stage_key: str) -> list[dict[str, Any]]:
         """The stage's session entries (JSONL lines); the stage may be named by key or by name."""
