@@ -47,7 +47,7 @@ def merge_target(branch: str) -> str:
 def node_name(kind: str, name: str) -> str:
     """The name a graph node shows: a merge reads ``merge fix-parser``; a parallel ``parallel``."""
     if kind == "merge":
-        return f"merge {merge_target(name)}".strip()
+        return name if name.startswith("merge ") else f"merge {merge_target(name)}".strip()
     return name or kind
 
 

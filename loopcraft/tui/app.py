@@ -341,6 +341,12 @@ class LoopcraftApp(App[None]):
     def _graph_attach(self, event: GraphPane.Attach) -> None:
         self.enqueue(lambda: self.run_command(f"/workflow attach {event.run_id} {event.key}"))
 
+    @on(GraphPane.ShowRound)
+    def _graph_show_round(self, event: GraphPane.ShowRound) -> None:
+        if self.workflows is not None:
+            workflows = self.workflows
+            self.enqueue(lambda: workflows.show_round(event.run_id, event.key))
+
     @on(GraphPane.FocusPrompt)
     def _graph_focus_prompt(self, event: GraphPane.FocusPrompt) -> None:
         self.show_side()
