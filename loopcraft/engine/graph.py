@@ -98,9 +98,7 @@ class Graph:
         return {"run_id": self.run_id, "nodes": [n.to_dict() for n in self.nodes]}
 
 
-def build_graph(
-    run_id: str, steps: list[StepRow], load_output: Callable[[Any], Any] | None = None
-) -> Graph:
+def build_graph(run_id: str, steps: list[StepRow], load_output: Callable[[Any], Any] | None = None) -> Graph:
     """Nodes for stage steps and parallel groups; each nested under the closest group whose key
     prefixes it (a parallel's branches given as other ``ctx`` calls: under that parallel).
     ``load_output`` reads a step's journaled output (``RunFiles.load_output``: large ones are files)."""
@@ -135,6 +133,7 @@ def build_graph(
         if group.kind == "parallel":
             _add_queued(group)
             _failed_reviewers(group)
+    for group in groups.values():  # every parallel settled first: a turn's summary reads its reviewers
         group.usage = _descendant_usage(group)
         group.summary = group_summary(_round_members(group))
     return graph

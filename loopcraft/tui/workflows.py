@@ -184,7 +184,9 @@ class WorkflowController:
         if kind in ("run_status", "usage"):
             refresh.add(run_id)
         elif kind == "stage_added":
-            self._graph(run_id).add(event.key, event.name, event.kind, event.parents, getattr(event, "info", None))
+            self._graph(run_id).add(
+                event.key, event.name, event.kind, event.parents, getattr(event, "info", None)
+            )
             self._graph_changed(run_id)
         elif kind == "stage_status":
             node = self._graph(run_id).set_status(event.key, event.status, event.model, event.error)
@@ -257,7 +259,14 @@ class WorkflowController:
         rows = await self.eng.prompts()
         return [
             PendingPrompt(
-                p.id, p.run_id, p.step_key, p.kind, p.question, p.options, p.default, self._workflow_of(p.run_id)
+                p.id,
+                p.run_id,
+                p.step_key,
+                p.kind,
+                p.question,
+                p.options,
+                p.default,
+                self._workflow_of(p.run_id),
             )
             for p in rows
         ]
@@ -507,7 +516,9 @@ class WorkflowController:
             run_id, stage = self._attach_target(cmd.args)
             key = await self.attach(run_id, stage)
             label = self.stage_label(self._full_id(run_id), key)
-            await app.show_info(f"attached to {label}: typing steers it; /workflow detach returns to the chat")
+            await app.show_info(
+                f"attached to {label}: typing steers it; /workflow detach returns to the chat"
+            )
         elif sub == "detach":
             await self.detach()
             await app.show_info("detached: typing talks to the chat agent again")

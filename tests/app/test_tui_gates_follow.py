@@ -55,7 +55,9 @@ async def test_answer_goes_to_the_selected_run_and_is_confirmed(git_repo: Path) 
         controller, first, second = await _two_gated_runs(app, pilot)
         await controller.select(first)
         await pilot.press(*"/workflow answer yes", "enter")
-        await wait_for(pilot, lambda: _said(app, f"answered 'Apply the plan?' → yes · run gate {short_id(first)}"))
+        await wait_for(
+            pilot, lambda: _said(app, f"answered 'Apply the plan?' → yes · run gate {short_id(first)}")
+        )
         await wait_for(pilot, lambda: [c.prompt.run_id for c in app.query(PromptCard)] == [second])
         run = await controller.eng.wait(first)
         assert run.output == "applied"

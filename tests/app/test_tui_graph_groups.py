@@ -157,7 +157,9 @@ async def test_a_fan_out_is_a_group_with_its_queued_branches_and_its_join(git_re
         run_id = await _start(app, pilot, "/workflow run fan")
         controller = app.workflows
         await wait_for(pilot, lambda: app.query(PromptCard), timeout=FIRST_CALL_S)
-        await wait_for(pilot, lambda: any("third" in label for label in _labels(controller.graph_pane.tree_widget)))
+        await wait_for(
+            pilot, lambda: any("third" in label for label in _labels(controller.graph_pane.tree_widget))
+        )
         group = _tree_node(app, "parallel")
         assert str(group.label).startswith("⟳ parallel · 3 branches · 1 at a time")
         assert [str(child.label).split("  ")[0] for child in group.children] == [
@@ -167,7 +169,10 @@ async def test_a_fan_out_is_a_group_with_its_queued_branches_and_its_join(git_re
         ]
         journal = await controller.eng.graph(run_id)  # the same from the journal (a reload, `show`)
         parallel = next(n for n in journal.walk() if n.kind == "parallel")
-        assert [(c.name, c.status) for c in parallel.children][1:] == [("second", "queued"), ("third", "queued")]
+        assert [(c.name, c.status) for c in parallel.children][1:] == [
+            ("second", "queued"),
+            ("third", "queued"),
+        ]
 
         await pilot.press(*"/workflow answer y", "enter")
         await wait_for(pilot, lambda: controller.runs_pane.runs[run_id].status == "completed", FIRST_CALL_S)
@@ -187,7 +192,9 @@ async def test_a_failed_stage_shows_its_whole_error_and_its_transcript_ends_with
         await wait_for(pilot, lambda: controller.graphs[run_id].nodes and _failed(app, "explain"))
         for name in ("judge", "explain"):
             await pilot.press(*f"/workflow attach {name}", "enter")
-            await wait_for(pilot, lambda name=name: controller.attached and controller.attached[1].endswith(name))
+            await wait_for(
+                pilot, lambda name=name: controller.attached and controller.attached[1].endswith(name)
+            )
             view = controller.transcript_pane.view
             await view.settle()
             texts = [str(getattr(b, "text", "")) for b in view.blocks()]
@@ -219,7 +226,9 @@ async def test_each_turn_shows_its_check_and_review_round_and_opens_it_as_a_tabl
         controller = app.workflows
         await wait_for(pilot, lambda: controller.runs_pane.runs[run_id].status == "completed", FIRST_CALL_S)
         await wait_for(pilot, lambda: "1 blocker" in _label(app, "turn-2"))
-        assert "turn-1 · check failed (exit 1) · 0/3 approve · 3 blockers" in str(_tree_node(app, "turn-1").label)
+        assert "turn-1 · check failed (exit 1) · 0/3 approve · 3 blockers" in str(
+            _tree_node(app, "turn-1").label
+        )
         assert "turn-2 · check passed · 2/3 approve · 1 blocker" in str(_tree_node(app, "turn-2").label)
         assert "tests (check) · passed" in str(_tree_node(app, "tests").label) or any(
             "tests (check) · passed" in label for label in _labels(controller.graph_pane.tree_widget)

@@ -9,6 +9,7 @@ from typing import Any
 
 from loopcraft.engine.events import StageAdded
 from loopcraft.engine.journal import StepRow
+from loopcraft.engine.names import segment_name
 from loopcraft.engine.steps.protocol import Runtime, Scope, check_step, recorded_error, run_structural
 from loopcraft.engine.steps.task import run_task
 from loopcraft.engine.tasks import TaskSpec
@@ -86,8 +87,9 @@ def _awaitable_branch(item: Any, index: int) -> dict[str, Any]:
         key = found if isinstance(found, str) else None
     if key is None:
         return {"key": None, "name": f"branch {index + 1}", "kind": "task"}
-    _, kind, name = (key.rsplit("/", 1)[-1].split(":", 2) + ["", ""])[:3]
-    return {"key": key, "name": name or kind, "kind": kind or "task"}
+    segment = key.rsplit("/", 1)[-1]
+    kind = segment.split(":", 2)[1] if segment.count(":") else "task"
+    return {"key": key, "name": segment_name(segment) or kind, "kind": kind}
 
 
 def _raise_recorded_failure(rt: Runtime, pos: str, key: str, name: str) -> None:

@@ -54,7 +54,8 @@ class PromptCard(Vertical, can_focus=True):
         prompt = self.prompt
         head = Text(f"? {prompt.question}", style="bold")
         head.append(
-            f"   run {short_id(prompt.run_id)} · {step_path(prompt.key, prompt.workflow or None)}", style="dim"
+            f"   run {short_id(prompt.run_id)} · {step_path(prompt.key, prompt.workflow or None)}",
+            style="dim",
         )
         yield Static(head)
         if prompt.kind == "confirm":

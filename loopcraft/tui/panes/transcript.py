@@ -169,7 +169,9 @@ class TranscriptPane(Vertical):
                 renderer.tools[block.call_id] = widget  # its result may still arrive live
         self.add_class("visible")
 
-    def set_title(self, status: str = "", hint: str = "typing steers this stage; /workflow detach to return") -> None:
+    def set_title(
+        self, status: str = "", hint: str = "typing steers this stage; /workflow detach to return"
+    ) -> None:
         title = Text(f"Transcript · {self.label} · run {self.run_label}")
         if status:
             title.append(f" · {status}")
@@ -180,7 +182,9 @@ class TranscriptPane(Vertical):
         """The attached stage failed just now: its transcript ends with the whole error."""
         await self.view.add(Notice(f"failed: {error}"))
 
-    async def show_round(self, run_id: str, key: str, label: str, run_label: str, rows: list[RoundRow], summary: str) -> None:
+    async def show_round(
+        self, run_id: str, key: str, label: str, run_label: str, rows: list[RoundRow], summary: str
+    ) -> None:
         """Group ``key``'s review round as a table (reviewer, verdict, blockers, top finding)."""
         self.run_id, self.key, self.label, self.run_label = run_id, key, label, run_label
         self.renderer = None
