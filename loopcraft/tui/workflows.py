@@ -598,7 +598,7 @@ def _run_line(run: Any) -> str:
 
 def _default_stage(model: GraphModel) -> str | None:
     """The stage to attach to: a running one, else the last task."""
-    tasks = [n for n in model.nodes.values() if n.kind in ("task", "stage")]
+    tasks = [n for n in model.nodes.values() if n.kind in ("task", "stage") and n.status != "queued"]
     running = [n for n in tasks if n.status in ("running", "awaiting_input")]
     chosen = running[-1] if running else (tasks[-1] if tasks else None)
     return chosen.key if chosen else None

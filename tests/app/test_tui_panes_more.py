@@ -148,7 +148,7 @@ async def test_graph_keys_move_fold_the_nested_workflow_and_attach_stages(git_re
         await wait_for(pilot, lambda: "Transcript · demo › plan" in screen_text(app))
         assert app.input.has_class("attached") and "steer stage" in screen_text(app)
 
-        await pilot.press("down", "down", "down", "enter")  # a stage inside the nested workflow
+        await pilot.press("down", "down", "down", "down", "enter")  # a stage in the nested fan-out
         key = "root/1:workflow:demo-review/0:parallel/1:task:review-maintainability"
         await wait_for(pilot, lambda: controller.attached == (run_id, key))
         first = getattr(pane.view.blocks()[0], "text", "")
