@@ -240,6 +240,9 @@ class WorkflowController:
         self.runs_pane.update_run(run)
         if run.status in CLOSED_RUN_STATES:  # its gates can take no answer: never offer them
             await self.prompts_pane.drop_run(run.id)
+            if run.id in self.graphs:
+                self.graphs[run.id].run_ended()
+                self._graph_changed(run.id)
         self._status()
 
     def _retitle(self, run_id: str) -> None:

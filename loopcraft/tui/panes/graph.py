@@ -70,8 +70,8 @@ class StageNode:
 def node_label(
     node: StageNode, now: float | None = None, *, parallel: bool = False, joins: int = 0, summary: bool = True
 ) -> Text:
-    """``icon name [kind] status · outcome · time · tokens · model``: most important first, so a
-    narrow pane cuts the model, never the status. A stage's error is shown whole on selection."""
+    """``icon name [kind] status · outcome · time · tokens · model error``: most important first, so
+    a narrow pane cuts the model and the error's start, never the status; Enter shows the whole error."""
     icon, style = ICONS.get(node.status, ("•", ""))
     text = Text(f"{icon} ", style=style)
     if parallel:
@@ -98,6 +98,8 @@ def node_label(
         details.append(node.model)
     if details:
         text.append("  " + " · ".join(details), style="dim")
+    if node.error:  # its start, last (a narrow pane cuts it first); Enter shows it whole
+        text.append(f"  {node.error.splitlines()[0][:60]}", style="red")
     return text
 
 
@@ -155,6 +157,12 @@ class GraphModel:
         if bkey not in self.nodes:
             name = branch.get("name") or f"branch {index + 1}"
             self.nodes[bkey] = StageNode(bkey, name, branch.get("kind") or "task", "queued")
+
+    def run_ended(self) -> None:
+        """The run ended: branches still queued will never start."""
+        for node in self.nodes.values():
+            if node.status == "queued":
+                node.status = "skipped"
 
     def settle_groups(self) -> None:
         """A parallel group's status and every group's review-round summary, from its children
@@ -246,6 +254,9 @@ def _group_status(statuses: list[str], current: str) -> str:
         return "failed"
     if all(s in ("completed", "skipped") for s in statuses):
         return "completed"
+    stopped = [s for s in statuses if s not in ("completed", "skipped", "queued", "pending")]
+    if stopped:  # e.g. budget_exceeded: the branches stopped, and the group with them
+        return stopped[0]
     return "running" if "queued" in statuses else current
 
 
