@@ -69,7 +69,7 @@ class BenchApp(LoopcraftApp):
         controller = self.workflows
         run_id = await controller.run("bench16", {})
         nodes = lambda: controller.graphs[run_id].nodes.values()
-        while sum(n.status == "running" for n in nodes()) < 16:
+        while sum(n.status == "running" and n.kind == "task" for n in nodes()) < 16:
             await asyncio.sleep(0.05)
         last_delta = {}
 

@@ -42,6 +42,7 @@ class StageAdded(EngineEvent):
     name: str = ""
     kind: str = "task"
     parents: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # a parallel group's branches and concurrency
     type: ClassVar[str] = "stage_added"
 
 

@@ -1,19 +1,30 @@
 """The stage graph of a run, built from the journal's steps: nodes with status, model, time,
-tokens and cost; parent edges from control flow; nested workflows as children of their node."""
+tokens and cost; parent edges from control flow; nested workflows as children of their node.
+
+A parallel fan-out is a group node with its branches under it (those not started yet, held back
+by the concurrency limit, as ``queued`` nodes). A check node carries its outcome and a task whose
+structured output is a :class:`~loopcraft.engine.verify.Verdict` its verdict, and a group whose
+children include them gets a one-line summary (``check passed · 2/3 approve · 1 blocker``).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from loopcraft.engine.artifacts import RunFiles
 from loopcraft.engine.journal import Journal, StepRow
+from loopcraft.engine.names import node_name
+from loopcraft.engine.verify import CheckResult, parse_verdict
 from loopcraft.models.types import Usage
 
-# Step kinds shown as nodes (chain and parallel are structure only: their children are the nodes).
+# Step kinds that are stages (events, parent edges); chain is structure only (its children are the nodes).
 GRAPH_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt", "merge", "check"})
-GROUP_KINDS = frozenset({"workflow", "stage"})
+# Step kinds shown as graph nodes: the stages and the parallel groups.
+NODE_KINDS = GRAPH_KINDS | {"parallel"}
+GROUP_KINDS = frozenset({"workflow", "stage", "parallel"})
 # Steps whose usage is their own (the one definition; the runtime imports it from here).
 # A group's usage is always the sum of these among its descendants, never its own row's.
 USAGE_KINDS = frozenset({"task", "stage_prompt"})
@@ -32,6 +43,9 @@ class GraphNode:
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
     children: list[GraphNode] = field(default_factory=list)
+    # what the node's output says: a check's outcome, a reviewer's verdict, a parallel's branches
+    info: dict[str, Any] = field(default_factory=dict)
+    summary: str | None = None  # a group's check and review round, e.g. "check passed · 2/3 approve"
 
     @property
     def elapsed(self) -> float:
@@ -59,6 +73,8 @@ class GraphNode:
             "tokens": self.tokens,
             "cost": self.cost,
             "error": self.error,
+            "info": self.info,
+            "summary": self.summary,
             "children": [c.to_dict() for c in self.children],
         }
 
@@ -82,16 +98,20 @@ class Graph:
         return {"run_id": self.run_id, "nodes": [n.to_dict() for n in self.nodes]}
 
 
-def build_graph(run_id: str, steps: list[StepRow]) -> Graph:
-    """Nodes for stage steps; each nested under the closest group (workflow/stage) whose key prefixes it."""
+def build_graph(run_id: str, steps: list[StepRow], load_output: Callable[[Any], Any] | None = None) -> Graph:
+    """Nodes for stage steps and parallel groups; each nested under the closest group whose key
+    prefixes it (a parallel's branches given as other ``ctx`` calls: under that parallel).
+    ``load_output`` reads a step's journaled output (``RunFiles.load_output``: large ones are files)."""
     graph = Graph(run_id)
     groups: dict[str, GraphNode] = {}
+    branch_of: dict[str, GraphNode] = {}  # a branch's key → its parallel group
+    load = load_output or (lambda stored: stored)
     for step in sorted(steps, key=lambda s: s.seq):
-        if step.kind not in GRAPH_KINDS:
+        if step.kind not in NODE_KINDS:
             continue
         node = GraphNode(
             step.key,
-            step.name,
+            node_name(step.kind, step.name),
             step.kind,
             step.status,
             step.model,
@@ -101,13 +121,136 @@ def build_graph(run_id: str, steps: list[StepRow]) -> Graph:
             Usage.from_dict(step.usage),
             (step.error or {}).get("message") if step.error else None,
         )
-        owner = _owner(step.key, groups)
+        node.info = _node_info(step, load)
+        owner = branch_of.get(step.key) or _owner(step.key, groups)
         (owner.children if owner else graph.nodes).append(node)
         if step.kind in GROUP_KINDS:
             groups[step.key] = node
+        for branch in node.info.get("branches", []):
+            if branch.get("key"):
+                branch_of[branch["key"]] = node
     for group in groups.values():
+        if group.kind == "parallel":
+            _add_queued(group)
+            _failed_reviewers(group)
+    for group in groups.values():  # every parallel settled first: a turn's summary reads its reviewers
         group.usage = _descendant_usage(group)
+        group.summary = group_summary(_round_members(group))
     return graph
+
+
+def _node_info(step: StepRow, load: Callable[[Any], Any]) -> dict[str, Any]:
+    """What a node shows of its step's output: a check's outcome, a verdict, a parallel's branches."""
+    if step.output is None or step.kind not in ("check", "task", "parallel"):
+        return {}
+    try:
+        output = load(step.output)
+    except (OSError, ValueError):
+        return {}
+    if step.kind == "parallel":
+        return dict(output) if isinstance(output, dict) else {}
+    if step.kind == "check":
+        try:
+            check = CheckResult.model_validate(output)
+        except ValueError:
+            return {}
+        return {"check": {"passed": check.passed, "code": check.code, "timed_out": check.timed_out}}
+    return _verdict_info(output.get("structured") if isinstance(output, dict) else None)
+
+
+def _verdict_info(structured: Any) -> dict[str, Any]:
+    if not isinstance(structured, dict) or "approve" not in structured:
+        return {}
+    verdict, _ = parse_verdict(structured)
+    if verdict is None:
+        return {}
+    blocking = sorted((f for f in verdict.findings if f.blocking), key=lambda f: f.priority)
+    top = min(verdict.findings, key=lambda f: f.priority) if verdict.findings else None
+    return {
+        "verdict": {
+            "approve": verdict.approve and not verdict.reviewer_error,
+            "blockers": len(blocking),
+            "findings": len(verdict.findings),
+            "top": top.title if top else (verdict.reviewer_error or verdict.summary or ""),
+        }
+    }
+
+
+def _failed_reviewers(group: GraphNode) -> None:
+    """A branch that failed beside branches that returned verdicts was a reviewer: it rejects
+    (fail closed, as :func:`~loopcraft.engine.verify.reduce_verdicts` counts it)."""
+    if not any(child.info.get("verdict") for child in group.children):
+        return
+    for child in group.children:
+        if child.kind == "task" and child.status == "failed" and not child.info:
+            top = (child.error or "reviewer failed").splitlines()[0]
+            child.info = {"verdict": {"approve": False, "blockers": 0, "findings": 0, "top": top}}
+
+
+def _add_queued(group: GraphNode) -> None:
+    """Branches the parallel has not started: ``queued`` while it runs, ``skipped`` once it ended."""
+    started = {child.key for child in group.children}
+    status = "queued" if group.status in ("running", "paused", "awaiting_input") else "skipped"
+    for index, branch in enumerate(group.info.get("branches", [])):
+        key = branch.get("key") or f"{group.key}/~{index}"
+        if key not in started:
+            name = branch.get("name") or f"branch {index + 1}"
+            kind = branch.get("kind") or "task"
+            group.children.append(GraphNode(key, name, kind, status, None, [], None, None))
+
+
+def check_outcome(info: dict[str, Any]) -> str | None:
+    """``passed``, ``failed (exit N)`` or ``timed out`` for a check node's info."""
+    check = info.get("check")
+    if not check:
+        return None
+    if check.get("timed_out"):
+        return "timed out"
+    return "passed" if check.get("passed") else f"failed (exit {check.get('code')})"
+
+
+def verdict_outcome(info: dict[str, Any]) -> str | None:
+    """``approve`` or ``reject``, with the blocker count, for a reviewer node's info."""
+    verdict = info.get("verdict")
+    if not verdict:
+        return None
+    word = "approve" if verdict.get("approve") else "reject"
+    blockers = int(verdict.get("blockers") or 0)
+    return f"{word} · {blockers} blocker{'s' if blockers != 1 else ''}" if blockers else word
+
+
+def _round_members(group: GraphNode) -> list[GraphNode]:
+    """The nodes of ``group``'s own round: its children, looking through parallel groups but not
+    into nested workflows or stages (each turn is its own group)."""
+    members: list[GraphNode] = []
+    stack = list(reversed(group.children))
+    while stack:
+        node = stack.pop()
+        members.append(node)
+        if node.kind == "parallel":
+            stack.extend(reversed(node.children))
+    return members
+
+
+def group_summary(members: list[Any]) -> str | None:
+    """A review round in one line (``check passed · 2/3 approve · 1 blocker``): the checks' outcome
+    and the reviewers' verdicts among ``members`` (nodes with ``info``, ``kind``, ``status``); None
+    when there are neither. A reviewer that failed beside reviewers that returned verdicts counts
+    as not approving (see :func:`_failed_reviewers`)."""
+    checks = [m.info["check"] for m in members if m.info.get("check")]
+    verdicts = [m.info["verdict"] for m in members if m.info.get("verdict")]
+    parts: list[str] = []
+    if len(checks) == 1:
+        parts.append(f"check {check_outcome({'check': checks[0]})}")
+    elif checks:
+        parts.append(f"{sum(1 for c in checks if c.get('passed'))}/{len(checks)} checks passed")
+    if verdicts:
+        approvals = sum(1 for v in verdicts if v.get("approve"))
+        parts.append(f"{approvals}/{len(verdicts)} approve")
+        blockers = sum(int(v.get("blockers") or 0) for v in verdicts)
+        if blockers:
+            parts.append(f"{blockers} blocker{'s' if blockers != 1 else ''}")
+    return " · ".join(parts) or None
 
 
 def _descendant_usage(group: GraphNode) -> Usage:
@@ -130,5 +273,6 @@ def _owner(key: str, groups: dict[str, GraphNode]) -> GraphNode | None:
     return best
 
 
-async def load_graph(journal: Journal, run_id: str) -> Graph:
-    return build_graph(run_id, await journal.load_steps(run_id))
+async def load_graph(journal: Journal, run_id: str, files: RunFiles | None = None) -> Graph:
+    """The run's graph from its journal (``files``: the run's folder, to read large step outputs)."""
+    return build_graph(run_id, await journal.load_steps(run_id), files.load_output if files else None)

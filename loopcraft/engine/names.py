@@ -34,6 +34,23 @@ def segment_name(segment: str) -> str | None:
     return name or kind
 
 
+def merge_target(branch: str) -> str:
+    """The stage a merge step merges, from its branch (``loopcraft/<run>/fix-parser`` → ``fix-parser``;
+    in a step key the branch reads ``loopcraft_<run>_fix-parser``). Other branches are kept whole."""
+    for sep in ("/", "_"):
+        parts = branch.split(sep, 2)
+        if len(parts) == 3 and parts[0] == "loopcraft" and parts[1] and parts[2]:
+            return parts[2]
+    return branch
+
+
+def node_name(kind: str, name: str) -> str:
+    """The name a graph node shows: a merge reads ``merge fix-parser``; a parallel ``parallel``."""
+    if kind == "merge":
+        return name if name.startswith("merge ") else f"merge {merge_target(name)}".strip()
+    return name or kind
+
+
 def step_names(key: str) -> list[str]:
     """The named segments of a step key below the root, outermost first."""
     names: list[str] = []

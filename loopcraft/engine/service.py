@@ -286,8 +286,10 @@ class Engine:
         return info
 
     async def graph(self, run_id: str) -> Graph:
+        from loopcraft.engine.artifacts import RunFiles
+
         row = await self._row(run_id)
-        return await load_graph(self.journal, row.id)
+        return await load_graph(self.journal, row.id, RunFiles(self.root, row.id))
 
     async def live_view(self, run_id: str) -> tuple[RunInfo, Graph]:
         """The run and its graph as of now: while the run is unfinished (live in any process, or

@@ -432,6 +432,12 @@ class LoopcraftApp(App[None]):
 
         self.enqueue(attach)
 
+    @on(GraphPane.ShowRound)
+    def _graph_show_round(self, event: GraphPane.ShowRound) -> None:
+        if self.workflows is not None:
+            workflows = self.workflows
+            self.enqueue(lambda: workflows.show_round(event.run_id, event.key))
+
     @on(GraphPane.FocusPrompt)
     def _graph_focus_prompt(self, event: GraphPane.FocusPrompt) -> None:
         self.show_side()

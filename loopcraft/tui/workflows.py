@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from rich.text import Text
 from textual.widget import Widget
 
+from loopcraft.engine.graph import check_outcome, verdict_outcome
 from loopcraft.engine.journal import CLOSED_RUN_STATES
+from loopcraft.engine.names import short_id, step_path
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.tui import commands
 from loopcraft.tui.panes.graph import GraphModel, GraphPane, model_from_graph
 from loopcraft.tui.panes.prompts import PendingPrompt, PromptsPane
-from loopcraft.tui.panes.runs import ACTIVE_STATES, RunsPane, format_elapsed, live_elapsed
-from loopcraft.tui.panes.transcript import TranscriptPane
+from loopcraft.tui.panes.runs import ACTIVE_STATES, STATUS_STYLE, RunsPane, format_elapsed, live_elapsed
+from loopcraft.tui.panes.transcript import RoundRow, TranscriptPane
 
 FLUSH_S = 0.05  # engine events are applied to the panes in batches, at most this often
 
@@ -49,6 +52,7 @@ class WorkflowController:
         self.attached: tuple[str, str] | None = None
         self._unsubscribe: Any = None
         self._events: list[Any] = []
+        self._outcomes: set[str] = set()  # runs with a finished check or task: reread outcomes
         self._wake = asyncio.Event()
 
     # ----- lifecycle -----------------------------------------------------------------------
@@ -112,7 +116,9 @@ class WorkflowController:
                 model.nodes.setdefault(key, node)
         self.graphs[run_id] = model
         run = self.runs_pane.runs.get(run_id)
-        self.graph_pane.show(model, _graph_title(run) if run else run_id)
+        self.graph_pane.show(model, _graph_title(run) if run else short_id(run_id))
+        if run is not None:
+            self._retitle(run_id)
         self.runs_pane.select(run_id)
 
     def _graph(self, run_id: str) -> GraphModel:
@@ -152,7 +158,24 @@ class WorkflowController:
             await self._refresh_run(run_id)
             if self.selected is None or self.selected == run_id:
                 self._retitle(run_id)
+        outcomes, self._outcomes = self._outcomes, set()
+        if self.selected in outcomes:
+            await self._reread_outcomes(self.selected)
         self._status()
+
+    async def _reread_outcomes(self, run_id: str) -> None:
+        """Checks' outcomes, verdicts and parallel branches are in the journal's step outputs (events
+        carry no outputs): copy them into the live graph."""
+        try:
+            graph = await self.eng.graph(run_id)
+        except LoopcraftError:
+            return
+        model = self._graph(run_id)
+        for item in graph.walk():
+            node = model.nodes.get(item.key)
+            if node is not None and item.info and node.info != item.info:
+                node.info = dict(item.info)
+        self._graph_changed(run_id)
 
     async def _apply(self, event: Any, refresh: set[str], attached: list[Any]) -> None:
         """Fold one engine event into the panes (run rows are refreshed once per batch)."""
@@ -161,13 +184,19 @@ class WorkflowController:
         if kind in ("run_status", "usage"):
             refresh.add(run_id)
         elif kind == "stage_added":
-            self._graph(run_id).add(event.key, event.name, event.kind, event.parents)
+            self._graph(run_id).add(
+                event.key, event.name, event.kind, event.parents, getattr(event, "info", None)
+            )
             self._graph_changed(run_id)
         elif kind == "stage_status":
-            self._graph(run_id).set_status(event.key, event.status, event.model, event.error)
+            node = self._graph(run_id).set_status(event.key, event.status, event.model, event.error)
             self._graph_changed(run_id)
+            if event.status in ("completed", "failed") and node.kind in ("check", "task"):
+                self._outcomes.add(run_id)
             if self.attached == (run_id, event.key):
                 self.transcript_pane.set_title(event.status)
+                if event.status == "failed" and event.error:
+                    await self.transcript_pane.show_failure(event.error)
         elif kind == "stage_event":
             inner = event.event
             if getattr(inner, "kind", "") == "usage":
@@ -185,6 +214,7 @@ class WorkflowController:
                 event.question,
                 event.options,
                 getattr(event, "default", None),
+                self._workflow_of(run_id),
             )
             if await self.prompts_pane.add(prompt):
                 self.app.show_side()
@@ -210,17 +240,38 @@ class WorkflowController:
         self.runs_pane.update_run(run)
         if run.status in CLOSED_RUN_STATES:  # its gates can take no answer: never offer them
             await self.prompts_pane.drop_run(run.id)
+            if run.id in self.graphs:
+                self.graphs[run.id].run_ended()
+                self._graph_changed(run.id)
         self._status()
 
     def _retitle(self, run_id: str) -> None:
         run = self.runs_pane.runs.get(run_id)
         if run is not None and self.selected == run_id:
-            self.graph_pane.set_title(_graph_title(run))
+            self.graph_pane.set_title(_graph_title(run), _run_outcome(run))
+
+    def _workflow_of(self, run_id: str) -> str:
+        run = self.runs_pane.runs.get(run_id)
+        return str(run.workflow) if run is not None else ""
+
+    def stage_label(self, run_id: str, key: str) -> str:
+        """A stage as people read it: ``demo › demo-review › synthesis``."""
+        return step_path(key, self._workflow_of(run_id) or None)
 
     async def _pending_prompts(self) -> list[PendingPrompt]:
         rows = await self.eng.prompts()
         return [
-            PendingPrompt(p.id, p.run_id, p.step_key, p.kind, p.question, p.options, p.default) for p in rows
+            PendingPrompt(
+                p.id,
+                p.run_id,
+                p.step_key,
+                p.kind,
+                p.question,
+                p.options,
+                p.default,
+                self._workflow_of(p.run_id),
+            )
+            for p in rows
         ]
 
     # ----- operations (shared by /workflow and the agent's workflow tool) ----------------
@@ -249,9 +300,10 @@ class WorkflowController:
         return self._full_id(chosen)
 
     def _full_id(self, prefix: str) -> str:
+        """A run's id from its id, a unique prefix of it, or its short handle (``3ef009``)."""
         if prefix in self.runs_pane.runs:
             return prefix
-        matches = [rid for rid in self.runs_pane.runs if rid.startswith(prefix) or rid.endswith("-" + prefix)]
+        matches = [rid for rid in self.runs_pane.runs if rid.startswith(prefix) or short_id(rid) == prefix]
         return matches[0] if len(matches) == 1 else prefix
 
     async def status_text(self, run_id: str | None = None) -> str:
@@ -290,7 +342,16 @@ class WorkflowController:
             key = matches[0]
         entries = await self.eng.stage_transcript(run_id, key)
         self.attached = (run_id, key)
-        await self.transcript_pane.attach(run_id, key, entries, model.nodes[key].status)
+        node = model.nodes[key]
+        await self.transcript_pane.attach(
+            run_id,
+            key,
+            entries,
+            node.status,
+            label=self.stage_label(run_id, key),
+            run_label=short_id(run_id),
+            error=node.error,
+        )
         self.app.input.add_class("attached")
         self.app.show_hints(attached=True)
         return key
@@ -302,6 +363,24 @@ class WorkflowController:
         if args and (self._full_id(args[0]) in self.runs_pane.runs or self.selected is None):
             return args[0], None
         return self._run_or_selected(None), (args[0] if args else None)
+
+    async def show_round(self, run_id: str, key: str) -> None:
+        """Group ``key``'s review round (its checks and reviewers) as a table in the transcript pane."""
+        model = self.graphs.get(run_id)
+        group = model.nodes.get(key) if model is not None else None
+        if model is None or group is None:
+            return
+        if self.attached is not None:
+            await self.detach()
+        rows: list[RoundRow] = []
+        for child in model.children(key):
+            for member in [child, *model.children(child.key)] if child.kind == "parallel" else [child]:
+                row = _round_row(member)
+                if row is not None:
+                    rows.append(row)
+        await self.transcript_pane.show_round(
+            run_id, key, self.stage_label(run_id, key), short_id(run_id), rows, group.summary or ""
+        )
 
     async def detach(self) -> None:
         self.attached = None
@@ -412,7 +491,9 @@ class WorkflowController:
         shown = "yes" if value is True else "no" if value is False else str(value)
         run = self.runs_pane.runs.get(prompt.run_id)
         name = f"{run.workflow} " if run is not None else ""
-        await self.app.show_info(f"answered {prompt.question!r} → {shown} · run {name}{prompt.run_id}")
+        await self.app.show_info(
+            f"answered {prompt.question!r} → {shown} · run {name}{short_id(prompt.run_id)}"
+        )
 
     async def reload(self) -> str:
         catalog = self.eng.workflows(reload=True)
@@ -430,14 +511,17 @@ class WorkflowController:
             inputs = commands.parse_inputs(cmd.args[1:], commands.get_spec(cmd.name).usage)
             run_id = await self.run(cmd.args[0], inputs)
             await app.show_info(
-                f"started {cmd.args[0]} as run {run_id} (F3: graph, Enter on a stage attaches)"
+                f"started {cmd.args[0]} as run {short_id(run_id)} (F3: graph, Enter on a stage attaches)"
             )
         elif sub == "status":
             await app.show_info(await self.status_text(cmd.arg(0)), "help")
         elif sub == "attach":
             run_id, stage = self._attach_target(cmd.args)
             key = await self.attach(run_id, stage)
-            await app.show_info(f"attached to {key}: typing steers it; /workflow detach returns to the chat")
+            label = self.stage_label(self._full_id(run_id), key)
+            await app.show_info(
+                f"attached to {label}: typing steers it; /workflow detach returns to the chat"
+            )
         elif sub == "detach":
             await self.detach()
             await app.show_info("detached: typing talks to the chat agent again")
@@ -477,7 +561,30 @@ class WorkflowController:
 
 
 def _graph_title(run: Any) -> str:
-    return f"{run.workflow} · {run.id} · {run.status}"
+    return f"{run.workflow} · {short_id(run.id)} · {run.status.replace('_', ' ')}"
+
+
+def _run_outcome(run: Any) -> Text:
+    """How a run ended, for the graph's header: ``blocked — the plan was not approved``."""
+    if run.status in ACTIVE_STATES or (run.status == "completed" and not run.error):
+        return Text("")
+    style = STATUS_STYLE.get(run.status, "")
+    text = Text(run.status.replace("_", " "), style=style)
+    if run.error:
+        text.append(f" — {run.error}")
+    return text
+
+
+def _round_row(node: Any) -> RoundRow | None:
+    """A review round's row for a reviewer (its verdict) or a check (its outcome)."""
+    check = check_outcome(node.info)
+    if check is not None:
+        return RoundRow(f"{node.name} (check)", check)
+    verdict = node.info.get("verdict")
+    if not verdict:
+        return None
+    word = (verdict_outcome(node.info) or "").split(" · ")[0]
+    return RoundRow(node.name, word, int(verdict.get("blockers") or 0), str(verdict.get("top") or ""))
 
 
 def _input_names(schema: dict[str, Any]) -> list[str]:
@@ -487,14 +594,14 @@ def _input_names(schema: dict[str, Any]) -> list[str]:
 
 def _run_line(run: Any) -> str:
     return (
-        f"{run.id}  {run.workflow:<16} {run.status:<15} {format_elapsed(live_elapsed(run)):>8}  "
+        f"{short_id(run.id)}  {run.workflow:<16} {run.status:<15} {format_elapsed(live_elapsed(run)):>8}  "
         f"${float(run.cost or 0.0):.4f}"
     )
 
 
 def _default_stage(model: GraphModel) -> str | None:
     """The stage to attach to: a running one, else the last task."""
-    tasks = [n for n in model.nodes.values() if n.kind in ("task", "stage")]
+    tasks = [n for n in model.nodes.values() if n.kind in ("task", "stage") and n.status != "queued"]
     running = [n for n in tasks if n.status in ("running", "awaiting_input")]
     chosen = running[-1] if running else (tasks[-1] if tasks else None)
     return chosen.key if chosen else None

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from loopcraft.engine.names import short_id
 from loopcraft.tui.chat import UserMessage
 from loopcraft.tui.panes.prompts import PromptCard
 from tests.app.tui_support import chat_texts, make_app, scripted, wait_for
@@ -94,7 +95,7 @@ async def _user_messages(app: Any, run_id: str, stage: str) -> list[str]:
 
 async def test_pause_then_resume_with_a_message(git_repo: Path) -> None:
     async with _slow_run(git_repo) as (app, pilot, run_id):
-        assert app.workflows.runs_pane.table.get_row(run_id)[0] == run_id  # the full id is shown
+        assert app.workflows.runs_pane.table.get_row(run_id)[0] == short_id(run_id)  # its short handle
 
         await pilot.press(*"/workflow pause", "enter")
         await _wait_status(pilot, app, run_id, "paused")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from loopcraft.engine.names import short_id
 from loopcraft.tui.panes.prompts import PromptCard
 from tests.app.tui_support import chat_texts, make_app, wait_for
 
@@ -54,12 +55,14 @@ async def test_answer_goes_to_the_selected_run_and_is_confirmed(git_repo: Path) 
         controller, first, second = await _two_gated_runs(app, pilot)
         await controller.select(first)
         await pilot.press(*"/workflow answer yes", "enter")
-        await wait_for(pilot, lambda: _said(app, f"answered 'Apply the plan?' → yes · run gate {first}"))
+        await wait_for(
+            pilot, lambda: _said(app, f"answered 'Apply the plan?' → yes · run gate {short_id(first)}")
+        )
         await wait_for(pilot, lambda: [c.prompt.run_id for c in app.query(PromptCard)] == [second])
         run = await controller.eng.wait(first)
         assert run.output == "applied"
         await pilot.press(*"/workflow answer no", "enter")  # the only pending one now
-        await wait_for(pilot, lambda: _said(app, f"→ no · run gate {second}"))
+        await wait_for(pilot, lambda: _said(app, f"→ no · run gate {short_id(second)}"))
         assert (await controller.eng.wait(second)).output == "skipped"
 
 

@@ -13,6 +13,7 @@ import pytest
 from textual.widgets import DataTable, Tree
 from textual.widgets._collapsible import CollapsibleTitle
 
+from loopcraft.engine.names import short_id
 from loopcraft.tui.chat import ToolBlock
 from loopcraft.tui.panes.prompts import PromptCard
 from tests.app.screen_support import screen_text
@@ -94,7 +95,7 @@ async def test_runs_pane_lists_runs_and_enter_opens_one(git_repo: Path) -> None:
         tree = controller.graph_pane.tree_widget
         await wait_for(pilot, lambda: app.focused is tree)  # opening a run moves to its graph
         assert any("alpha-stage" in label for label in _names(tree))
-        assert str(tree.root.label).startswith(f"alpha · {ids['alpha']} · completed")
+        assert str(tree.root.label).startswith(f"alpha · {short_id(ids['alpha'])} · completed")
         await wait_for(pilot, lambda: "alpha-stage" in screen_text(app))
         assert "beta-stage" not in screen_text(app)
         await pilot.press("f2", "up", "enter")  # and back
@@ -144,11 +145,11 @@ async def test_graph_keys_move_fold_the_nested_workflow_and_attach_stages(git_re
         await wait_for(pilot, lambda: pane.has_class("visible"))
         first = getattr(pane.view.blocks()[0], "text", "")
         assert first.startswith("Plan a small improvement to docs.") and "Context map (demo)" in first
-        await wait_for(pilot, lambda: "Transcript · root/0:chain/1:task:plan" in screen_text(app))
+        await wait_for(pilot, lambda: "Transcript · demo › plan" in screen_text(app))
         assert app.input.has_class("attached") and "steer stage" in screen_text(app)
         await wait_for(pilot, lambda: app.focused is app.input)  # attached: typing steers it
 
-        await pilot.press("f3", "down", "down", "down", "enter")  # a stage inside the nested workflow
+        await pilot.press("f3", "down", "down", "down", "down", "enter")  # a stage in the nested fan-out
         key = "root/1:workflow:demo-review/0:parallel/1:task:review-maintainability"
         await wait_for(pilot, lambda: controller.attached == (run_id, key))
         first = getattr(pane.view.blocks()[0], "text", "")

@@ -41,6 +41,11 @@ def _graph() -> GraphModel:
     graph.add("root/0:chain/0:task:scout", "scout", parents=["start"])
     graph.add("root/0:chain/1:task:plan", "plan", parents=["root/0:chain/0:task:scout"])
     graph.add("root/1:workflow:review", "review", "workflow", parents=["root/0:chain/1:task:plan"])
+    fan = "root/1:workflow:review/0:parallel"
+    branches = [
+        {"key": f"{fan}/{i}:task:{n}", "name": n} for i, n in enumerate(["correctness", "style", "security"])
+    ]
+    graph.add(fan, "", "parallel", info={"branches": branches, "concurrency": 2})
     graph.add("root/1:workflow:review/0:parallel/0:task:correctness", "correctness")
     graph.add("root/1:workflow:review/0:parallel/1:task:style", "style")
     graph.add("root/1:workflow:review/1:task:synthesis", "synthesis", parents=["x"])
@@ -52,6 +57,7 @@ def _graph() -> GraphModel:
     graph.nodes["root/1:workflow:review/0:parallel/1:task:style"].status = "failed"
     graph.nodes["root/1:workflow:review/0:parallel/1:task:style"].error = "schema mismatch"
     graph.nodes["root/2:prompt:confirm"].status = "awaiting_input"
+    graph.nodes[f"{fan}/2:task:security"].status = "queued"  # held back by the concurrency limit
     return graph
 
 

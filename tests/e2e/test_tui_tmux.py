@@ -55,7 +55,7 @@ def test_demo_workflow_runs_and_gate_is_answered_from_keyboard(session: str) -> 
     _wait_screen(session, lambda s: "Ask the agent" in s)  # the first frame: type at once, once
     _tmux("send-keys", "-t", session, "-l", "/workflow run demo")
     _tmux("send-keys", "-t", session, "Enter")
-    waiting = "Prompts (1 pending)", "prompts 1", "· awaiting_input"
+    waiting = "Prompts (1 pending)", "prompts 1", "· awaiting input"  # the graph root line
     screen = _wait_screen(session, lambda s: all(w in s for w in waiting))
     assert "not open yet" not in screen and "scripted/demo" in screen
     assert "Apply the demo plan for the repository?" in screen

@@ -51,8 +51,8 @@ async def test_merges_are_graph_nodes_with_edges_and_events(
     assert [(n.kind, n.name.rsplit("/", 1)[-1]) for n in nodes] == [
         ("task", "one"),
         ("task", "two"),
-        ("merge", "one"),
-        ("merge", "two"),
+        ("merge", "merge one"),  # the stage it merges, not its branch
+        ("merge", "merge two"),
         ("task", "after"),
     ]
     _, two, merged, conflict, after = nodes

@@ -7,7 +7,9 @@ import inspect
 from collections.abc import Awaitable
 from typing import Any
 
+from loopcraft.engine.events import StageAdded
 from loopcraft.engine.journal import StepRow
+from loopcraft.engine.names import segment_name
 from loopcraft.engine.steps.protocol import Runtime, Scope, check_step, recorded_error, run_structural
 from loopcraft.engine.steps.task import run_task
 from loopcraft.engine.tasks import TaskSpec
@@ -24,16 +26,20 @@ async def run_parallel(
         inner = Scope(key, scope.depth, 0)
         parents = list(scope.frontier)
         jobs: list[Awaitable[Any]] = []
-        for item in items:
+        branches: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
             if isinstance(item, TaskSpec):
                 cpos, ckey = inner.reserve("task", item.name)
                 if fail_fast:
                     _raise_recorded_failure(rt, cpos, ckey, item.name)
                 jobs.append(run_task(rt, scope, cpos, ckey, item, parents=parents))
+                branches.append({"key": ckey, "name": item.name, "kind": "task"})
             elif inspect.isawaitable(item):
                 jobs.append(item)
+                branches.append(_awaitable_branch(item, index))
             else:
                 raise LoopcraftError(f"ctx.parallel: {item!r} is neither a ctx.spec(...) nor an awaitable")
+        await _record_branches(rt, row, {"branches": branches, "concurrency": max(1, limit)})
 
         async def limited(job: Awaitable[Any]) -> Any:
             try:
@@ -60,6 +66,30 @@ async def run_parallel(
 
     result: list[Any] = await run_structural(rt, scope, pos, key, "parallel", body)
     return result
+
+
+async def _record_branches(rt: Runtime, row: StepRow, info: dict[str, Any]) -> None:
+    """Journal the group's branches (as the parallel step's output: a structural step's output is
+    never replayed) and name the group to listeners, so a graph shows branches not started yet as
+    queued and the group as ``parallel · 3 branches · 2 at a time``."""
+    if row.output != info:
+        row.output = info
+        await rt.journal.finish_step(row)
+    rt.emit(StageAdded(rt.run_id, row.key, row.name, "parallel", list(row.parents), info=info))
+
+
+def _awaitable_branch(item: Any, index: int) -> dict[str, Any]:
+    """A branch given as an awaitable of another ``ctx`` call: its step key, kind and name read from
+    the (not yet started) step coroutine's arguments; unnamed when it is some other awaitable."""
+    key = None
+    if inspect.iscoroutine(item) and inspect.getcoroutinestate(item) == inspect.CORO_CREATED:
+        found = inspect.getcoroutinelocals(item).get("key")
+        key = found if isinstance(found, str) else None
+    if key is None:
+        return {"key": None, "name": f"branch {index + 1}", "kind": "task"}
+    segment = key.rsplit("/", 1)[-1]
+    kind = segment.split(":", 2)[1] if segment.count(":") else "task"
+    return {"key": key, "name": segment_name(segment) or kind, "kind": kind}
 
 
 def _raise_recorded_failure(rt: Runtime, pos: str, key: str, name: str) -> None:

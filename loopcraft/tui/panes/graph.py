@@ -2,10 +2,13 @@
 
 :class:`GraphModel` is the pure part: stages keyed by their step key, nested under the
 nearest enclosing scope (so parallel branches are siblings under their group and a
-nested workflow's stages sit, collapsible, under the workflow node). :class:`GraphPane`
-renders it in a Textual ``Tree``, redrawing at most every 0.2 s, and posts
-:class:`GraphPane.Attach` when Enter is pressed on a stage (:class:`GraphPane.FocusPrompt` on a
-human gate, whose answer lives in the prompts pane).
+nested workflow's stages sit, collapsible, under the workflow node; a parallel fan-out is a
+group ``parallel · 3 branches · 2 at a time`` with its branches, queued ones too, under it).
+Nodes read as names, never step keys; a label puts the status first so a narrow pane cuts only
+the least useful details (the model). :class:`GraphPane` renders it in a Textual ``Tree``,
+redrawing at most every 0.25 s, and posts :class:`GraphPane.Attach` when Enter is pressed on a
+stage (:class:`GraphPane.FocusPrompt` on a human gate, whose answer lives in the prompts pane;
+:class:`GraphPane.ShowRound` on a group with a check and review round).
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from textual.message import Message
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
+from loopcraft.engine.graph import check_outcome, group_summary, verdict_outcome
+from loopcraft.engine.names import node_name
 from loopcraft.tui.statusbar import format_elapsed, format_tokens
 
 ICONS = {
     "pending": ("·", "dim"),
+    "queued": ("◌", "dim"),
     "running": ("⟳", "bold cyan"),
     "awaiting_input": ("?", "bold yellow"),
     "paused": ("‖", "yellow"),
@@ -34,6 +40,8 @@ ICONS = {
 }
 GROUP_KINDS = frozenset({"parallel", "workflow", "stage", "chain", "group"})
 TICKING = frozenset({"running", "awaiting_input"})  # statuses whose elapsed time counts up
+QUIET = frozenset({"completed", "running", "pending"})  # statuses the icon alone says
+TAGGED_KINDS = frozenset({"check", "tool", "stage"})  # kinds named after the node's name
 FLUSH_S = 0.25  # the tree is redrawn at most this often
 
 
@@ -50,6 +58,8 @@ class StageNode:
     error: str | None = None
     started: float | None = None  # monotonic, while ticking here (running or awaiting input)
     parents: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # check outcome, verdict, parallel branches
+    summary: str | None = None  # a group's check and review round
 
     def live_elapsed(self, now: float | None = None) -> float:
         if self.status in TICKING and self.started is not None:
@@ -57,17 +67,24 @@ class StageNode:
         return self.elapsed
 
 
-def node_label(node: StageNode, now: float | None = None, *, parallel: bool = False) -> Text:
+def node_label(
+    node: StageNode, now: float | None = None, *, parallel: bool = False, joins: int = 0, summary: bool = True
+) -> Text:
+    """``icon name [kind] status · outcome · time · tokens · model error``: most important first, so
+    a narrow pane cuts the model and the error's start, never the status; Enter shows the whole error."""
     icon, style = ICONS.get(node.status, ("•", ""))
     text = Text(f"{icon} ", style=style)
     if parallel:
         text.append("∥ ", style="dim")
-    text.append(node.name, style="bold" if node.kind in GROUP_KINDS else "")
-    if node.kind not in ("task",):
+    text.append(display_name(node), style="bold" if node.kind in GROUP_KINDS else "")
+    if node.kind in TAGGED_KINDS:
         text.append(f" ({node.kind})", style="dim")
+    if node.status not in QUIET:
+        text.append(f" {node.status.replace('_', ' ')}", style=style)
+    outcome = check_outcome(node.info) or verdict_outcome(node.info) or (node.summary if summary else None)
+    if outcome:
+        text.append(f" · {outcome}", style=_outcome_style(node, outcome))
     details = []
-    if node.model:
-        details.append(node.model)
     elapsed = node.live_elapsed(now)
     if node.status in TICKING and node.started is not None:  # whole seconds: one redraw a second
         details.append(f"{int(elapsed)}s" if elapsed < 60 else format_elapsed(elapsed))
@@ -75,13 +92,32 @@ def node_label(node: StageNode, now: float | None = None, *, parallel: bool = Fa
         details.append(format_elapsed(elapsed))
     if node.tokens:
         details.append(f"{format_tokens(node.tokens)} tok")
-    if node.status not in ("completed", "running", "pending"):
-        details.append(node.status)
+    if joins > 1:
+        details.append(f"⋈ join of {joins}")
+    if node.model:
+        details.append(node.model)
     if details:
         text.append("  " + " · ".join(details), style="dim")
-    if node.error:
-        text.append(f"  {node.error[:60]}", style="red")
+    if node.error:  # its start, last (a narrow pane cuts it first); Enter shows it whole
+        text.append(f"  {node.error.splitlines()[0][:60]}", style="red")
     return text
+
+
+def display_name(node: StageNode) -> str:
+    """A node's name as people read it: ``merge fix-parser``, ``parallel · 3 branches · 2 at a time``."""
+    if node.kind != "parallel":
+        return node_name(node.kind, node.name)
+    branches = len(node.info.get("branches") or [])
+    if not branches:
+        return "parallel"
+    limit = int(node.info.get("concurrency") or branches)
+    name = f"parallel · {branches} branch{'es' if branches != 1 else ''}"
+    return f"{name} · {limit} at a time" if limit < branches else name
+
+
+def _outcome_style(node: StageNode, outcome: str) -> str:
+    bad = ("failed", "timed out", "reject", "blocker")
+    return "yellow" if any(word in outcome for word in bad) else "green"
 
 
 class GraphModel:
@@ -90,13 +126,60 @@ class GraphModel:
     def __init__(self, run_id: str | None = None) -> None:
         self.run_id = run_id
         self.nodes: dict[str, StageNode] = {}
+        self.owners: dict[str, str] = {}  # a parallel's branch given as another ctx call → the parallel
 
-    def add(self, key: str, name: str, kind: str = "task", parents: list[str] | None = None) -> StageNode:
+    def add(
+        self,
+        key: str,
+        name: str,
+        kind: str = "task",
+        parents: list[str] | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> StageNode:
+        """Add a node (or name one added as a queued branch); a parallel group's ``info`` lists its
+        branches, and those not started yet are added as ``queued``."""
         node = self.nodes.get(key)
         if node is None:
-            node = StageNode(key, name or key, kind, parents=list(parents or []))
+            node = StageNode(key, name or kind, kind, parents=list(parents or []))
             self.nodes[key] = node
+        elif node.status == "queued":  # a queued branch starting: its own name, kind and parents
+            node.name, node.kind, node.parents = name or node.name, kind, list(parents or [])
+        if info:
+            node.info = dict(info)
+            for index, branch in enumerate(info.get("branches") or []):
+                self._add_branch(key, index, branch)
         return node
+
+    def _add_branch(self, group: str, index: int, branch: dict[str, Any]) -> None:
+        bkey = branch.get("key") or f"{group}/~{index}"
+        if not bkey.startswith(group + "/"):
+            self.owners[bkey] = group
+        if bkey not in self.nodes:
+            name = branch.get("name") or f"branch {index + 1}"
+            self.nodes[bkey] = StageNode(bkey, name, branch.get("kind") or "task", "queued")
+
+    def run_ended(self) -> None:
+        """The run ended: branches still queued will never start."""
+        for node in self.nodes.values():
+            if node.status == "queued":
+                node.status = "skipped"
+
+    def settle_groups(self) -> None:
+        """A parallel group's status and every group's review-round summary, from its children
+        (the engine sends no status for a parallel: its branches are its progress)."""
+        under: dict[str | None, list[StageNode]] = {}
+        for node in self.nodes.values():
+            under.setdefault(self.parent_of(node.key), []).append(node)
+        for node in reversed(list(self.nodes.values())):  # inner groups first
+            if node.kind not in GROUP_KINDS or node.key not in under:
+                continue
+            children = under[node.key]
+            if node.kind == "parallel":
+                node.status = _group_status([c.status for c in children], node.status)
+            members = [
+                m for c in children for m in ([c, *under.get(c.key, [])] if c.kind == "parallel" else [c])
+            ]
+            node.summary = group_summary(members) or node.summary
 
     def set_status(
         self, key: str, status: str, model: str | None = None, error: str | None = None
@@ -132,7 +215,11 @@ class GraphModel:
             parent = self.parent_of(parent)
 
     def parent_of(self, key: str) -> str | None:
-        """The nearest enclosing scope that is itself a node (``a/1:x`` encloses ``a/1:x/0:y``)."""
+        """The nearest enclosing scope that is itself a node (``a/1:x`` encloses ``a/1:x/0:y``), or
+        the parallel group a branch given as another ``ctx`` call belongs to."""
+        owner = self.owners.get(key)
+        if owner is not None and owner in self.nodes:
+            return owner
         cut = key.rfind("/")
         while cut > 0:
             prefix = key[:cut]
@@ -158,6 +245,21 @@ class GraphModel:
         return found
 
 
+def _group_status(statuses: list[str], current: str) -> str:
+    """A parallel group's status: running while a branch runs or waits, failed if one failed,
+    completed when all completed (the join), else what it was."""
+    if any(s in TICKING or s == "paused" for s in statuses):
+        return "running"
+    if "failed" in statuses:
+        return "failed"
+    if all(s in ("completed", "skipped") for s in statuses):
+        return "completed"
+    stopped = [s for s in statuses if s not in ("completed", "skipped", "queued", "pending")]
+    if stopped:  # e.g. budget_exceeded: the branches stopped, and the group with them
+        return stopped[0]
+    return "running" if "queued" in statuses else current
+
+
 def _name_from_key(key: str) -> str:
     last = key.rsplit("/", 1)[-1]
     return last.rsplit(":", 1)[-1]
@@ -168,7 +270,7 @@ def model_from_graph(run_id: str, graph: Any) -> GraphModel:
     status, model, elapsed, tokens, cost, children for nested workflows)."""
     model = GraphModel(run_id)
 
-    def visit(nodes: Any) -> None:
+    def visit(nodes: Any, parent: str | None = None) -> None:
         for item in nodes or []:
             node = model.add(
                 item.key,
@@ -176,6 +278,10 @@ def model_from_graph(run_id: str, graph: Any) -> GraphModel:
                 getattr(item, "kind", "task"),
                 list(getattr(item, "parents", []) or []),
             )
+            if parent is not None and model.parent_of(item.key) != parent:
+                model.owners[item.key] = parent
+            node.info = dict(getattr(item, "info", None) or {})
+            node.summary = getattr(item, "summary", None)
             node.status = getattr(item, "status", "pending") or "pending"
             node.model = getattr(item, "model", None)
             node.elapsed = float(getattr(item, "elapsed", 0.0) or 0.0)
@@ -184,7 +290,7 @@ def model_from_graph(run_id: str, graph: Any) -> GraphModel:
             node.error = getattr(item, "error", None)
             if node.status in TICKING:
                 node.started = time.monotonic()
-            visit(getattr(item, "children", None))
+            visit(getattr(item, "children", None), item.key)
 
     nodes = getattr(graph, "nodes", graph)
     visit(nodes.values() if isinstance(nodes, dict) else nodes)
@@ -206,6 +312,13 @@ class GraphPane(Vertical):
         run_id: str
         key: str
 
+    @dataclass
+    class ShowRound(Message):
+        """Enter on a group with a check and review round: the round as a table."""
+
+        run_id: str
+        key: str
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model = GraphModel()
@@ -215,9 +328,11 @@ class GraphPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Stages", classes="pane-title", id="graph-title")
+        yield Static("", id="graph-status")
         tree: Tree[str] = Tree("no run selected", id="graph-tree")
         tree.show_root = True
         tree.auto_expand = True
+        tree.guide_depth = 3  # the narrowest guides that still read as a tree: labels fit 100 columns
         yield tree
 
     @property
@@ -237,8 +352,12 @@ class GraphPane(Vertical):
         self._dirty = True
         self._flush()
 
-    def set_title(self, title: str) -> None:
+    def set_title(self, title: str, status: Text | str = "") -> None:
+        """The tree's root label (the run) and, wrapped under the pane's title, how it ended."""
         self.tree_widget.root.set_label(Text(title))
+        line = self.query_one("#graph-status", Static)
+        line.update(status)
+        line.display = bool(str(status))
 
     def mark_dirty(self) -> None:
         self._dirty = True
@@ -250,11 +369,18 @@ class GraphPane(Vertical):
             return
         self._dirty = False
         now = time.monotonic()
+        self.model.settle_groups()
         parallel = self.model.parallel_keys()
         parents = {key: self.model.parent_of(key) for key in self.model.nodes}
         has_children = {parent for parent in parents.values() if parent is not None}
         for node in self.model.nodes.values():
-            label = node_label(node, now, parallel=node.key in parallel)
+            parent_node = self.model.nodes.get(parents[node.key] or "")
+            side_by_side = node.key in parallel and (parent_node is None or parent_node.kind != "parallel")
+            # a fan-out of reviewers inside a turn: the turn's summary already says it
+            inner_round = node.kind == "parallel" and parent_node is not None and bool(parent_node.summary)
+            label = node_label(
+                node, now, parallel=side_by_side, joins=len(node.parents), summary=not inner_round
+            )
             tree_node = self._tree_nodes.get(node.key)
             if tree_node is None:
                 parent_key = parents[node.key]
@@ -279,8 +405,13 @@ class GraphPane(Vertical):
         data = node.data
         if data is None or self.model.run_id is None:
             return
-        kind = self.model.nodes[data].kind
+        stage = self.model.nodes[data]
+        kind = stage.kind
         if kind == "prompt":
             self.post_message(self.FocusPrompt(self.model.run_id, data))
+        elif stage.status == "queued":
+            return  # not started: nothing to attach to yet
+        elif kind in GROUP_KINDS and stage.summary:
+            self.post_message(self.ShowRound(self.model.run_id, data))
         elif kind not in GROUP_KINDS or not node.children:
             self.post_message(self.Attach(self.model.run_id, data))

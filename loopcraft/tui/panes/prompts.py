@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from loopcraft.engine.names import short_id, step_path
 from loopcraft.tui.chat import PERMISSION_GRACE_S
 
 if TYPE_CHECKING:  # imported when a prompt needs them: TextArea alone costs ~5% of start-up
@@ -32,6 +33,7 @@ class PendingPrompt:
     question: str
     options: list[Any] | None = None
     default: Any = None
+    workflow: str = ""  # the run's workflow: the gate reads as ``demo › confirm``
 
 
 class PromptCard(Vertical, can_focus=True):
@@ -51,7 +53,10 @@ class PromptCard(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         prompt = self.prompt
         head = Text(f"? {prompt.question}", style="bold")
-        head.append(f"   run {prompt.run_id} · {prompt.key}", style="dim")
+        head.append(
+            f"   run {short_id(prompt.run_id)} · {step_path(prompt.key, prompt.workflow or None)}",
+            style="dim",
+        )
         yield Static(head)
         if prompt.kind == "confirm":
             yield Static(Text("[y] yes   [n] no"), classes="prompt-keys")

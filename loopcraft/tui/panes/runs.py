@@ -13,6 +13,7 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from loopcraft.engine.names import short_id
 from loopcraft.tui.statusbar import format_elapsed
 
 ACTIVE_STATES = frozenset({"pending", "running", "paused", "awaiting_input"})
@@ -81,9 +82,9 @@ class RunsPane(Vertical):
                 self._update_row(run, now)
 
     def _cells(self, run: Any, now: float) -> tuple[Any, ...]:
-        """The row of ``run``: the full id (commands accept it, or any unique prefix)."""
+        """The row of ``run``: its short handle (commands accept it, the full id or a unique prefix)."""
         return (
-            run.id,
+            short_id(run.id),
             run.workflow,
             Text(run.status, style=STATUS_STYLE.get(run.status, "")),
             format_elapsed(live_elapsed(run, now)),

@@ -4,7 +4,9 @@ It reuses the chat's widgets: a :class:`ChatView` fed by a :class:`ChatRenderer`
 with the stage's recorded transcript, then with its live events. A recorded transcript
 is first reduced to plain block descriptions (:func:`transcript_blocks`), and widgets
 are built only for the blocks the view keeps, so attaching to a stage with ten thousand
-messages costs about as much as attaching to one with a hundred.
+messages costs about as much as attaching to one with a hundred. A failed stage's transcript
+ends with its whole error. The pane can also show a group's review round as a table
+(:meth:`TranscriptPane.show_round`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -86,6 +89,37 @@ def transcript_blocks(entries: list[dict[str, Any]]) -> list[Block]:
     return blocks
 
 
+def failure_blocks(blocks: list[Block], error: str) -> list[Block]:
+    """``blocks`` of a failed stage, ending with its whole error (a session that completed before the
+    stage failed, e.g. on its output's schema, does not end with ``status: completed``)."""
+    while blocks and blocks[-1].kind == "notice" and blocks[-1].text.startswith("status: completed"):
+        blocks = blocks[:-1]
+    return [*blocks, Block("notice", f"failed: {error}")]
+
+
+@dataclass
+class RoundRow:
+    """One member of a review round: a reviewer's verdict or a check's outcome."""
+
+    name: str
+    verdict: str
+    blockers: int | None = None
+    top: str = ""
+
+
+def round_table(rows: list[RoundRow]) -> Table:
+    table = Table(expand=True, show_lines=False)
+    table.add_column("reviewer", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("blockers", justify="right", no_wrap=True)
+    table.add_column("top finding", ratio=1)
+    for row in rows:
+        style = "green" if row.verdict in ("approve", "passed") else "yellow"
+        blockers = "" if row.blockers is None else str(row.blockers)
+        table.add_row(row.name, Text(row.verdict, style=style), blockers, row.top)
+    return table
+
+
 class TranscriptPane(Vertical):
     """Shown while attached to a stage (``attach``), hidden after ``detach``."""
 
@@ -93,6 +127,8 @@ class TranscriptPane(Vertical):
         super().__init__(**kwargs)
         self.run_id: str | None = None
         self.key: str | None = None
+        self.label: str = ""  # the stage's path, e.g. "demo › demo-review › synthesis"
+        self.run_label: str = ""  # the run's short handle
         self.renderer: ChatRenderer | None = None
 
     def compose(self) -> ComposeResult:
@@ -103,13 +139,28 @@ class TranscriptPane(Vertical):
     def view(self) -> ChatView:
         return self.query_one("#transcript-view", ChatView)
 
-    async def attach(self, run_id: str, key: str, entries: list[dict[str, Any]], status: str = "") -> None:
+    async def attach(
+        self,
+        run_id: str,
+        key: str,
+        entries: list[dict[str, Any]],
+        status: str = "",
+        *,
+        label: str = "",
+        run_label: str = "",
+        error: str | None = None,
+    ) -> None:
+        """Show stage ``key``'s transcript (titled by ``label``, its path, and ``run_label``);
+        a failed stage's ``error`` ends it."""
         self.run_id, self.key = run_id, key
+        self.label, self.run_label = label or key, run_label or run_id
         view = self.view
         await view.clear()
         self.renderer = renderer = ChatRenderer(view)
         self.set_title(status)
         blocks = transcript_blocks(entries)
+        if status == "failed" and error:
+            blocks = failure_blocks(blocks, error)
         kept = blocks[-view.max_blocks :]
         view.pruned = len(blocks) - len(kept)
         for block in kept:
@@ -118,12 +169,30 @@ class TranscriptPane(Vertical):
                 renderer.tools[block.call_id] = widget  # its result may still arrive live
         self.add_class("visible")
 
-    def set_title(self, status: str = "") -> None:
-        title = Text(f"Transcript · {self.key} · run {self.run_id}")
+    def set_title(
+        self, status: str = "", hint: str = "typing steers this stage; /workflow detach to return"
+    ) -> None:
+        title = Text(f"Transcript · {self.label} · run {self.run_label}")
         if status:
             title.append(f" · {status}")
-        title.append("  (typing steers this stage; /workflow detach to return)", style="dim")
+        title.append(f"  ({hint})", style="dim")
         self.query_one("#transcript-title", Static).update(title)
+
+    async def show_failure(self, error: str) -> None:
+        """The attached stage failed just now: its transcript ends with the whole error."""
+        await self.view.add(Notice(f"failed: {error}"))
+
+    async def show_round(
+        self, run_id: str, key: str, label: str, run_label: str, rows: list[RoundRow], summary: str
+    ) -> None:
+        """Group ``key``'s review round as a table (reviewer, verdict, blockers, top finding)."""
+        self.run_id, self.key, self.label, self.run_label = run_id, key, label, run_label
+        self.renderer = None
+        view = self.view
+        await view.clear()
+        self.set_title(summary, "a review round; /workflow detach to return")
+        await view.add(Static(round_table(rows), classes="round-table"))
+        self.add_class("visible")
 
     async def detach(self) -> None:
         self.run_id = self.key = None
