@@ -38,6 +38,7 @@ __all__ = [
     "__version__",
     "decide_turn",
     "dedupe",
+    "gitops",
     "mean_at_least",
     "parse_verdict",
     "quorum",
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from loopcraft.engine import gitops
     from loopcraft.engine.context import Context, StageResult
     from loopcraft.engine.definition import workflow
     from loopcraft.engine.verify import (
@@ -75,6 +77,10 @@ def __getattr__(name: str) -> Any:
         from loopcraft.engine import context
 
         return getattr(context, name)
+    if name == "gitops":
+        from loopcraft.engine import gitops
+
+        return gitops
     if name in _VERIFY:
         from loopcraft.engine import verify
 

@@ -43,10 +43,14 @@ class TaskSpec:
     max_output: int | None = None
     worktree: bool = False
     keep_worktree: bool = False  # worktree=True: leave the folder in place when the stage ends
+    worktree_base: str | None = None  # worktree=True: the branch or commit it starts from (default HEAD)
     budget: dict[str, Any] | None = None
     skills: list[str] | None = None
     system: str | None = None
     permissions: str | None = None
+    # Extra permission rules for this stage (``{"tool", "pattern", "action"}``), matched after the
+    # config's, so they win: e.g. deny ``write``/``edit`` everywhere but a few globs.
+    permission_rules: list[dict[str, str]] | None = None
 
     def with_previous(self, text: str) -> TaskSpec:
         prev = [self.previous] if isinstance(self.previous, str) else list(self.previous or [])
@@ -89,6 +93,7 @@ class TaskRequest:
     fork_from: Path | None = None
     budget: dict[str, Any] | None = None
     permissions: str | None = None
+    permission_rules: list[dict[str, str]] | None = None
     system: str | None = None
     skills: list[str] | None = None
     on_event: Callable[[Any], Any] | None = None
