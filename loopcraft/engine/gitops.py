@@ -31,6 +31,7 @@ __all__ = [
     "commit_onto",
     "current_branch",
     "delete_branch",
+    "diff",
     "drop_worktree",
     "ensure_branch",
     "head",
@@ -99,6 +100,12 @@ def changed_files(root: Path, base: str, ref: str) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
+def diff(root: Path, base: str, ref: str = "HEAD") -> str:
+    """The unified diff from ``base`` to ``ref``."""
+    with _lock(root):
+        return _run(root, f"diff {base}..{ref}", "diff", base, ref)
+
+
 def delete_branch(root: Path, branch: str) -> bool:
     """Delete ``branch`` (its worktree must be gone); False when there was no such branch."""
     with _lock(root):
@@ -135,10 +142,22 @@ def commit_all(path: Path, message: str, *, key: str | None = None) -> str | Non
         try:
             if key and repo.head.is_valid() and f"loopcraft-step: {key}" in str(repo.head.commit.message):
                 return str(repo.head.commit.hexsha)
-            repo.git.add("-A", "--", ".", *_NOT_COMMITTED)
+            _add_all(repo)
             if repo.head.is_valid() and not repo.git.diff("--cached", "--name-only"):
                 return None
             repo.git.commit("-q", "--no-verify", "-m", text, env=_identity_env(repo))
         except git.GitCommandError as exc:
             raise GitError(f"cannot commit in {path}: {_git_error(exc)}") from None
         return str(repo.head.commit.hexsha)
+
+
+def _add_all(repo) -> None:  # type: ignore[no-untyped-def]
+    """Stage every change but loopcraft's own state. git exits 1 when an excluded path is also
+    ignored (the main tree's ``.loopcraft/`` usually is) even though it staged the rest: that is fine."""
+    import git
+
+    try:
+        repo.git.add("-A", "--", ".", *_NOT_COMMITTED)
+    except git.GitCommandError as exc:
+        if "ignored by one of your .gitignore files" not in str(exc.stderr):
+            raise
