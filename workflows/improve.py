@@ -111,7 +111,9 @@ def history_table(rows: list[Experiment]) -> str:
     return "\n".join([TSV_HEADER, *(row.tsv() for row in rows)])
 
 
-@workflow(description="One improve experiment: one change in a worktree, measured, kept or dropped")
+@workflow(
+    description="One improve experiment (nested in improve): one change in a worktree, measured, kept or dropped"
+)
 async def improve_experiment(
     ctx: Context,
     n: int,
