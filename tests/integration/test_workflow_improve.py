@@ -127,3 +127,42 @@ async def test_improve_is_blocked_when_the_baseline_metric_fails(repo: Path) -> 
     assert info.status == "blocked"
     assert "baseline" in (info.error or "") and "exited 3" in (info.error or "")
     await engine.close()
+
+
+async def test_improve_resumed_after_a_crash_runs_no_measurement_or_model_turn_again(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopcraft.models.litellm_client import LiteLLMClient
+    from loopcraft.models.scripted import read_call_log
+    from tests.engine_helpers import Crash, CrashingClient
+
+    calls = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("LOOPCRAFT_SCRIPTED_CALL_LOG", str(calls))
+    runs = tmp_path / "metric-runs"
+    model = scripted_model(stages={"change-1": change("5", "to 5"), "change-2": change("7", "to 7")})
+    config = Config(model=model)
+    inputs = {
+        "goal": "higher",
+        "metric": f"echo run >> {runs} && {sys.executable} score.py",
+        "files": "value.txt",
+        "max_experiments": 2,
+    }
+    engine = await Engine.open(repo, config, client=CrashingClient(LiteLLMClient(config), crash_on_call=4))
+    run_id = await engine.start("improve", inputs)
+    with pytest.raises(Crash):  # dies after change-2 wrote value.txt, before its final answer
+        await engine.wait(run_id)
+    await engine.close()
+    assert runs.read_text().count("run") == 2  # the baseline and experiment 1
+    assert len(read_call_log(calls)) == 3  # the 4th call died before it reached the model
+    engine = await Engine.open(repo, config)
+    info = await engine.resume(run_id)
+    assert info.status == "completed", info.error
+    assert [e["status"] for e in info.output["experiments"]] == ["keep", "keep"]
+    assert info.output["best"] == 7.0
+    assert runs.read_text().count("run") == 3  # only experiment 2's measurement was left to run
+    assert len(read_call_log(calls)) == 4  # only change-2's last turn was left to ask for
+    ledger = json.loads((engine.root / ".loopcraft" / "runs" / run_id / "ledger.json").read_text())
+    assert [e["key"] for e in ledger["events"]] == ["baseline", "experiment-1", "experiment-2"]
+    branch = info.output["branch"]
+    assert len(git(repo, "log", "--format=%H", f"main..{branch}").split()) == 2
+    await engine.close()
