@@ -12,6 +12,7 @@ Run it with ``loopcraft run ralph --input prompt=PROMPT.md --input check="pytest
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -107,9 +108,7 @@ async def ralph(
             ),
             model=model,
         )
-        made = await ctx.tool(
-            "commit-plan", lambda: gitops.commit_all(root, "ralph: plan", key=ctx.idempotency_key)
-        )
+        made = await ctx.tool("commit-plan", partial(_commit, ctx, "ralph: plan"))
         if made:
             commits.append(made)
     first = await ctx.tool("plan-0", lambda: _read(plan_path))
@@ -137,9 +136,7 @@ async def ralph(
         )
         check_result = await ctx.check(f"check-{loop}", check, timeout=check_timeout) if check else None
         message = f"ralph: iteration {loop}: {task}"[:200]
-        made = await ctx.tool(
-            f"commit-{loop}", lambda m=message: gitops.commit_all(root, m, key=ctx.idempotency_key)
-        )
+        made = await ctx.tool(f"commit-{loop}", partial(_commit, ctx, message))
         items = open_items(await ctx.tool(f"plan-after-{loop}", lambda: _read(plan_path) or ""))
         review = None
         if made:
@@ -164,9 +161,7 @@ async def ralph(
         )
         if review is not None and review.status == "complete":
             reason = f"plan done, check passed, reviewers approved ({review.reason})"
-            await ctx.tool(
-                "pr", lambda r=reason: _write(pr_path, _pr(spec_text, False, r, branch, commits, []))
-            )
+            await ctx.tool("pr", partial(_write, pr_path, _pr(spec_text, False, reason, branch, commits, [])))
             ledger.set(status="complete", loops=loop, commits=commits, pr=str(pr_path))
             return RalphResult(
                 status="complete",
@@ -246,6 +241,11 @@ def _feedback(check: CheckResult | None, review: Decision | None) -> str:
 def _pr(prompt: str, draft: bool, reason: str, branch: str, commits: list[str], blockers: list[str]) -> str:
     title = next((line.strip("# ").strip() for line in prompt.splitlines() if line.strip()), "ralph")[:80]
     return pr_body(title, draft=draft, reason=reason, branch=branch, commits=commits, blockers=blockers)
+
+
+def _commit(ctx: Context, message: str) -> str | None:
+    """Commit the work tree (inside ``ctx.tool``: a re-run after a crash finds its commit)."""
+    return gitops.commit_all(ctx.workspace, message, key=ctx.idempotency_key)
 
 
 def _write(path: Path, text: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -68,7 +69,7 @@ async def _round(
     model: str | None,
     threshold: float,
 ) -> Decision:
-    specs = []
+    specs: list[Any] = []
     for criterion in criteria:
         for j in range(verifiers):
             chosen = models[(len(specs)) % len(models)] if models else model
