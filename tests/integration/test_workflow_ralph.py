@@ -88,3 +88,45 @@ async def test_ralph_is_blocked_when_two_iterations_commit_nothing(repo: Path) -
     assert "- open plan item: add a.txt\n- open plan item: add b.txt\n" in pr
     assert "committed nothing" in pr
     await engine.close()
+
+
+async def test_ralph_a_failing_check_never_completes_and_a_rejection_reaches_the_next_iteration(
+    repo: Path,
+) -> None:
+    done_plan = "- [x] add a.txt\n"
+    reject = {
+        "json": {
+            "approve": False,
+            "findings": [
+                {"title": "a.txt is too short", "body": "write more", "priority": 1, "file": "a.txt"}
+            ],
+        }
+    }
+    model = scripted_model(
+        stages={
+            "plan": writes(("PLAN.md", "- [ ] add a.txt\n")),
+            "iteration-1": writes(("a.txt", ""), ("PLAN.md", done_plan)),
+            "iteration-2": writes(("a.txt", "a\n")),
+            "iteration-3": writes(("a.txt", "aaaa\n"), ("PLAN.md", done_plan + "- [x] a.txt is too short\n")),
+            "review-2-1": [reject],
+            "review-*": [APPROVE],
+        }
+    )
+    engine = await Engine.open(repo, Config(model=model))
+    check = f"{sys.executable} -c \"import pathlib; assert pathlib.Path('a.txt').read_text()\""
+    info = await engine.run("ralph", {"prompt": "Add a.txt.", "plan": "PLAN.md", "check": check})
+    assert info.status == "completed", info.error
+    assert info.output["loops"] == 3
+    steps = await engine.journal.load_steps(info.id)
+    reviews = sorted(s.name for s in steps if s.name.startswith("review-") and s.kind == "task")
+    # the plan was done after iteration 1, but its check failed: no review ran until it passed
+    assert reviews == ["review-2-1", "review-2-2", "review-3-1", "review-3-2"]
+
+    async def prompt_of(stage: str) -> str:
+        entries = await engine.stage_transcript(info.id, stage)
+        return str(next(e for e in entries if e.get("type") == "message")["message"]["content"])
+
+    assert "The check" in await prompt_of("iteration-2")
+    third = await prompt_of("iteration-3")
+    assert "did not approve" in third and "- a.txt is too short: write more" in third
+    await engine.close()
