@@ -55,6 +55,7 @@ __all__ = [
     "decide_turn",
     "dedupe",
     "git_diff",
+    "gitops",
     "mean_at_least",
     "open_worktree",
     "parse_verdict",
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from loopcraft.engine import gitops
     from loopcraft.engine.context import Context, StageResult
     from loopcraft.engine.definition import workflow
     from loopcraft.engine.gitops import (
@@ -104,6 +106,10 @@ def __getattr__(name: str) -> Any:
         from loopcraft.engine import context
 
         return getattr(context, name)
+    if name == "gitops":
+        from loopcraft.engine import gitops
+
+        return gitops
     if name in _VERIFY:
         from loopcraft.engine import verify
 

@@ -10,8 +10,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from loopcraft.agent.tools.base import Tool, ToolContext, ToolResult
-from loopcraft.config import Config
+from loopcraft.config import Config, PermissionRule
 from loopcraft.engine.leases import LeaseLost
 from loopcraft.engine.tasks import CORRECTION_PREFIX, TaskOutcome, TaskRequest
 from loopcraft.errors import LoopcraftError
@@ -46,6 +48,20 @@ def limits_from(budget: dict[str, Any] | None) -> Limits | None:
             raise LoopcraftError(f"unknown budget key {key!r}; use {', '.join(_BUDGET_KEYS)}")
         values[name] = value
     return Limits(**values)
+
+
+def stage_rules(raw: list[dict[str, str]] | None) -> list[PermissionRule]:
+    """A task's ``permission_rules=`` as validated rules (a bad one is a one-line error)."""
+    rules = []
+    for item in raw or []:
+        try:
+            rules.append(PermissionRule.model_validate(item))
+        except ValidationError as exc:
+            raise LoopcraftError(
+                f"bad permission rule {item!r}: {exc.errors()[0]['msg']}; "
+                "use {'tool': GLOB, 'pattern': GLOB, 'action': 'allow'|'ask'|'deny'}"
+            ) from None
+    return rules
 
 
 def answered_model(entries: list[dict[str, Any]]) -> str | None:
@@ -289,6 +305,7 @@ class AgentTaskRunner:
                 guard=request.guard,
             )
         policy = PermissionPolicy(self.config.agent, approver=None, mode=request.permissions or "yolo")  # type: ignore[arg-type]
+        policy.session_rules.extend(stage_rules(request.permission_rules))
         agent = Agent(
             client=self.client,
             session=log,

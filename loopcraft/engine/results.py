@@ -77,6 +77,7 @@ class StageResult:
     session_path: str | None = None
     branch: str | None = None  # worktree=True: the stage's branch (``loopcraft/<run>/<stage>``)
     diff: str | None = None  # worktree=True: the branch's changes as a unified diff
+    worktree: str | None = None  # worktree=True, keep_worktree=True: the folder left in place
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -102,6 +103,7 @@ class StageResult:
             session_path=data.get("session_path"),
             branch=data.get("branch"),
             diff=data.get("diff"),
+            worktree=data.get("worktree"),
         )
 
 

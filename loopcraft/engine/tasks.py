@@ -45,10 +45,14 @@ class TaskSpec:
     worktree: bool = False
     keep_worktree: bool = False  # worktree=True: leave the folder in place when the stage ends
     workspace: str | None = None  # run in this folder (e.g. a loop's own worktree) instead of the run's
+    worktree_base: str | None = None  # worktree=True: the branch or commit it starts from (default HEAD)
     budget: dict[str, Any] | None = None
     skills: list[str] | None = None
     system: str | None = None
     permissions: str | None = None
+    # Extra permission rules for this stage (``{"tool", "pattern", "action"}``), matched after the
+    # config's, so they win: e.g. deny ``write``/``edit`` everywhere but a few globs.
+    permission_rules: list[dict[str, str]] | None = None
 
     def with_previous(self, text: str) -> TaskSpec:
         prev = [self.previous] if isinstance(self.previous, str) else list(self.previous or [])
@@ -91,6 +95,7 @@ class TaskRequest:
     fork_from: Path | None = None
     budget: dict[str, Any] | None = None
     permissions: str | None = None
+    permission_rules: list[dict[str, str]] | None = None
     system: str | None = None
     skills: list[str] | None = None
     on_event: Callable[[Any], Any] | None = None

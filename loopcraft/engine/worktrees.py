@@ -56,6 +56,7 @@ class Worktree:
     root: Path
     path: Path
     branch: str
+    base: str = "HEAD"  # the branch or commit a new worktree starts from
 
 
 def safe_name(name: str) -> str:
@@ -67,10 +68,11 @@ def safe_name(name: str) -> str:
     return text[:60].strip(".-") or "stage"
 
 
-def worktree_for(root: Path, run_id: str, stage: str) -> Worktree:
+def worktree_for(root: Path, run_id: str, stage: str, base: str | None = None) -> Worktree:
     """Where the worktree of ``stage`` in ``run_id`` lives and which branch it is on."""
     run, name = safe_name(run_id), safe_name(stage)
-    return Worktree(root, state_dir(root) / "worktrees" / f"{run}-{name}", f"loopcraft/{run}/{name}")
+    path = state_dir(root) / "worktrees" / f"{run}-{name}"
+    return Worktree(root, path, f"loopcraft/{run}/{name}", base or "HEAD")
 
 
 def _lock(root: Path) -> threading.Lock:
@@ -140,7 +142,7 @@ def ensure_worktree(wt: Worktree) -> Worktree:
             if _branch_exists(repo, wt.branch):  # the folder was removed; the branch kept its work
                 repo.git.worktree("add", str(wt.path), wt.branch)
             else:
-                repo.git.worktree("add", "-b", wt.branch, str(wt.path), "HEAD")
+                repo.git.worktree("add", "-b", wt.branch, str(wt.path), wt.base)
         except git.GitCommandError as exc:
             raise WorktreeError(f"cannot create worktree {wt.path}: {_git_error(exc)}") from None
         return wt
@@ -163,13 +165,13 @@ def commit_worktree(wt: Worktree, message: str) -> bool:
 
 
 def branch_diff(wt: Worktree) -> str:
-    """The branch's changes since it forked from the main work tree's HEAD."""
+    """The branch's changes since it forked from its base (the main work tree's HEAD by default)."""
     import git
 
     with _lock(wt.root):
         repo = _repo(wt.root)
         try:
-            base = repo.git.merge_base("HEAD", wt.branch)
+            base = repo.git.merge_base(wt.base, wt.branch)
             return str(repo.git.diff(base, wt.branch))
         except git.GitCommandError as exc:
             raise WorktreeError(f"cannot diff branch {wt.branch}: {_git_error(exc)}") from None
@@ -317,9 +319,9 @@ def _abort(repo) -> None:  # type: ignore[no-untyped-def]
 # -- async entry points (the engine's hooks) -----------------------------------------------------
 
 
-async def open_stage_worktree(root: Path, run_id: str, stage: str) -> Worktree:
-    """The stage's worktree, created from HEAD or reused after a crash."""
-    return await asyncio.to_thread(ensure_worktree, worktree_for(root, run_id, stage))
+async def open_stage_worktree(root: Path, run_id: str, stage: str, base: str | None = None) -> Worktree:
+    """The stage's worktree, created from ``base`` (default HEAD) or reused after a crash."""
+    return await asyncio.to_thread(ensure_worktree, worktree_for(root, run_id, stage, base))
 
 
 async def close_stage_worktree(wt: Worktree, message: str, *, keep: bool = False) -> str:

@@ -83,6 +83,7 @@ def task_request(
         fork_from=fork_source(rt, spec),
         budget=spec.budget,
         permissions=spec.permissions,
+        permission_rules=spec.permission_rules,
         system=spec.system,
         skills=spec.skills,
         on_event=on_event,
@@ -129,6 +130,8 @@ async def _task_body(rt: Runtime, key: str, spec: TaskSpec, row: StepRow) -> Sta
             tree, _commit_message(rt, spec), keep=spec.keep_worktree
         )
         result.branch = tree.branch
+        if spec.keep_worktree:
+            result.worktree = str(tree.path)
     return result
 
 
@@ -147,7 +150,7 @@ async def _open_worktree(rt: Runtime, spec: TaskSpec, row: StepRow) -> worktrees
     """The stage's git worktree (reused on resume); same-named stages get ``-2``, ``-3``… suffixes."""
     same = [r for r in rt.recorded.values() if r.kind == "task" and r.name == spec.name and r.seq < row.seq]
     name = spec.name if not same else f"{spec.name}-{len(same) + 1}"
-    return await worktrees.open_stage_worktree(rt.workspace, rt.run_id, name)
+    return await worktrees.open_stage_worktree(rt.workspace, rt.run_id, name, base=spec.worktree_base)
 
 
 def _commit_message(rt: Runtime, spec: TaskSpec) -> str:
