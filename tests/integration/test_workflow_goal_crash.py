@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -80,6 +81,15 @@ def test_sigkill_in_worker_check_and_reviewer_then_resume_repeats_nothing(
     def logged() -> set[tuple[str, int]]:
         return {(e["stage"], e["turn"]) for e in read_call_log(calls)} if calls.exists() else set()
 
+    def recorded(*names: str) -> bool:
+        """The steps are in the journal as completed (a logged model call may still be unrecorded)."""
+        db = repo / ".loopcraft" / "loopcraft.db"
+        if not db.exists():
+            return False
+        with sqlite3.connect(db, timeout=5) as conn:
+            rows = conn.execute("SELECT name FROM steps WHERE status = 'completed'").fetchall()
+        return set(names) <= {r[0] for r in rows}
+
     def started() -> list[str]:
         return checks.read_text().split("\n")[:-1] if checks.exists() else []
 
@@ -102,7 +112,7 @@ def test_sigkill_in_worker_check_and_reviewer_then_resume_repeats_nothing(
     # 3. in a reviewer: two reviewers answered, the third is still streaming
     proc = spawn_loopcraft(repo, env, "resume", run_id, "--json")
     done = {("t1-reviewer-1", 0), ("t1-reviewer-2", 0)}
-    wait_for(proc, "two reviewers", lambda: done <= logged())
+    wait_for(proc, "two reviewers", lambda: done <= logged() and recorded("t1-reviewer-1", "t1-reviewer-2"))
     kill(proc)
     assert ("t1-reviewer-3", 0) not in logged(), "the kill did not land inside the third reviewer"
 
