@@ -369,6 +369,8 @@ def graph_lines(graph: Graph) -> list[str]:
         lines.append(
             f"{'  ' * depth}{ICONS.get(node.status, '?')} {node.name}  ({', '.join(facts)})  [{node.key}]"
         )
+        if node.grants:
+            lines.append(f"{'  ' * depth}    grants: {' · '.join(node.grants)}")
         if node.error:
             lines.append(f"{'  ' * depth}    error: {node.error}")
         for child in node.children:

@@ -42,6 +42,7 @@ class StageAdded(EngineEvent):
     name: str = ""
     kind: str = "task"
     parents: list[str] = field(default_factory=list)
+    grants: list[str] = field(default_factory=list)  # protected paths it may write, "network"
     type: ClassVar[str] = "stage_added"
 
 

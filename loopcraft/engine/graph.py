@@ -32,6 +32,7 @@ class GraphNode:
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
     children: list[GraphNode] = field(default_factory=list)
+    grants: list[str] = field(default_factory=list)  # the stage's grant: protected paths, "network"
 
     @property
     def elapsed(self) -> float:
@@ -59,6 +60,7 @@ class GraphNode:
             "tokens": self.tokens,
             "cost": self.cost,
             "error": self.error,
+            "grants": self.grants,
             "children": [c.to_dict() for c in self.children],
         }
 
@@ -100,6 +102,7 @@ def build_graph(run_id: str, steps: list[StepRow]) -> Graph:
             step.finished,
             Usage.from_dict(step.usage),
             (step.error or {}).get("message") if step.error else None,
+            grants=list(step.grants),
         )
         owner = _owner(step.key, groups)
         (owner.children if owner else graph.nodes).append(node)

@@ -161,7 +161,8 @@ class WorkflowController:
         if kind in ("run_status", "usage"):
             refresh.add(run_id)
         elif kind == "stage_added":
-            self._graph(run_id).add(event.key, event.name, event.kind, event.parents)
+            node = self._graph(run_id).add(event.key, event.name, event.kind, event.parents)
+            node.grants = list(getattr(event, "grants", None) or [])
             self._graph_changed(run_id)
         elif kind == "stage_status":
             self._graph(run_id).set_status(event.key, event.status, event.model, event.error)

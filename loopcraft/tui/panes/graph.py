@@ -50,6 +50,7 @@ class StageNode:
     error: str | None = None
     started: float | None = None  # monotonic, while ticking here (running or awaiting input)
     parents: list[str] = field(default_factory=list)
+    grants: list[str] = field(default_factory=list)
 
     def live_elapsed(self, now: float | None = None) -> float:
         if self.status in TICKING and self.started is not None:
@@ -79,6 +80,8 @@ def node_label(node: StageNode, now: float | None = None, *, parallel: bool = Fa
         details.append(node.status)
     if details:
         text.append("  " + " · ".join(details), style="dim")
+    if node.grants:
+        text.append(f"  grants: {' · '.join(node.grants)}", style="yellow")
     if node.error:
         text.append(f"  {node.error[:60]}", style="red")
     return text
@@ -182,6 +185,7 @@ def model_from_graph(run_id: str, graph: Any) -> GraphModel:
             node.tokens = int(getattr(item, "tokens", 0) or 0)
             node.cost = float(getattr(item, "cost", 0.0) or 0.0)
             node.error = getattr(item, "error", None)
+            node.grants = list(getattr(item, "grants", None) or [])
             if node.status in TICKING:
                 node.started = time.monotonic()
             visit(getattr(item, "children", None))
