@@ -75,7 +75,7 @@ def grant_paths(stage: str, paths: Any) -> list[str]:
     normalised (``./x`` is ``x``); anything else is a one-line error naming the stage."""
     if isinstance(paths, str) or not isinstance(paths, list | tuple):
         raise LoopcraftError(
-            f"stage {stage!r}: allow_paths must be a list of paths, e.g. allow_paths=[\"scripts/release.sh\"]"
+            f'stage {stage!r}: allow_paths must be a list of paths, e.g. allow_paths=["scripts/release.sh"]'
         )
     found: list[str] = []
     for raw in paths:

@@ -10,6 +10,7 @@ import pytest
 from textual.widgets import Static
 
 from loopcraft.trust import is_trusted, trusted_folders
+from loopcraft.tui.app import LoopcraftApp
 from loopcraft.tui.trust_prompt import TrustScreen
 from tests.app.tui_support import make_app, wait_for
 
@@ -30,8 +31,8 @@ def untrusted(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     return git_repo
 
 
-def _api_base(app: object) -> str | None:
-    options = getattr(app, "config").models.get("openai/gpt-x")
+def _api_base(app: LoopcraftApp) -> str | None:
+    options = app.config.models.get("openai/gpt-x")
     return options.api_base if options is not None else None
 
 

@@ -90,8 +90,12 @@ def test_kill_ends_a_run_whose_tool_ignores_sigterm_and_blocks(git_repo: Path, t
     os.mkfifo(git_repo / "stuck.fifo")
     owner = spawn_loopcraft(git_repo, env, "run", "stuck", "--model", "scripted/stuck")
     try:
-        shell = int(_until(lambda: (git_repo / "shell.pid").is_file() and (git_repo / "shell.pid").read_text()))
-        child = int(_until(lambda: (git_repo / "child.pid").is_file() and (git_repo / "child.pid").read_text()))
+        shell = int(
+            _until(lambda: (git_repo / "shell.pid").is_file() and (git_repo / "shell.pid").read_text())
+        )
+        child = int(
+            _until(lambda: (git_repo / "child.pid").is_file() and (git_repo / "child.pid").read_text())
+        )
         group = os.getpgid(shell)
         assert group != os.getpgid(owner.pid) and _alive(child)
         run_id = _until(lambda: _run_id(db))
