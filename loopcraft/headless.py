@@ -419,6 +419,8 @@ def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
             facts.append(_money(node.cost))
         path = step_path(node.key, workflow)
         lines.append(f"{'  ' * depth}{ICONS.get(node.status, '?')} {path}  ({', '.join(facts)})")
+        if node.grants:
+            lines.append(f"{'  ' * depth}    grants: {' · '.join(node.grants)}")
         if node.error:
             lines.append(f"{'  ' * depth}    error: {node.error}")
         for child in node.children:

@@ -82,12 +82,31 @@ def sandboxed_argv(argv: list[str], workspace: Path, config: AgentConfig) -> tup
         for name in PROTECTED_DIRS:
             if (root / name).exists():
                 wrap += ["--ro-bind", str(root / name), str(root / name)]
+        for granted in granted_paths(root, config.allow_paths):  # a stage's grant, on top
+            wrap += ["--bind", str(granted), str(granted)]
     else:
         wrap += ["--ro-bind", str(root), str(root)]
     if not config.sandbox_network:
         wrap.append("--unshare-net")
     wrap += ["--die-with-parent", "--chdir", str(root), "--"]
     return [*wrap, *argv], None
+
+
+def granted_paths(root: Path, allow_paths: list[str]) -> list[Path]:
+    """The existing paths inside ``root`` that ``allow_paths`` (workspace-relative, globs allowed)
+    name: bound writable over the read-only protected folders. A path that does not exist yet
+    can't be bound (the file tools can still create it); one leading out of ``root`` is skipped."""
+    found: list[Path] = []
+    for pattern in allow_paths:
+        pattern = pattern.removesuffix("/**")
+        matches = root.glob(pattern) if any(c in pattern for c in "*?[") else [root / pattern]
+        for path in matches:
+            if not path.exists():
+                continue
+            real = path.resolve()
+            if real.is_relative_to(root) and real != root and real not in found:
+                found.append(real)
+    return found
 
 
 def _kept_under_tmp(root: Path) -> list[Path]:

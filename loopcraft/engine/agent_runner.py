@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from loopcraft.agent.tools.base import Tool, ToolContext, ToolResult
-from loopcraft.config import Config, PermissionRule
+from loopcraft.config import AgentConfig, Config, PermissionRule
 from loopcraft.engine.leases import LeaseLost
 from loopcraft.engine.tasks import CORRECTION_PREFIX, TaskOutcome, TaskRequest
 from loopcraft.errors import LoopcraftError
@@ -261,6 +261,18 @@ class AgentTaskSession:
         self.log.close()
 
 
+def stage_agent_config(config: Config, request: TaskRequest) -> AgentConfig:
+    """The agent settings of one stage: ``agent.*`` plus the stage's grant (its ``allow_paths`` on top
+    of the configured ones, its ``sandbox_network`` over ``agent.sandbox_network``)."""
+    agent = config.agent
+    if not request.allow_paths and request.sandbox_network is None:
+        return agent
+    update: dict[str, Any] = {"allow_paths": [*agent.allow_paths, *request.allow_paths]}
+    if request.sandbox_network is not None:
+        update["sandbox_network"] = request.sandbox_network
+    return agent.model_copy(update=update)
+
+
 class AgentTaskRunner:
     """Opens an Agent per stage with the stage's tools, permissions (headless: yolo, no human) and limits."""
 
@@ -304,7 +316,8 @@ class AgentTaskRunner:
                 stage=request.name,
                 guard=request.guard,
             )
-        policy = PermissionPolicy(self.config.agent, approver=None, mode=request.permissions or "yolo")  # type: ignore[arg-type]
+        agent_config = stage_agent_config(self.config, request)
+        policy = PermissionPolicy(agent_config, approver=None, mode=request.permissions or "yolo")  # type: ignore[arg-type]
         policy.session_rules.extend(stage_rules(request.permission_rules))
         agent = Agent(
             client=self.client,
@@ -314,7 +327,7 @@ class AgentTaskRunner:
             fallback_models=fallbacks,
             tools=tools,
             policy=policy,
-            config=self.config.agent,
+            config=agent_config,
             limits=limits_from(request.budget),
             stage=request.name,
             system_prompt=request.system,

@@ -109,7 +109,7 @@ def _build(
     if not params:
         raise WorkflowDefinitionError(f"workflow {fn.__name__!r} must take `ctx` as its first parameter")
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)  # keeps Annotated[..., Field(description=…)]
     except Exception:
         hints = {}
     fields: dict[str, Any] = {}

@@ -43,6 +43,7 @@ class StageAdded(EngineEvent):
     kind: str = "task"
     parents: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # a parallel group's branches and concurrency
+    grants: list[str] = field(default_factory=list)  # protected paths it may write, "network"
     type: ClassVar[str] = "stage_added"
 
 

@@ -46,6 +46,7 @@ class GraphNode:
     # what the node's output says: a check's outcome, a reviewer's verdict, a parallel's branches
     info: dict[str, Any] = field(default_factory=dict)
     summary: str | None = None  # a group's check and review round, e.g. "check passed · 2/3 approve"
+    grants: list[str] = field(default_factory=list)  # the stage's grant: protected paths, "network"
 
     @property
     def elapsed(self) -> float:
@@ -75,6 +76,7 @@ class GraphNode:
             "error": self.error,
             "info": self.info,
             "summary": self.summary,
+            "grants": self.grants,
             "children": [c.to_dict() for c in self.children],
         }
 
@@ -120,6 +122,7 @@ def build_graph(run_id: str, steps: list[StepRow], load_output: Callable[[Any], 
             step.finished,
             Usage.from_dict(step.usage),
             (step.error or {}).get("message") if step.error else None,
+            grants=list(step.grants),
         )
         node.info = _node_info(step, load)
         owner = branch_of.get(step.key) or _owner(step.key, groups)

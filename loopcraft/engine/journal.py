@@ -79,6 +79,7 @@ class StepRow:
     finished: float | None = None
     parents: list[str] = field(default_factory=list)
     seq: int = 0
+    grants: list[str] = field(default_factory=list)  # what the stage was granted (paths, network)
 
 
 @dataclass
@@ -111,7 +112,7 @@ _RUN_COLS = (
     "id, workflow, inputs, status, output, error, created, updated, finished, parent_run, model, "
     "budget, usage, owner, lease_expires, heartbeat_at"
 )
-_STEP_COLS = "run_id, key, pos, kind, name, status, output, error, attempts, usage, model, started, finished, parents, seq"
+_STEP_COLS = "run_id, key, pos, kind, name, status, output, error, attempts, usage, model, started, finished, parents, seq, grants"
 _PROMPT_COLS = (
     'id, run_id, step_key, kind, question, options, "default", status, answer, created, answered_at'
 )
@@ -183,6 +184,7 @@ def _step_row(r: sqlite3.Row | tuple[Any, ...]) -> StepRow:
         r[12],
         loads(r[13]) or [],
         r[14],
+        loads(r[15]) or [],
     )
 
 
@@ -404,7 +406,7 @@ class Journal:
         return [_step_row(r) for r in rows]
 
     async def start_step(self, step: StepRow) -> None:
-        cols = ("run_id", "key", "pos", "kind", "name", "started", "parents", "seq", *_STEP_OUTCOME)
+        cols = ("run_id", "key", "pos", "kind", "name", "started", "parents", "seq", "grants", *_STEP_OUTCOME)
         await self._write(
             f"INSERT OR REPLACE INTO steps ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             (
@@ -416,6 +418,7 @@ class Journal:
                 step.started,
                 dumps(step.parents),
                 step.seq,
+                dumps(step.grants) if step.grants else None,
                 *_outcome_values(step),
             ),
         )

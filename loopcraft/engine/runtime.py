@@ -257,7 +257,7 @@ class Execution:
         """Name a stage to listeners (once per execution): a resumed run's stages keep their names."""
         if row.key not in self._announced:
             self._announced.add(row.key)
-            self.emit(StageAdded(self.run_id, row.key, row.name, row.kind, row.parents))
+            self.emit(StageAdded(self.run_id, row.key, row.name, row.kind, row.parents, grants=row.grants))
 
     def keep_spent(self, row: StepRow, session: Any, base: Usage | None = None) -> Usage | None:
         """A stage stopped without a result (failed, cancelled, budget, kill): keep what its agent spent

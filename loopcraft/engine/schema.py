@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry migrates from version ``index`` to ``index + 1``. Never edit a shipped migration:
 # append a new one and bump SCHEMA_VERSION.
@@ -89,4 +89,6 @@ MIGRATIONS: list[str] = [
         UNIQUE (run_id, step_key)
     );
     """,
+    # 2: a stage's grant (protected paths it may write, network), shown in the graph
+    "ALTER TABLE steps ADD COLUMN grants TEXT",
 ]

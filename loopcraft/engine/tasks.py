@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -53,10 +53,47 @@ class TaskSpec:
     # Extra permission rules for this stage (``{"tool", "pattern", "action"}``), matched after the
     # config's, so they win: e.g. deny ``write``/``edit`` everywhere but a few globs.
     permission_rules: list[dict[str, str]] | None = None
+    # a grant: protected paths (workspace-relative, globs allowed) this stage's file tools and
+    # sandboxed shell may write, and network for its shell (None: ``agent.sandbox_network``)
+    allow_paths: list[str] | None = None
+    sandbox_network: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.allow_paths is not None:
+            self.allow_paths = grant_paths(self.name, self.allow_paths)
+        if self.sandbox_network is not None and not isinstance(self.sandbox_network, bool):
+            raise LoopcraftError(
+                f"stage {self.name!r}: sandbox_network must be True or False, got {self.sandbox_network!r}"
+            )
+
+    @property
+    def grants(self) -> list[str]:
+        """The stage's grant as shown in the graph: its granted paths, then ``network``."""
+        return [*(self.allow_paths or []), *(["network"] if self.sandbox_network else [])]
 
     def with_previous(self, text: str) -> TaskSpec:
         prev = [self.previous] if isinstance(self.previous, str) else list(self.previous or [])
         return replace(self, previous=[*prev, text])
+
+
+def grant_paths(stage: str, paths: Any) -> list[str]:
+    """``allow_paths`` checked: a list of workspace-relative paths (no ``..``, not absolute),
+    normalised (``./x`` is ``x``); anything else is a one-line error naming the stage."""
+    if isinstance(paths, str) or not isinstance(paths, list | tuple):
+        raise LoopcraftError(
+            f'stage {stage!r}: allow_paths must be a list of paths, e.g. allow_paths=["scripts/release.sh"]'
+        )
+    found: list[str] = []
+    for raw in paths:
+        text = raw.strip() if isinstance(raw, str) else ""
+        parts = PurePosixPath(text).parts
+        if not text or text.startswith(("/", "~")) or ".." in parts or "\0" in text:
+            raise LoopcraftError(
+                f"stage {stage!r}: allow_paths entry {raw!r} must be a path inside the workspace, "
+                "relative to it, without `..`"
+            )
+        found.append(PurePosixPath(*parts).as_posix())
+    return found
 
 
 class StageFailure(LoopcraftError):
@@ -105,6 +142,8 @@ class TaskRequest:
     # Confirms with the journal that this process still owns the run (raises LeaseLost otherwise);
     # awaited before each mutating tool of the stage, so a run taken over makes no more side effects.
     lease_check: Callable[[], Awaitable[None]] | None = None
+    allow_paths: list[str] = field(default_factory=list)  # the stage's grant (see TaskSpec)
+    sandbox_network: bool | None = None
 
 
 class TaskSession(Protocol):

@@ -18,8 +18,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from loopcraft.config import Config
+from loopcraft.config import Config, load_config
 from loopcraft.errors import LoopcraftError
+from loopcraft.trust import is_trusted, trust
 from loopcraft.tui import commands
 from loopcraft.tui.chat import ChatRenderer, ChatView, CommandEcho, Notice, PermissionPrompt, UserMessage
 from loopcraft.tui.chat_session import ChatSession
@@ -32,6 +33,7 @@ from loopcraft.tui.panes.transcript import TranscriptPane
 from loopcraft.tui.prompt_input import History, PromptInput, history_path
 from loopcraft.tui.statusbar import StatusBar, hint_text, spinner_text
 from loopcraft.tui.themes import load_themes, remember_theme
+from loopcraft.tui.trust_prompt import TrustScreen
 
 if TYPE_CHECKING:
     from loopcraft.agent.permissions import Answer, PermissionRequest
@@ -134,6 +136,7 @@ class LoopcraftApp(App[None]):
         self._quit_armed_at: float | None = None  # when Ctrl+C last asked "again to quit"
         self._call_started: float | None = None  # the model call in flight (for the spinner)
         self._call_chars = 0
+        self._trust_pending = False  # the "Trust this folder?" question is open
 
     def _start_with_theme(self, name: str) -> None:
         """Choose the theme before anything is parsed or styled. Setting ``self.theme`` would do
@@ -190,6 +193,31 @@ class LoopcraftApp(App[None]):
             self.set_interval(0.5, self.collector.tick)
         self._spinner = self.set_interval(SPINNER_TICK_S, self._tick_spinner, pause=True)
         self.call_after_refresh(self._after_first_paint)
+        if not is_trusted(self.root):
+            self._trust_pending = True
+            self.push_screen(TrustScreen(self.root), self._trust_answered)
+
+    def _trust_answered(self, trusted: bool | None) -> None:
+        """Trust: recorded, and the folder's full config used from now on; Not now: this session
+        keeps the restricted one. The engine (which imports workflow files) opens after the answer."""
+        self._trust_pending = False
+        if trusted:
+            trust(self.root)
+            try:
+                self.config = load_config(self.root, flags={"model": self.model_flag})
+            except LoopcraftError as exc:
+                self.notify(str(exc), severity="error")
+            else:
+                self.chat.config = self.config
+            self.notify(f"trusted {self.root}: its workflows and full config are used")
+        else:
+            self.notify(
+                "not trusted: this session uses only the folder's harmless settings "
+                f"(trust it later with `loopcraft trust {self.root}`)",
+                severity="warning",
+            )
+        if self.background and self.first_paint_at is not None:
+            self._open_engine()
 
     def _after_first_paint(self) -> None:
         self.first_paint_at = time.perf_counter()
@@ -197,7 +225,8 @@ class LoopcraftApp(App[None]):
         if self.background:
             self._resolve_model()
             self._load_litellm()
-            self._open_engine()
+            if not self._trust_pending:  # else after the answer: trusting changes what is imported
+                self._open_engine()
 
     @work(thread=True, exit_on_error=False, group="startup")
     def _load_litellm(self) -> None:

@@ -184,9 +184,10 @@ class WorkflowController:
         if kind in ("run_status", "usage"):
             refresh.add(run_id)
         elif kind == "stage_added":
-            self._graph(run_id).add(
+            node = self._graph(run_id).add(
                 event.key, event.name, event.kind, event.parents, getattr(event, "info", None)
             )
+            node.grants = list(getattr(event, "grants", None) or [])
             self._graph_changed(run_id)
         elif kind == "stage_status":
             node = self._graph(run_id).set_status(event.key, event.status, event.model, event.error)
@@ -292,6 +293,36 @@ class WorkflowController:
         await self._refresh_run(run_id)
         await self.select(run_id)
         return run_id
+
+    async def start_and_say(self, name: str, inputs: dict[str, Any]) -> None:
+        run_id = await self.run(name, inputs)
+        await self.app.show_info(
+            f"started {name} as run {short_id(run_id)} (F3: graph, Enter on a stage attaches)"
+        )
+
+    def ask_inputs(self, name: str, given: dict[str, Any]) -> bool:
+        """Open the input form when ``name`` lacks required inputs (the run starts on Submit);
+        False when nothing is missing, or the workflow is unknown (starting it says so)."""
+        from loopcraft.tui.input_form import InputForm, missing_required
+
+        try:
+            workflow = self.eng.workflows().get(name)
+        except LoopcraftError:
+            return False
+        if not missing_required(workflow, given):
+            return False
+
+        async def answered(inputs: dict[str, Any] | None) -> None:
+            if inputs is None:
+                await self.app.show_info(f"cancelled: {name} was not started")
+                return
+            try:
+                await self.start_and_say(name, inputs)
+            except LoopcraftError as exc:
+                await self.app.show_error(str(exc))
+
+        self.app.push_screen(InputForm(workflow, given), answered)
+        return True
 
     def _run_or_selected(self, run_id: str | None) -> str:
         chosen = run_id or self.selected or (self.attached[0] if self.attached else None)
@@ -509,10 +540,8 @@ class WorkflowController:
             await app.show_info(self.list_text(), "help")
         elif sub == "run":
             inputs = commands.parse_inputs(cmd.args[1:], commands.get_spec(cmd.name).usage)
-            run_id = await self.run(cmd.args[0], inputs)
-            await app.show_info(
-                f"started {cmd.args[0]} as run {short_id(run_id)} (F3: graph, Enter on a stage attaches)"
-            )
+            if not self.ask_inputs(cmd.args[0], inputs):
+                await self.start_and_say(cmd.args[0], inputs)
         elif sub == "status":
             await app.show_info(await self.status_text(cmd.arg(0)), "help")
         elif sub == "attach":

@@ -167,8 +167,10 @@ async def run_step(
     encode: Callable[[Any], Any] = lambda v: v,
     decode: Callable[[Any], Any] = lambda v: v,
     usage_of: Callable[[Any], Usage | None] = lambda v: None,
+    grants: list[str] | None = None,
 ) -> Any:
-    """Check, run, record. ``body(row)`` does the work; its value is ``encode``d into the journal."""
+    """Check, run, record. ``body(row)`` does the work; its value is ``encode``d into the journal
+    (``grants``: what the stage was granted, recorded on its row for the graph)."""
     row = check_step(rt, pos, key, kind, name)
     if row is not None and row.status == "completed":
         value = decode(rt.files.load_output(row.output))
@@ -195,7 +197,9 @@ async def run_step(
         rt.current_budget().charge(Usage.from_dict(row.usage))
     await rt.before_step(kind, name)
     if row is None:
-        row = await start_row(rt, pos, key, kind, name, scope.frontier if parents is None else parents)
+        row = await start_row(
+            rt, pos, key, kind, name, scope.frontier if parents is None else parents, grants or []
+        )
     elif row.status != "running" or row.error is not None:  # stopped earlier: runs again, afresh
         row.status, row.error, row.finished = "running", None, None
         await rt.journal.finish_step(row)
@@ -239,11 +243,22 @@ async def run_structural(
     return value
 
 
-async def start_row(rt: Runtime, pos: str, key: str, kind: str, name: str, parents: list[str]) -> StepRow:
+async def start_row(
+    rt: Runtime, pos: str, key: str, kind: str, name: str, parents: list[str], grants: list[str] | None = None
+) -> StepRow:
     """Journal a new running step at ``pos`` (the next in sequence)."""
     rt.seq += 1
     row = StepRow(
-        rt.run_id, key, pos, kind, name, "running", started=time.time(), parents=list(parents), seq=rt.seq
+        rt.run_id,
+        key,
+        pos,
+        kind,
+        name,
+        "running",
+        started=time.time(),
+        parents=list(parents),
+        seq=rt.seq,
+        grants=list(grants or []),
     )
     rt.recorded[pos] = row
     await rt.journal.start_step(row)

@@ -110,6 +110,7 @@ async def run_stage_prompt(rt: Runtime, stage: LiveStage, pos: str, key: str, te
         encode=lambda r: r.to_dict(),
         decode=lambda d: StageResult.from_dict(d, stage.spec.schema),
         usage_of=lambda r: r.usage,
+        grants=stage.spec.grants,
     )
     return result
 

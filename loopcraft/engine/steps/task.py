@@ -91,6 +91,8 @@ def task_request(
         shared_budget=rt.current_budget(),
         guard=rt.lease.check,
         lease_check=rt.lease.verify,
+        allow_paths=list(spec.allow_paths or []),
+        sandbox_network=spec.sandbox_network,
     )
 
 
@@ -172,6 +174,7 @@ async def run_task(
         encode=lambda r: r.to_dict(),
         decode=lambda d: StageResult.from_dict(d, spec.schema),
         usage_of=lambda r: r.usage,
+        grants=spec.grants,
     )
     if result.session_path:
         rt.last_session = Path(result.session_path)

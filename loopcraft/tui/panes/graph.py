@@ -60,6 +60,7 @@ class StageNode:
     parents: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # check outcome, verdict, parallel branches
     summary: str | None = None  # a group's check and review round
+    grants: list[str] = field(default_factory=list)
 
     def live_elapsed(self, now: float | None = None) -> float:
         if self.status in TICKING and self.started is not None:
@@ -98,6 +99,8 @@ def node_label(
         details.append(node.model)
     if details:
         text.append("  " + " · ".join(details), style="dim")
+    if node.grants:
+        text.append(f"  grants: {' · '.join(node.grants)}", style="yellow")
     if node.error:  # its start, last (a narrow pane cuts it first); Enter shows it whole
         text.append(f"  {node.error.splitlines()[0][:60]}", style="red")
     return text
@@ -288,6 +291,7 @@ def model_from_graph(run_id: str, graph: Any) -> GraphModel:
             node.tokens = int(getattr(item, "tokens", 0) or 0)
             node.cost = float(getattr(item, "cost", 0.0) or 0.0)
             node.error = getattr(item, "error", None)
+            node.grants = list(getattr(item, "grants", None) or [])
             if node.status in TICKING:
                 node.started = time.monotonic()
             visit(getattr(item, "children", None), item.key)
