@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+_TRIGGERS = ("cron", "every", "on_files", "on_git", "on_webhook")
+
 _VERIFY = (
     "CheckResult",
     "Decision",
@@ -19,7 +21,11 @@ _VERIFY = (
     "Verdict",
     "decide_turn",
     "dedupe",
+    "every",
     "mean_at_least",
+    "on_files",
+    "on_git",
+    "on_webhook",
     "parse_verdict",
     "quorum",
     "reduce_verdicts",
@@ -36,6 +42,7 @@ __all__ = [
     "StageResult",
     "Verdict",
     "__version__",
+    "cron",
     "decide_turn",
     "dedupe",
     "mean_at_least",
@@ -49,6 +56,7 @@ __all__ = [
 if TYPE_CHECKING:
     from loopcraft.engine.context import Context, StageResult
     from loopcraft.engine.definition import workflow
+    from loopcraft.triggers.spec import cron, every, on_files, on_git, on_webhook
     from loopcraft.engine.verify import (
         CheckResult,
         Decision,
@@ -75,6 +83,10 @@ def __getattr__(name: str) -> Any:
         from loopcraft.engine import context
 
         return getattr(context, name)
+    if name in _TRIGGERS:
+        from loopcraft.triggers import spec
+
+        return getattr(spec, name)
     if name in _VERIFY:
         from loopcraft.engine import verify
 
