@@ -56,7 +56,6 @@ __all__ = [
 if TYPE_CHECKING:
     from loopcraft.engine.context import Context, StageResult
     from loopcraft.engine.definition import workflow
-    from loopcraft.triggers.spec import cron, every, on_files, on_git, on_webhook
     from loopcraft.engine.verify import (
         CheckResult,
         Decision,
@@ -72,6 +71,7 @@ if TYPE_CHECKING:
         reduce_verdicts,
         unanimous,
     )
+    from loopcraft.triggers.spec import cron, every, on_files, on_git, on_webhook
 
 
 def __getattr__(name: str) -> Any:

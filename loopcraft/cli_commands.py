@@ -433,7 +433,9 @@ def event_cmd(
 @app.command("serve")
 @friendly
 def serve_cmd(
-    once: bool = typer.Option(False, "--once", help="Drain the inbox, fire what is due, wait for the runs, exit."),
+    once: bool = typer.Option(
+        False, "--once", help="Drain the inbox, fire what is due, wait for the runs, exit."
+    ),
     http: str | None = typer.Option(None, "--http", help="Serve webhooks at HOST:PORT (POST /hooks/NAME)."),
 ) -> None:
     """Fire the repo's triggers (schedules, file watches, git hooks, webhooks) as runs."""

@@ -28,12 +28,19 @@ def git_payload(root: Path, hook: str) -> tuple[dict[str, Any], str | None]:
     """What a git hook's event carries: the commit, its branch and changed paths; and a dedupe key."""
     commit = _git(root, "rev-parse", "HEAD")
     paths = _git(root, "diff-tree", "--root", "--no-commit-id", "--name-only", "-r", "HEAD").splitlines()
-    payload = {"hook": hook, "commit": commit, "branch": _git(root, "rev-parse", "--abbrev-ref", "HEAD"), "paths": paths}
+    payload = {
+        "hook": hook,
+        "commit": commit,
+        "branch": _git(root, "rev-parse", "--abbrev-ref", "HEAD"),
+        "paths": paths,
+    }
     dedupe = f"git.{hook}:{commit}" if hook == "post-commit" and commit else None
     return payload, dedupe
 
 
-def record_event(root: Path, name: str, payload_text: str | None, dedupe: str | None, git_hook: str | None) -> str:
+def record_event(
+    root: Path, name: str, payload_text: str | None, dedupe: str | None, git_hook: str | None
+) -> str:
     """``loopcraft event``: the line to print; raises a one-line error before recording anything."""
     check_event_name(name)
     payload = parse_payload(payload_text)
@@ -73,7 +80,9 @@ async def trigger_rows(root: Path, config: Config) -> tuple[list[dict[str, Any]]
                         "spec": trig.spec,
                         "workflow": trig.workflow,
                         "event": trig.event,
-                        "next_fire": iso_utc(next_fire(trig, now)) if trig.kind in ("cron", "every") else None,
+                        "next_fire": iso_utc(next_fire(trig, now))
+                        if trig.kind in ("cron", "every")
+                        else None,
                         "last_event": last.id if last else None,
                         "last_event_at": iso_utc(last.created) if last else None,
                         "last_run": dispatch.run_id if dispatch else None,
@@ -143,7 +152,9 @@ def print_events(root: Path, *, as_json: bool, limit: int) -> None:
     print(f"{'EVENT':<30} {'NAME':<22} {'SOURCE':<9} {'STATUS':<8} OUTCOME")
     for r in rows:
         outcome = "; ".join(
-            f"{o['trigger']}: run {o['run']}" if o["status"] != "skipped" else f"{o['trigger']}: skipped ({o['reason']})"
+            f"{o['trigger']}: run {o['run']}"
+            if o["status"] != "skipped"
+            else f"{o['trigger']}: skipped ({o['reason']})"
             for o in r["outcomes"]
         ) or (r["reason"] or "waiting for `loopcraft serve`")
         print(f"{r['id']:<30} {r['name']:<22} {r['source']:<9} {r['status']:<8} {outcome}")

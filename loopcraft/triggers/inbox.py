@@ -96,13 +96,17 @@ def parse_payload(text: str | None) -> dict[str, Any]:
     if text is None or not text.strip():
         return {}
     if len(text.encode()) > MAX_PAYLOAD_BYTES:
-        raise EventError(f"payload too big ({len(text.encode()):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,})")
+        raise EventError(
+            f"payload too big ({len(text.encode()):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,})"
+        )
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise EventError(f"bad payload: not JSON ({exc.msg} at column {exc.colno}); e.g. '{{\"key\": \"value\"}}'") from exc
+        raise EventError(
+            f'bad payload: not JSON ({exc.msg} at column {exc.colno}); e.g. \'{{"key": "value"}}\''
+        ) from exc
     if not isinstance(value, dict):
-        raise EventError("bad payload: it must be a JSON object, e.g. '{\"key\": \"value\"}'")
+        raise EventError('bad payload: it must be a JSON object, e.g. \'{"key": "value"}\'')
     return value
 
 
@@ -144,7 +148,9 @@ class Inbox:
         check_event_name(name)
         text = json.dumps(payload, separators=(",", ":"), default=str)
         if len(text.encode()) > MAX_PAYLOAD_BYTES:
-            raise EventError(f"payload too big ({len(text.encode()):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,})")
+            raise EventError(
+                f"payload too big ({len(text.encode()):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,})"
+            )
         event_id = new_event_id()
         cur = self._conn.execute(
             "INSERT OR IGNORE INTO inbox_events (id, name, source, created, payload, dedupe_key) "
@@ -164,7 +170,9 @@ class Inbox:
         return [_event(r) for r in rows]
 
     def events(self, limit: int = 50) -> list[EventRow]:
-        rows = self._all(f"SELECT {_EVENT_COLS} FROM inbox_events ORDER BY created DESC, id DESC LIMIT ?", (limit,))
+        rows = self._all(
+            f"SELECT {_EVENT_COLS} FROM inbox_events ORDER BY created DESC, id DESC LIMIT ?", (limit,)
+        )
         return [_event(r) for r in rows]
 
     def last_event(self, name: str) -> EventRow | None:
@@ -200,7 +208,8 @@ class Inbox:
 
     def mark_started(self, event_id: str, trigger: str) -> None:
         self._conn.execute(
-            "UPDATE inbox_dispatch SET status = 'started' WHERE event_id = ? AND trigger = ?", (event_id, trigger)
+            "UPDATE inbox_dispatch SET status = 'started' WHERE event_id = ? AND trigger = ?",
+            (event_id, trigger),
         )
 
     def dispatches(self, event_id: str | None = None) -> list[DispatchRow]:
@@ -272,7 +281,9 @@ class Inbox:
         return cur.rowcount == 1
 
     def release_serve(self, owner: str) -> None:
-        self._conn.execute("UPDATE serve_lease SET owner = NULL, expires = 0 WHERE id = 1 AND owner = ?", (owner,))
+        self._conn.execute(
+            "UPDATE serve_lease SET owner = NULL, expires = 0 WHERE id = 1 AND owner = ?", (owner,)
+        )
 
     def serve_owner(self) -> str | None:
         rows = self._all("SELECT owner, expires FROM serve_lease WHERE id = 1")
@@ -283,4 +294,6 @@ def check_event_name(name: str) -> None:
     import re
 
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,199}$", name or ""):
-        raise EventError(f"bad event name {name!r}: use letters, digits, '.', '-' or '_' (e.g. git.post-commit)")
+        raise EventError(
+            f"bad event name {name!r}: use letters, digits, '.', '-' or '_' (e.g. git.post-commit)"
+        )

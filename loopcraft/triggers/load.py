@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from loopcraft.engine.definition import Workflow
 from loopcraft.engine.discovery import WorkflowCatalog
 from loopcraft.errors import LoopcraftError
 from loopcraft.paths import state_dir
@@ -51,7 +52,9 @@ def load_triggers(root: Path, catalog: WorkflowCatalog) -> TriggerSet:
         for index, raw in enumerate(wf.extras.get("triggers") or []):
             where = f"workflow {wf.name!r} ({wf.source or '<code>'})"
             if not isinstance(raw, Trigger):
-                raise TriggerError(f"{where}: triggers= takes cron(), every(), on_files(), on_git(), on_webhook()")
+                raise TriggerError(
+                    f"{where}: triggers= takes cron(), every(), on_files(), on_git(), on_webhook()"
+                )
             trig = raw.with_defaults(wf.name, index).model_copy(update={"source": where})
             found.triggers.append(check_trigger(trig, catalog, where))
     path = triggers_file(root)
@@ -105,7 +108,7 @@ def _from_table(entry: Any, where: str, number: int) -> Trigger:
         table["secret_env"] = table.pop("webhook_secret_env")
     workflow = table.get("workflow")
     if not isinstance(workflow, str) or not workflow:
-        raise TriggerError(f"{where}: `workflow = \"NAME\"` is required")
+        raise TriggerError(f'{where}: `workflow = "NAME"` is required')
     try:
         trig = Trigger.model_validate({"kind": kind, "spec": str(spec), **table})
     except ValidationError as exc:
@@ -147,11 +150,11 @@ def _check_spec(trig: Trigger, where: str) -> None:
         from croniter import croniter
 
         if not croniter.is_valid(trig.spec):
-            raise TriggerError(f"{where}: bad cron expression {trig.spec!r}; e.g. \"0 9 * * 1-5\"")
+            raise TriggerError(f'{where}: bad cron expression {trig.spec!r}; e.g. "0 9 * * 1-5"')
         try:
             ZoneInfo(trig.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise TriggerError(f"{where}: unknown time zone {trig.timezone!r}; e.g. \"Europe/Berlin\"") from exc
+            raise TriggerError(f'{where}: unknown time zone {trig.timezone!r}; e.g. "Europe/Berlin"') from exc
     elif trig.kind == "every":
         try:
             parse_interval(trig.spec)
@@ -162,9 +165,14 @@ def _check_spec(trig: Trigger, where: str) -> None:
     elif trig.kind == "webhook" and not _NAME.match(trig.spec):
         raise TriggerError(f"{where}: bad webhook name {trig.spec!r}: use letters, digits, '.', '-' or '_'")
     elif trig.kind == "files" and not trig.spec.strip():
-        raise TriggerError(f"{where}: files needs at least one glob, e.g. \"src/**/*.py\"")
+        raise TriggerError(f'{where}: files needs at least one glob, e.g. "src/**/*.py"')
     if trig.debounce < 0:
         raise TriggerError(f"{where}: debounce must not be negative")
+
+
+def text_fields(wf: Workflow) -> frozenset[str]:
+    """The workflow's inputs annotated ``str``: a placeholder fills them as text."""
+    return frozenset(n for n, f in wf.input_model.model_fields.items() if f.annotation is str)
 
 
 def _sample_context(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +191,9 @@ def _lookup(context: dict[str, Any], key: str) -> Any:
     value: Any = context
     for part in key.split("."):
         if not isinstance(value, dict) or part not in value:
-            raise TriggerError(f"placeholder {{{key}}} is not in the event (it has: {', '.join(sorted(context))})")
+            raise TriggerError(
+                f"placeholder {{{key}}} is not in the event (it has: {', '.join(sorted(context))})"
+            )
         value = value[part]
     return value
 
@@ -194,9 +204,16 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def fill_inputs(inputs: dict[str, Any], context: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
+def fill_inputs(
+    inputs: dict[str, Any],
+    context: dict[str, Any],
+    *,
+    strict: bool = True,
+    text_fields: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     """Inputs with ``{placeholders}`` filled from the event; a value that is only one placeholder
-    keeps the event value's type. A missing key raises :class:`TriggerError` (``strict``)."""
+    keeps the event value's type unless its input is a ``str`` (``text_fields``: a list of paths
+    becomes space-separated). A missing key raises :class:`TriggerError` (``strict``)."""
     out: dict[str, Any] = {}
     for name, value in inputs.items():
         if not isinstance(value, str):
@@ -204,7 +221,7 @@ def fill_inputs(inputs: dict[str, Any], context: dict[str, Any], *, strict: bool
             continue
         whole = _PLACEHOLDER.fullmatch(value)
         try:
-            if whole:
+            if whole and name not in text_fields:
                 out[name] = _lookup(context, whole.group(1))
             else:
                 out[name] = _PLACEHOLDER.sub(lambda m: _text(_lookup(context, m.group(1))), value)

@@ -18,7 +18,7 @@ from loopcraft.engine.results import FINAL_STATES
 from loopcraft.engine.service import Engine, db_path, new_run_id
 from loopcraft.errors import LoopcraftError
 from loopcraft.triggers.inbox import EventRow, Inbox, new_serve_owner
-from loopcraft.triggers.load import TriggerSet, fill_inputs, load_triggers
+from loopcraft.triggers.load import TriggerSet, fill_inputs, load_triggers, text_fields
 from loopcraft.triggers.schedule import fires_between, last_fire_before
 from loopcraft.triggers.spec import Trigger
 
@@ -31,7 +31,13 @@ def iso(when: float) -> str:
 
 def event_context(event: EventRow) -> dict[str, Any]:
     """What a trigger's input templates can name: the payload's keys, ``payload``, ``event``, ``time``."""
-    return {**event.payload, "payload": event.payload, "event": event.name, "id": event.id, "time": iso(event.created)}
+    return {
+        **event.payload,
+        "payload": event.payload,
+        "event": event.name,
+        "id": event.id,
+        "time": iso(event.created),
+    }
 
 
 class Server:
@@ -217,7 +223,9 @@ class Server:
     def _record_fire(self, trig: Trigger, when: float, *, catchup: bool = False) -> None:
         assert self.inbox is not None
         payload = {"trigger": trig.name, "scheduled": iso(when), "catchup": catchup}
-        self.inbox.record(trig.event, payload, source="schedule", dedupe_key=f"schedule:{trig.name}:{when:.3f}")
+        self.inbox.record(
+            trig.event, payload, source="schedule", dedupe_key=f"schedule:{trig.name}:{when:.3f}"
+        )
 
     # -- the inbox --------------------------------------------------------------------------------
 
@@ -244,7 +252,7 @@ class Server:
         assert self.inbox is not None and self.engine is not None
         live = self.active.get(trig.name, set())
         if live and trig.overlap == "skip":
-            reason = f"overlap = \"skip\": run {sorted(live)[0]} of trigger {trig.name} is still running"
+            reason = f'overlap = "skip": run {sorted(live)[0]} of trigger {trig.name} is still running'
             self.inbox.skip(event.id, trig.name, trig.workflow, reason)
             self.say(f"event {event.id} ({event.name}): skipped for {trig.name}: {reason}")
             return True
@@ -254,7 +262,7 @@ class Server:
             for run_id in sorted(live):
                 with contextlib.suppress(LoopcraftError):
                     await self.engine.kill(run_id)
-                self.say(f"serve: killed run {run_id} of trigger {trig.name} (overlap = \"cancel_previous\")")
+                self.say(f'serve: killed run {run_id} of trigger {trig.name} (overlap = "cancel_previous")')
         if sum(len(v) for v in self.active.values()) >= self.triggers.max_concurrent_runs:
             return False
         await self._start(event, trig, new_run_id())
@@ -264,7 +272,9 @@ class Server:
         assert self.inbox is not None and self.engine is not None
         try:
             wf = self.engine.workflows().get(trig.workflow)
-            inputs = wf.validate_inputs(fill_inputs(trig.inputs, event_context(event)))
+            inputs = wf.validate_inputs(
+                fill_inputs(trig.inputs, event_context(event), text_fields=text_fields(wf))
+            )
         except LoopcraftError as exc:
             self.inbox.skip(event.id, trig.name, trig.workflow, str(exc))
             self.say(f"event {event.id} ({event.name}): skipped for {trig.name}: {exc}")
@@ -306,7 +316,13 @@ class Server:
 
         triggers = [t for t in self.triggers.triggers if t.kind == "files"]
         if triggers:
-            await watch_files(self.root, triggers, self._record_external, self.stop)
+            await watch_files(
+                self.root,
+                triggers,
+                self._record_external,
+                self.stop,
+                lambda: self.say("serve: watching files"),
+            )
 
     async def _serve_http(self, host: str, port: int) -> None:
         from loopcraft.triggers.webhooks import serve_webhooks

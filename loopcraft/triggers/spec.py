@@ -62,7 +62,7 @@ def parse_interval(text: str) -> float:
     """``"1s"``, ``"90"``, ``"5m"``, ``"2h"``, ``"1d"`` in seconds; raises :class:`TriggerError`."""
     match = _DURATION.match(str(text))
     if not match or float(match.group(1)) <= 0:
-        raise TriggerError(f"bad interval {text!r}: use a positive number with s, m, h or d, e.g. \"5m\"")
+        raise TriggerError(f'bad interval {text!r}: use a positive number with s, m, h or d, e.g. "5m"')
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 

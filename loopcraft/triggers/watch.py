@@ -68,11 +68,15 @@ class Debouncer:
             self.record(self.trig.event, {"paths": paths, "trigger": self.trig.name}, "files", None)
 
 
-async def watch_files(root: Path, triggers: list[Trigger], record: Record, stop: asyncio.Event) -> None:
-    """Watch ``root`` until ``stop``; pending debounced changes are recorded when stopping."""
+async def watch_files(
+    root: Path, triggers: list[Trigger], record: Record, stop: asyncio.Event, ready: Callable[[], None]
+) -> None:
+    """Watch ``root`` until ``stop``; pending debounced changes are recorded when stopping.
+    ``ready`` is called once the watch is in place (the watcher exists after the first step)."""
     from watchfiles import awatch
 
     debouncers = [Debouncer(t, record) for t in triggers]
+    asyncio.get_running_loop().call_soon(ready)
     try:
         async for changes in awatch(root, stop_event=stop, debounce=50, step=20, recursive=True):
             paths = relevant(root, {path for _, path in changes})

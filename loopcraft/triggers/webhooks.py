@@ -19,7 +19,14 @@ from loopcraft.triggers.inbox import MAX_PAYLOAD_BYTES
 if TYPE_CHECKING:
     from loopcraft.triggers.serve import Server
 
-_REASONS = {202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large"}
+_REASONS = {
+    202: "Accepted",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+}
 
 
 def signature(secret: str, body: bytes) -> str:
