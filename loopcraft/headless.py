@@ -451,10 +451,16 @@ async def show_run(root: Path, config: Config, run_id: str, *, stage: str | None
                     print(_transcript_line(entry))
             return
     by_workflow = usage_by_workflow(info, graph)
+    from loopcraft.triggers.inbox import run_source
+
+    source = run_source(engine.journal.path, info.id)
     if as_json:
-        _dump({"run": info.to_dict(), "graph": graph.to_dict(), "usage_by_workflow": by_workflow})
+        extra = {"source": source} if source else {}
+        _dump({"run": info.to_dict(), "graph": graph.to_dict(), "usage_by_workflow": by_workflow, **extra})
         return
     print_summary(info)
+    if source:
+        print(f"started by: trigger {source['trigger']} (event {source['event']})")
     print("\n".join(graph_lines(graph)))
     print("\n".join(usage_lines(by_workflow)))
 

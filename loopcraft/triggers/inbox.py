@@ -297,3 +297,13 @@ def check_event_name(name: str) -> None:
         raise EventError(
             f"bad event name {name!r}: use letters, digits, '.', '-' or '_' (e.g. git.post-commit)"
         )
+
+
+def run_source(path: Path, run_id: str) -> dict[str, str] | None:
+    """The trigger and event that started a run (None for runs started by hand)."""
+    inbox = Inbox(path)
+    try:
+        row = inbox.source_of(run_id)
+    finally:
+        inbox.close()
+    return {"trigger": row.trigger, "event": row.event_id} if row else None

@@ -3,6 +3,7 @@ schedules, file watches, git hooks, webhooks, the durable inbox, the serve lease
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -149,7 +150,7 @@ def test_every_trigger_fires_once_per_slot_and_each_fire_is_one_run(git_repo: Pa
     events = db(repo, "SELECT json_extract(payload, '$.scheduled') FROM inbox_events ORDER BY created")
     slots = sorted(time.mktime(time.strptime(e[0], "%Y-%m-%dT%H:%M:%SZ")) for e in events)
     assert 3 <= len(slots) <= elapsed + 2
-    assert [b - a for a, b in zip(slots, slots[1:], strict=False)] == [1.0] * (
+    assert [b - a for a, b in itertools.pairwise(slots)] == [1.0] * (
         len(slots) - 1
     )  # no gap, no double
     dispatched = db(repo, "SELECT event_id, run_id FROM inbox_dispatch WHERE status = 'started'")
@@ -367,3 +368,39 @@ def test_an_untrusted_repo_ignores_its_triggers_file_with_one_line(git_repo: Pat
     )
     assert done.returncode == 0
     assert "triggers.toml was ignored" in done.stdout and "no triggers" in done.stdout
+
+
+DECLARED = '''
+from loopcraft import Context, on_webhook, workflow
+
+
+@workflow(triggers=[on_webhook("deploy", inputs={"target": "{payload.env}"}, overlap="skip")])
+async def deployed(ctx: Context, target: str) -> str:
+    return "checked " + target
+'''
+
+
+def test_a_trigger_declared_on_the_workflow_starts_it_and_show_names_the_source(git_repo: Path) -> None:
+    repo = _repo(git_repo, "", ("deployed", DECLARED))
+    listed = lc(repo, "triggers", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(t["name"], t["event"]) for t in json.loads(listed.stdout)] == [("deployed.webhook", "deploy")]
+    assert lc(repo, "event", "deploy", "--payload", '{"env": "prod"}').returncode == 0
+    assert lc(repo, "serve", "--once").returncode == 0
+    (run_id, status, _), *rest = _runs(repo)
+    assert status == "completed" and rest == []
+    shown = lc(repo, "show", run_id, "--json")
+    assert json.loads(shown.stdout)["source"]["trigger"] == "deployed.webhook"
+    assert json.loads(shown.stdout)["run"]["output"] == "checked prod"
+    inbox = json.loads(lc(repo, "inbox", "--json").stdout)
+    assert [(r["run"], r["inbox"]) for r in inbox] == [(run_id, "archived")]
+    events = json.loads(lc(repo, "events", "--json").stdout)
+    assert events[0]["outcomes"][0]["run"] == run_id
+
+
+def test_a_workflow_trigger_whose_inputs_do_not_fit_is_one_line(git_repo: Path) -> None:
+    bad = DECLARED.replace('{"target": "{payload.env}"}', '{"nope": "x"}')
+    repo = _repo(git_repo, "", ("deployed", bad))
+    done = lc(repo, "serve", "--once")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "missing input 'target'" in done.stderr and "deployed.py" in done.stderr
