@@ -150,9 +150,7 @@ def test_every_trigger_fires_once_per_slot_and_each_fire_is_one_run(git_repo: Pa
     events = db(repo, "SELECT json_extract(payload, '$.scheduled') FROM inbox_events ORDER BY created")
     slots = sorted(time.mktime(time.strptime(e[0], "%Y-%m-%dT%H:%M:%SZ")) for e in events)
     assert 3 <= len(slots) <= elapsed + 2
-    assert [b - a for a, b in itertools.pairwise(slots)] == [1.0] * (
-        len(slots) - 1
-    )  # no gap, no double
+    assert [b - a for a, b in itertools.pairwise(slots)] == [1.0] * (len(slots) - 1)  # no gap, no double
     dispatched = db(repo, "SELECT event_id, run_id FROM inbox_dispatch WHERE status = 'started'")
     runs = {r[0]: r[1] for r in _runs(repo)}
     assert len({d[1] for d in dispatched}) == len(dispatched) >= len(slots) - 1
@@ -370,14 +368,14 @@ def test_an_untrusted_repo_ignores_its_triggers_file_with_one_line(git_repo: Pat
     assert "triggers.toml was ignored" in done.stdout and "no triggers" in done.stdout
 
 
-DECLARED = '''
+DECLARED = """
 from loopcraft import Context, on_webhook, workflow
 
 
 @workflow(triggers=[on_webhook("deploy", inputs={"target": "{payload.env}"}, overlap="skip")])
 async def deployed(ctx: Context, target: str) -> str:
     return "checked " + target
-'''
+"""
 
 
 def test_a_trigger_declared_on_the_workflow_starts_it_and_show_names_the_source(git_repo: Path) -> None:
