@@ -60,20 +60,20 @@ async def _bench(root: Path) -> dict[str, float]:
     server = Server(root, Config(model="scripted/none"), out=open(os.devnull, "w"))  # noqa: SIM115
     task = asyncio.ensure_future(server.run())
     inbox = Inbox(db_path(root))
-    while server.inbox is None or inbox.serve_owner() is None:
+    while server.inbox is None or inbox.serve_owner() is None:  # noqa: ASYNC110 (another connection)
         await asyncio.sleep(0.01)
     for _ in range(LATENCY_EVENTS):
         event_id, _ = inbox.record("job", {}, source="cli")
-        while event_id not in _started(db_path(root)):
+        while event_id not in _started(db_path(root)):  # noqa: ASYNC110
             await asyncio.sleep(0.002)
     latencies = sorted(_started(db_path(root)).values())
     t0 = time.perf_counter()
     ids = [inbox.record("job", {"n": i}, source="cli")[0] for i in range(THROUGHPUT_EVENTS)]
     recorded_s = time.perf_counter() - t0
-    while len(_started(db_path(root))) < LATENCY_EVENTS + THROUGHPUT_EVENTS:
+    while len(_started(db_path(root))) < LATENCY_EVENTS + THROUGHPUT_EVENTS:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     runs_s = time.perf_counter() - t0
-    while server.watchers:
+    while server.watchers:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     server.stop.set()
     await task
