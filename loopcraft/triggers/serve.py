@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopcraft.config import Config
+from loopcraft.engine.events import RunStatus
 from loopcraft.engine.results import FINAL_STATES
 from loopcraft.engine.service import Engine, db_path, new_run_id
 from loopcraft.errors import LoopcraftError
@@ -65,6 +66,7 @@ class Server:
         self.wake = asyncio.Event()
         self.active: dict[str, set[str]] = {}  # trigger -> its runs live in this process
         self.watchers: set[asyncio.Task[None]] = set()
+        self.begun: dict[str, asyncio.Event] = {}  # run -> set once its body runs (or it ended)
         self.engine: Engine | None = None
         self.inbox: Inbox | None = None
         self.triggers = TriggerSet()
@@ -79,6 +81,7 @@ class Server:
         engine = await Engine.open(self.root, self.config)
         engine.stop_at_gates = True  # unattended: a human gate ends the run as needs_human
         self.engine = engine
+        engine.bus.subscribe(self._on_engine_event)
         inbox = self.inbox = Inbox(db_path(self.root))
         try:
             self.triggers = load_triggers(self.root, engine.workflows())
@@ -105,6 +108,13 @@ class Server:
             await engine.close()  # runs still going stay resumable: the next serve resumes them
             inbox.release_serve(self.owner)
             inbox.close()
+
+    def _on_engine_event(self, event: object) -> None:
+        if isinstance(event, RunStatus):
+            self._begun(event.run_id).set()
+
+    def _begun(self, run_id: str) -> asyncio.Event:
+        return self.begun.setdefault(run_id, asyncio.Event())
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -260,6 +270,9 @@ class Server:
             return False
         if live and trig.overlap == "cancel_previous":
             for run_id in sorted(live):
+                # a kill that lands before the run's body started would leave it crashed, not killed
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._begun(run_id).wait(), 30)
                 with contextlib.suppress(LoopcraftError):
                     await self.engine.kill(run_id)
                 self.say(f'serve: killed run {run_id} of trigger {trig.name} (overlap = "cancel_previous")')
@@ -307,6 +320,8 @@ class Server:
             self.say(f"run {run_id}: {exc}")
         finally:
             self.active.get(trigger, set()).discard(run_id)
+            self._begun(run_id).set()
+            self.begun.pop(run_id, None)
             self.wake.set()
 
     # -- file watch and webhooks (separate modules) -------------------------------------------

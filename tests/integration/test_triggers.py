@@ -39,9 +39,11 @@ import asyncio
 from loopcraft import Context, workflow
 
 
-@workflow(description="takes a while")
+@workflow(description="takes a while, in steps (each a safe point for kill)")
 async def slow(ctx: Context, target: str = "") -> str:
-    await asyncio.sleep(1.5)
+    for i in range(15):
+        await ctx.tool(f"tick-{i}", lambda: None)
+        await asyncio.sleep(0.1)
     return target
 """
 
@@ -402,3 +404,32 @@ def test_a_workflow_trigger_whose_inputs_do_not_fit_is_one_line(git_repo: Path) 
     done = lc(repo, "serve", "--once")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "missing input 'target'" in done.stderr and "deployed.py" in done.stderr
+
+
+@pytest.mark.parametrize(("catchup", "expected"), [("all", 5), ("one", 1)])
+def test_fires_missed_while_no_serve_ran_follow_catchup(git_repo: Path, catchup: str, expected: int) -> None:
+    repo = _repo(
+        git_repo, f'[[trigger]]\nworkflow = "quick"\nevery = "1h"\nname = "hourly"\ncatchup = "{catchup}"\n'
+    )
+    assert lc(repo, "serve", "--once").returncode == 0  # first start: the schedule starts now, nothing due
+    assert db(repo, "SELECT id FROM inbox_events") == []
+    conn = sqlite3.connect(repo / ".loopcraft" / "loopcraft.db")
+    with conn:
+        conn.execute("UPDATE trigger_state SET last_fire = last_fire - 5 * 3600 - 1")  # down for 5 hours
+    conn.close()
+    assert lc(repo, "serve", "--once").returncode == 0
+    scheduled = db(repo, "SELECT json_extract(payload, '$.scheduled') FROM inbox_events")
+    assert len(scheduled) == expected == len(_runs(repo))
+    assert lc(repo, "serve", "--once").returncode == 0 and len(_runs(repo)) == expected  # not again
+
+
+def test_overlap_cancel_previous_kills_the_live_run_and_starts_the_new_one(git_repo: Path) -> None:
+    repo = _repo(
+        git_repo,
+        '[[trigger]]\nworkflow = "slow"\nwebhook = "job"\noverlap = "cancel_previous"\n',
+        ("slow", SLOW),
+    )
+    for n in range(2):
+        assert lc(repo, "event", "job", "--dedupe", f"k{n}").returncode == 0
+    assert lc(repo, "serve", "--once").returncode == 0
+    assert sorted(r[1] for r in _runs(repo)) == ["completed", "killed"]
