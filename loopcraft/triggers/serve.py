@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import signal
+import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -53,6 +56,7 @@ class Server:
         http: tuple[str, int] | None = None,
         out: TextIO | None = None,
         poll: float = 0.1,
+        signals: bool = True,
     ) -> None:
         self.root = root
         self.config = config
@@ -60,6 +64,7 @@ class Server:
         self.http = http
         self.out = out or sys.stdout
         self.poll = poll
+        self.signals = signals  # False when hosted by the app, which owns the process's signals
         self.owner = new_serve_owner()
         self.lease_seconds = config.engine.lease_seconds
         self.stop = asyncio.Event()
@@ -105,9 +110,15 @@ class Server:
                 await asyncio.gather(*background, return_exceptions=True)
             return 0
         finally:
-            await engine.close()  # runs still going stay resumable: the next serve resumes them
-            inbox.release_serve(self.owner)
+            inbox.release_serve(self.owner)  # first: a cancelled close must not keep the lease
             inbox.close()
+            await engine.close()  # runs still going stay resumable: the next serve resumes them
+
+    def release(self) -> None:
+        """Give the serve lease back now (idempotent; the journal may already be closed)."""
+        if self.inbox is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.inbox.release_serve(self.owner)
 
     def _on_engine_event(self, event: object) -> None:
         if isinstance(event, RunStatus):
@@ -117,6 +128,8 @@ class Server:
         return self.begun.setdefault(run_id, asyncio.Event())
 
     def _install_signals(self) -> None:
+        if not self.signals:
+            return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -361,3 +374,23 @@ def parse_address(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise LoopcraftError(f"bad --http {text!r}: use HOST:PORT, e.g. 127.0.0.1:8787")
     return host, int(port)
+
+
+class _LineSink(io.StringIO):
+    """A text stream handing each complete line to ``say`` (the app's notifications)."""
+
+    def __init__(self, say: Callable[[str], object]) -> None:
+        super().__init__()
+        self._say = say
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._say(line)
+        return len(text)
+
+
+def hosted_server(root: Path, config: Config, say: Callable[[str], object]) -> Server:
+    """A :class:`Server` for the app (``serve = true``): its lines go to ``say``, no signal handlers."""
+    return Server(root, config, out=_LineSink(say), signals=False)

@@ -148,6 +148,8 @@ class LoopcraftApp(App[None]):
         if self.collector is not None:
             self.set_interval(0.5, self.collector.tick)
         self.call_after_refresh(self._after_first_paint)
+        if self.config.serve:
+            self._host_triggers()
 
     def _after_first_paint(self) -> None:
         self.first_paint_at = time.perf_counter()
@@ -215,7 +217,22 @@ class LoopcraftApp(App[None]):
             self.collector.touched()
         await super().on_event(event)
 
+    @work(exclusive=True, exit_on_error=False, group="triggers")
+    async def _host_triggers(self) -> None:
+        """``serve = true``: fire the repo's triggers while the app is open (the serve lease)."""
+        from loopcraft.triggers.serve import hosted_server
+
+        self.trigger_server = hosted_server(self.root, self.config, self.notify)
+        try:
+            await self.trigger_server.run()
+        except LoopcraftError as exc:
+            self.notify(f"triggers: {exc}", severity="error")
+
     async def on_unmount(self) -> None:
+        server = getattr(self, "trigger_server", None)
+        if server is not None:
+            server.stop.set()  # its runs stay resumable
+            server.release()  # the lease, at once: the worker may be cancelled before its own clean-up
         if self.workflows is not None:
             await self.workflows.close()
 
