@@ -103,14 +103,19 @@ async def print_triggers(root: Path, config: Config, *, as_json: bool) -> None:
     if as_json:
         print(dumps(rows))
         return
+    print("\n".join(trigger_lines(rows)))
+
+
+def trigger_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The triggers table (``loopcraft triggers``, the app's ``/triggers``)."""
     if not rows:
-        print("no triggers: declare them in .loopcraft/triggers.toml or with @workflow(triggers=[...])")
-        return
-    print(f"{'TRIGGER':<28} {'WHEN':<24} {'WORKFLOW':<16} {'NEXT FIRE':<21} LAST RUN")
+        return ["no triggers: declare them in .loopcraft/triggers.toml or with @workflow(triggers=[...])"]
+    lines = [f"{'TRIGGER':<28} {'WHEN':<24} {'WORKFLOW':<16} {'NEXT FIRE':<21} LAST RUN"]
     for r in rows:
         when = f"{r['kind']} {r['spec']}"
         last = f"{r['last_run']} {r['last_run_status']}" if r["last_run"] else (r["last_run_status"] or "-")
-        print(f"{r['name']:<28} {when:<24} {r['workflow']:<16} {r['next_fire'] or '-':<21} {last}")
+        lines.append(f"{r['name']:<28} {when:<24} {r['workflow']:<16} {r['next_fire'] or '-':<21} {last}")
+    return lines
 
 
 def event_rows(root: Path, limit: int) -> list[dict[str, Any]]:
@@ -202,9 +207,14 @@ async def print_inbox(root: Path, config: Config, *, as_json: bool) -> None:
     if as_json:
         print(dumps(rows))
         return
+    print("\n".join(inbox_lines(rows)))
+
+
+def inbox_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The inbox table (``loopcraft inbox``, the app's ``/inbox``)."""
     if not rows:
-        print("the inbox is empty: runs started by triggers land here")
-        return
-    print(f"{'INBOX':<10} {'RUN':<22} {'WORKFLOW':<16} {'STATUS':<16} TRIGGER")
+        return ["the inbox is empty: runs started by triggers land here"]
+    lines = [f"{'INBOX':<10} {'RUN':<22} {'WORKFLOW':<16} {'STATUS':<16} TRIGGER"]
     for r in rows:
-        print(f"{r['inbox']:<10} {r['run']:<22} {r['workflow']:<16} {r['status']:<16} {r['trigger']}")
+        lines.append(f"{r['inbox']:<10} {r['run']:<22} {r['workflow']:<16} {r['status']:<16} {r['trigger']}")
+    return lines

@@ -520,6 +520,17 @@ class LoopcraftApp(App[None]):
             self._refresh_status()
         await self.show_info(f"permission mode: {self.chat.permission_mode}")
 
+    async def cmd_triggers(self, cmd: commands.ParsedCommand) -> None:
+        from loopcraft.triggers.commands import trigger_lines, trigger_rows
+
+        rows, notes = await trigger_rows(self.root, self.config)
+        await self.show_info("\n".join([*notes, *trigger_lines(rows)]))
+
+    async def cmd_inbox(self, cmd: commands.ParsedCommand) -> None:
+        from loopcraft.triggers.commands import inbox_lines, inbox_rows
+
+        await self.show_info("\n".join(inbox_lines(await inbox_rows(self.root, self.config))))
+
     async def cmd_theme(self, cmd: commands.ParsedCommand) -> None:
         if not cmd.args:
             names = ", ".join(sorted(n for n in self.available_themes if n.startswith("loopcraft")))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from loopcraft.engine.service import db_path
 from loopcraft.triggers.inbox import Inbox
-from tests.app.tui_support import make_app, scripted, wait_for
+from tests.app.tui_support import chat_texts, make_app, scripted, wait_for
 
 QUICK = """
 from loopcraft import Context, workflow
@@ -62,3 +62,19 @@ async def test_without_serve_the_app_fires_nothing(git_repo: Path) -> None:
         assert app.config.serve is False and inbox.serve_owner() is None
     assert [e.status for e in inbox.pending()] == ["pending"]
     inbox.close()
+
+
+async def test_triggers_and_inbox_views_list_the_trigger_and_its_run(git_repo: Path) -> None:
+    (git_repo / ".loopcraft" / "workflows").mkdir(parents=True)
+    (git_repo / ".loopcraft" / "workflows" / "quick.py").write_text(QUICK)
+    (git_repo / ".loopcraft" / "triggers.toml").write_text(
+        '[[trigger]]\nname = "on-job"\nworkflow = "quick"\nwebhook = "job"\n'
+    )
+    Inbox(db_path(git_repo)).record("job", {}, source="cli")
+    app = make_app(git_repo, scripted("triggers-views", [{"text": "hi"}]), serve=True)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: _outcomes(git_repo) == [("started", "completed")], timeout=60)
+        await app.run_command("/triggers")
+        await wait_for(pilot, lambda: any("on-job" in t and "webhook job" in t for t in chat_texts(app)))
+        await app.run_command("/inbox")
+        await wait_for(pilot, lambda: any(t.startswith("INBOX") and "archived" in t for t in chat_texts(app)))
