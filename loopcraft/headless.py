@@ -371,17 +371,21 @@ async def print_prompts(root: Path, config: Config, *, run_id: str | None, as_js
 
 
 async def print_runs(root: Path, config: Config, *, as_json: bool, limit: int) -> None:
+    from loopcraft.triggers.inbox import run_sources
+
     async with await Engine.open(root, config) as engine:
         runs = await engine.runs(limit=limit)
+        sources = run_sources(engine.journal.path)  # runs started by a trigger
     if as_json:
-        _dump([r.to_dict() for r in runs])
+        _dump([{**r.to_dict(), **({"source": sources[r.id]} if r.id in sources else {})} for r in runs])
         return
     if not runs:
         print("no runs yet: start one with `loopcraft run WORKFLOW`")
         return
     print(f"{'RUN':<22} {'WORKFLOW':<20} {'STATUS':<16} {'ELAPSED':>8} {'COST':>9}")
     for r in runs:
-        print(f"{r.id:<22} {r.workflow:<20} {r.status:<16} {_elapsed(r.elapsed):>8} {_money(r.cost):>9}")
+        line = f"{r.id:<22} {r.workflow:<20} {r.status:<16} {_elapsed(r.elapsed):>8} {_money(r.cost):>9}"
+        print(line + (f"  <- trigger {sources[r.id]['trigger']}" if r.id in sources else ""))
 
 
 def graph_lines(graph: Graph) -> list[str]:

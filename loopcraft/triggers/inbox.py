@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loopcraft.engine.journal import JournalError, _explain
 from loopcraft.engine.leases import owner_alive
 from loopcraft.errors import LoopcraftError
 
@@ -125,19 +126,32 @@ class Inbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         existed = path.exists()
         self.path = path
-        self._conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
-        if not existed:
-            os.chmod(path, 0o600)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
+            if not existed:
+                os.chmod(path, 0o600)
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(path, exc)) from exc
 
     def close(self) -> None:
         self._conn.close()
 
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        """One statement; a SQLite failure becomes the journal's one-line :class:`JournalError`."""
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(self.path, exc)) from exc
+
     def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return list(self._conn.execute(sql, params).fetchall())
+        try:
+            return list(self._run(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(self.path, exc)) from exc
 
     # -- events ----------------------------------------------------------------------------
 
@@ -152,7 +166,7 @@ class Inbox:
                 f"payload too big ({len(text.encode()):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,})"
             )
         event_id = new_event_id()
-        cur = self._conn.execute(
+        cur = self._run(
             "INSERT OR IGNORE INTO inbox_events (id, name, source, created, payload, dedupe_key) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (event_id, name, source, time.time(), text, dedupe_key),
@@ -182,7 +196,7 @@ class Inbox:
         return _event(rows[0]) if rows else None
 
     def finish_event(self, event_id: str, reason: str | None = None) -> None:
-        self._conn.execute(
+        self._run(
             "UPDATE inbox_events SET status = 'done', reason = ?, handled = ? WHERE id = ?",
             (reason, time.time(), event_id),
         )
@@ -191,7 +205,7 @@ class Inbox:
 
     def reserve(self, event_id: str, trigger: str, workflow: str, run_id: str) -> bool:
         """Claim the (event, trigger) pair with the run id it will start; False if already claimed."""
-        cur = self._conn.execute(
+        cur = self._run(
             "INSERT OR IGNORE INTO inbox_dispatch (event_id, trigger, workflow, run_id, status, created) "
             "VALUES (?, ?, ?, ?, 'starting', ?)",
             (event_id, trigger, workflow, run_id, time.time()),
@@ -199,7 +213,7 @@ class Inbox:
         return cur.rowcount == 1
 
     def skip(self, event_id: str, trigger: str, workflow: str, reason: str) -> None:
-        self._conn.execute(
+        self._run(
             "INSERT INTO inbox_dispatch (event_id, trigger, workflow, status, reason, created) "
             "VALUES (?, ?, ?, 'skipped', ?, ?) ON CONFLICT (event_id, trigger) DO UPDATE SET "
             "status = 'skipped', reason = excluded.reason",
@@ -207,7 +221,7 @@ class Inbox:
         )
 
     def mark_started(self, event_id: str, trigger: str) -> None:
-        self._conn.execute(
+        self._run(
             "UPDATE inbox_dispatch SET status = 'started' WHERE event_id = ? AND trigger = ?",
             (event_id, trigger),
         )
@@ -246,7 +260,7 @@ class Inbox:
         return float(rows[0][0]) if rows else None
 
     def set_last_fire(self, trigger: str, when: float) -> None:
-        self._conn.execute(
+        self._run(
             "INSERT INTO trigger_state (trigger, last_fire) VALUES (?, ?) ON CONFLICT (trigger) "
             "DO UPDATE SET last_fire = MAX(last_fire, excluded.last_fire)",
             (trigger, when),
@@ -257,8 +271,8 @@ class Inbox:
     def claim_serve(self, owner: str, seconds: float) -> bool:
         """Make ``owner`` the repo's one ``serve`` (free, expired, or its owner process gone)."""
         now = time.time()
-        self._conn.execute("INSERT OR IGNORE INTO serve_lease (id, owner, expires) VALUES (1, NULL, 0)")
-        cur = self._conn.execute(
+        self._run("INSERT OR IGNORE INTO serve_lease (id, owner, expires) VALUES (1, NULL, 0)")
+        cur = self._run(
             "UPDATE serve_lease SET owner = ?, expires = ? WHERE id = 1 AND "
             "(owner IS NULL OR owner = ? OR expires <= ?)",
             (owner, now + seconds, owner, now),
@@ -267,7 +281,7 @@ class Inbox:
             return True
         current = self.serve_owner()
         if current and not owner_alive(current):
-            cur = self._conn.execute(
+            cur = self._run(
                 "UPDATE serve_lease SET owner = ?, expires = ? WHERE id = 1 AND owner = ?",
                 (owner, now + seconds, current),
             )
@@ -275,15 +289,13 @@ class Inbox:
         return False
 
     def renew_serve(self, owner: str, seconds: float) -> bool:
-        cur = self._conn.execute(
+        cur = self._run(
             "UPDATE serve_lease SET expires = ? WHERE id = 1 AND owner = ?", (time.time() + seconds, owner)
         )
         return cur.rowcount == 1
 
     def release_serve(self, owner: str) -> None:
-        self._conn.execute(
-            "UPDATE serve_lease SET owner = NULL, expires = 0 WHERE id = 1 AND owner = ?", (owner,)
-        )
+        self._run("UPDATE serve_lease SET owner = NULL, expires = 0 WHERE id = 1 AND owner = ?", (owner,))
 
     def serve_owner(self) -> str | None:
         rows = self._all("SELECT owner, expires FROM serve_lease WHERE id = 1")
@@ -307,3 +319,13 @@ def run_source(path: Path, run_id: str) -> dict[str, str] | None:
     finally:
         inbox.close()
     return {"trigger": row.trigger, "event": row.event_id} if row else None
+
+
+def run_sources(path: Path) -> dict[str, dict[str, str]]:
+    """Every triggered run's trigger and event, by run id."""
+    inbox = Inbox(path)
+    try:
+        rows = [d for d in inbox.dispatches() if d.run_id and d.status != "skipped"]
+    finally:
+        inbox.close()
+    return {d.run_id: {"trigger": d.trigger, "event": d.event_id} for d in rows if d.run_id}

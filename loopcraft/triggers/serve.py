@@ -117,7 +117,7 @@ class Server:
     def release(self) -> None:
         """Give the serve lease back now (idempotent; the journal may already be closed)."""
         if self.inbox is not None:
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(sqlite3.Error, LoopcraftError):
                 self.inbox.release_serve(self.owner)
 
     def _on_engine_event(self, event: object) -> None:

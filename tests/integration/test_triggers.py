@@ -392,6 +392,9 @@ def test_a_trigger_declared_on_the_workflow_starts_it_and_show_names_the_source(
     shown = lc(repo, "show", run_id, "--json")
     assert json.loads(shown.stdout)["source"]["trigger"] == "deployed.webhook"
     assert json.loads(shown.stdout)["run"]["output"] == "checked prod"
+    listed_runs = json.loads(lc(repo, "runs", "--json").stdout)
+    assert [r["source"]["trigger"] for r in listed_runs] == ["deployed.webhook"]
+    assert "<- trigger deployed.webhook" in lc(repo, "runs").stdout
     inbox = json.loads(lc(repo, "inbox", "--json").stdout)
     assert [(r["run"], r["inbox"]) for r in inbox] == [(run_id, "archived")]
     events = json.loads(lc(repo, "events", "--json").stdout)
