@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+_TRIGGERS = ("cron", "every", "on_files", "on_git", "on_webhook")
+
 _VERIFY = (
     "CheckResult",
     "as_verdict",
@@ -52,11 +54,16 @@ __all__ = [
     "as_verdict",
     "close_worktree",
     "commit_all",
+    "cron",
     "decide_turn",
     "dedupe",
+    "every",
     "git_diff",
     "gitops",
     "mean_at_least",
+    "on_files",
+    "on_git",
+    "on_webhook",
     "open_worktree",
     "parse_verdict",
     "quorum",
@@ -95,6 +102,7 @@ if TYPE_CHECKING:
         reduce_verdicts,
         unanimous,
     )
+    from loopcraft.triggers.spec import cron, every, on_files, on_git, on_webhook
 
 
 def __getattr__(name: str) -> Any:
@@ -110,6 +118,10 @@ def __getattr__(name: str) -> Any:
         from loopcraft.engine import gitops
 
         return gitops
+    if name in _TRIGGERS:
+        from loopcraft.triggers import spec
+
+        return getattr(spec, name)
     if name in _VERIFY:
         from loopcraft.engine import verify
 

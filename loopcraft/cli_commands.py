@@ -421,3 +421,86 @@ def prompts_cmd(
 
     root, config = _config()
     run_async(print_prompts(root, config, run_id=run_id, as_json=as_json))
+
+
+# ----- triggers and serve (loopcraft/triggers/) ----------------------------------------------
+
+
+@app.command("event")
+@friendly
+def event_cmd(
+    name: str = typer.Argument(..., help="The event name, e.g. ci-failed or git.post-commit."),
+    payload: str | None = typer.Option(None, "--payload", help="The event's data: a JSON object."),
+    dedupe: str | None = typer.Option(None, "--dedupe", help="A key: the same key twice records one event."),
+    git_hook: str | None = typer.Option(None, "--git-hook", hidden=True, help="Add the commit and paths."),
+) -> None:
+    """Record an event in the inbox (no daemon needed); `loopcraft serve` turns it into runs."""
+    from loopcraft.paths import repo_root
+    from loopcraft.triggers.commands import record_event
+
+    typer.echo(record_event(repo_root(), name, payload, dedupe, git_hook))
+
+
+@app.command("serve")
+@friendly
+def serve_cmd(
+    once: bool = typer.Option(
+        False, "--once", help="Drain the inbox, fire what is due, wait for the runs, exit."
+    ),
+    http: str | None = typer.Option(None, "--http", help="Serve webhooks at HOST:PORT (POST /hooks/NAME)."),
+) -> None:
+    """Fire the repo's triggers (schedules, file watches, git hooks, webhooks) as runs."""
+    from loopcraft.triggers.serve import parse_address, serve
+
+    if http:
+        parse_address(http)
+    root, config = _config()
+    raise typer.Exit(run_async(serve(root, config, once=once, http=http)))
+
+
+@app.command("hooks")
+@friendly
+def hooks_cmd(
+    action: str = typer.Argument(..., help="install or uninstall."),
+    hooks: list[str] = typer.Argument(None, help="Git hooks (default post-commit; uninstall: all)."),
+) -> None:
+    """Install or remove git hooks that record git.<hook> events (existing hooks are chained)."""
+    from loopcraft.paths import repo_root
+    from loopcraft.triggers import hooks as git_hooks
+
+    if action not in ("install", "uninstall"):
+        raise LoopcraftError(f"unknown action {action!r}: use `loopcraft hooks install` or `uninstall`")
+    lines = (git_hooks.install if action == "install" else git_hooks.uninstall)(repo_root(), hooks or [])
+    typer.echo("\n".join(lines))
+
+
+@app.command("triggers")
+@friendly
+def triggers_cmd(as_json: bool = _JSON_OPT) -> None:
+    """List the triggers: next fire time, last event, last run and its status."""
+    from loopcraft.triggers.commands import print_triggers
+
+    root, config = _config()
+    run_async(print_triggers(root, config, as_json=as_json))
+
+
+@app.command("events")
+@friendly
+def events_cmd(
+    as_json: bool = _JSON_OPT, limit: int = typer.Option(50, "--limit", "-n", help="How many recent events.")
+) -> None:
+    """List recent events and what each became (runs, or skips with their reason)."""
+    from loopcraft.paths import repo_root
+    from loopcraft.triggers.commands import print_events
+
+    print_events(repo_root(), as_json=as_json, limit=limit)
+
+
+@app.command("inbox")
+@friendly
+def inbox_cmd(as_json: bool = _JSON_OPT) -> None:
+    """Runs started by triggers: needing attention (findings, a gate, a failure) or archived."""
+    from loopcraft.triggers.commands import print_inbox
+
+    root, config = _config()
+    run_async(print_inbox(root, config, as_json=as_json))

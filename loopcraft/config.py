@@ -150,6 +150,7 @@ class Config(_Strict):
     model: str | None = None
     fallback_models: list[str] = Field(default_factory=list)
     theme: str = "loopcraft-dark"
+    serve: bool = False  # the app fires the repo's triggers while open (as `loopcraft serve`)
     models: dict[str, ModelOptions] = Field(default_factory=dict)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)

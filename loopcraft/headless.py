@@ -389,20 +389,24 @@ async def print_prompts(root: Path, config: Config, *, run_id: str | None, as_js
 
 
 async def print_runs(root: Path, config: Config, *, as_json: bool, limit: int) -> None:
+    from loopcraft.triggers.inbox import run_sources
+
     async with await Engine.open(root, config) as engine:
         runs = await engine.runs(limit=limit)
+        sources = run_sources(engine.journal.path)  # runs started by a trigger
     if as_json:
-        _dump([r.to_dict() for r in runs])
+        _dump([{**r.to_dict(), **({"source": sources[r.id]} if r.id in sources else {})} for r in runs])
         return
     if not runs:
         print("no runs yet: start one with `loopcraft run WORKFLOW`")
         return
     print(f"{'SHORT':<7} {'RUN':<22} {'WORKFLOW':<20} {'STATUS':<16} {'ELAPSED':>8} {'COST':>9}")
     for r in runs:
-        print(
+        line = (
             f"{r.short:<7} {r.id:<22} {r.workflow:<20} {r.status:<16} "
             f"{_elapsed(r.elapsed):>8} {_money(r.cost):>9}"
         )
+        print(line + (f"  <- trigger {sources[r.id]['trigger']}" if r.id in sources else ""))
 
 
 def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
@@ -485,12 +489,18 @@ async def show_run(
             print("\n".join([head, *transcript_lines(entries), _stage_end(node)]))
         return
     by_workflow = usage_by_workflow(info, graph)
+    from loopcraft.triggers.inbox import run_source
+
+    source = run_source(engine.journal.path, info.id)
     if as_json:
         nodes = _with_paths(graph.to_dict()["nodes"], info.workflow)
         graph_data = {"run_id": graph.run_id, "nodes": nodes}
-        _dump({"run": info.to_dict(), "graph": graph_data, "usage_by_workflow": by_workflow})
+        extra = {"source": source} if source else {}
+        _dump({"run": info.to_dict(), "graph": graph_data, "usage_by_workflow": by_workflow, **extra})
         return
     print_summary(info)
+    if source:
+        print(f"started by: trigger {source['trigger']} (event {source['event']})")
     print("\n".join(graph_lines(graph, info.workflow)))
     print("\n".join(usage_lines(by_workflow)))
 

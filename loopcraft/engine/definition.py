@@ -101,7 +101,11 @@ class Workflow:
 
 
 def _build(
-    fn: WorkflowFn, name: str | None, description: str | None, budget: dict[str, Any] | None = None
+    fn: WorkflowFn,
+    name: str | None,
+    description: str | None,
+    budget: dict[str, Any] | None = None,
+    triggers: list[Any] | None = None,
 ) -> Workflow:
     if not inspect.iscoroutinefunction(fn):
         raise WorkflowDefinitionError(f"workflow {fn.__name__!r} must be an `async def` function")
@@ -132,6 +136,8 @@ def _build(
         from loopcraft.engine.budgets import check_budget
 
         extras["budget"] = check_budget(budget)
+    if triggers:
+        extras["triggers"] = list(triggers)  # loopcraft.triggers.spec.Trigger; checked at load
     return Workflow(
         fn=fn,
         name=wf_name,
@@ -146,7 +152,11 @@ def _build(
 def workflow(fn: WorkflowFn, /) -> Workflow: ...
 @overload
 def workflow(
-    *, description: str | None = None, name: str | None = None, budget: dict[str, Any] | None = None
+    *,
+    description: str | None = None,
+    name: str | None = None,
+    budget: dict[str, Any] | None = None,
+    triggers: list[Any] | None = None,
 ) -> Callable[[WorkflowFn], Workflow]: ...
 
 
@@ -157,11 +167,13 @@ def workflow(
     description: str | None = None,
     name: str | None = None,
     budget: dict[str, Any] | None = None,
+    triggers: list[Any] | None = None,
 ) -> Workflow | Callable[[WorkflowFn], Workflow]:
     """Declare a workflow: ``@workflow`` or ``@workflow(description=..., name=..., budget=...)``.
 
     ``budget`` (tokens, dollars, seconds, stages) limits every run of it (``--budget`` overrides it
-    key by key) and, when it runs nested under another workflow, its own stages."""
+    key by key) and, when it runs nested under another workflow, its own stages. ``triggers``
+    (``cron(...)``, ``on_git(...)``, … from :mod:`loopcraft`) start it from ``loopcraft serve``."""
     if fn is not None:
-        return _build(fn, name, description, budget)
-    return lambda f: _build(f, name, description, budget)
+        return _build(fn, name, description, budget, triggers)
+    return lambda f: _build(f, name, description, budget, triggers)

@@ -257,6 +257,9 @@ class Journal:
             return
         await self._conn.execute("BEGIN IMMEDIATE")
         try:
+            async with self._conn.execute("PRAGMA user_version") as cur:  # another process may have
+                row = await cur.fetchone()  # migrated while this one waited for the write lock
+            version = int(row[0]) if row else 0
             for index in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[index].split(";"):
                     if statement.strip():

@@ -128,10 +128,12 @@ class Engine:
         model: str | None = None,
         cli_strings: bool = False,
         budget: dict[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> str:
         """Validate, record the run and start it in the background; returns the run id.
 
-        ``budget`` (tokens, dollars, seconds, stages) overrides the workflow's own ``budget=``."""
+        ``budget`` (tokens, dollars, seconds, stages) overrides the workflow's own ``budget=``;
+        ``run_id`` is the id to use (chosen and recorded beforehand by the trigger inbox)."""
         wf = self.workflows().get(name)
         checked = wf.coerce_cli_inputs(inputs) if cli_strings else wf.validate_inputs(inputs)
         if model is not None:
@@ -139,7 +141,7 @@ class Engine:
 
             parse_model(model)
         run_budget = merge_budget(check_budget(wf.extras.get("budget")), check_budget(budget))
-        run_id = new_run_id()
+        run_id = run_id or new_run_id()
         await self.journal.create_run(run_id, wf.name, checked, model=model, budget=run_budget)
         lease = self._lease(run_id)
         await lease.claim()

@@ -193,6 +193,8 @@ class LoopcraftApp(App[None]):
             self.set_interval(0.5, self.collector.tick)
         self._spinner = self.set_interval(SPINNER_TICK_S, self._tick_spinner, pause=True)
         self.call_after_refresh(self._after_first_paint)
+        if self.config.serve:
+            self._host_triggers()
         if not is_trusted(self.root):
             self._trust_pending = True
             self.push_screen(TrustScreen(self.root), self._trust_answered)
@@ -286,7 +288,22 @@ class LoopcraftApp(App[None]):
             self.collector.touched()
         await super().on_event(event)
 
+    @work(exclusive=True, exit_on_error=False, group="triggers")
+    async def _host_triggers(self) -> None:
+        """``serve = true``: fire the repo's triggers while the app is open (the serve lease)."""
+        from loopcraft.triggers.serve import hosted_server
+
+        self.trigger_server = hosted_server(self.root, self.config, self.notify)
+        try:
+            await self.trigger_server.run()
+        except LoopcraftError as exc:
+            self.notify(f"triggers: {exc}", severity="error")
+
     async def on_unmount(self) -> None:
+        server = getattr(self, "trigger_server", None)
+        if server is not None:
+            server.stop.set()  # its runs stay resumable
+            server.release()  # the lease, at once: the worker may be cancelled before its own clean-up
         if self.workflows is not None:
             await self.workflows.close()
 
@@ -652,6 +669,17 @@ class LoopcraftApp(App[None]):
             self.chat.set_permission_mode(cmd.args[0])
             self._refresh_status()
         await self.show_info(f"permission mode: {self.chat.permission_mode}")
+
+    async def cmd_triggers(self, cmd: commands.ParsedCommand) -> None:
+        from loopcraft.triggers.commands import trigger_lines, trigger_rows
+
+        rows, notes = await trigger_rows(self.root, self.config)
+        await self.show_info("\n".join([*notes, *trigger_lines(rows)]))
+
+    async def cmd_inbox(self, cmd: commands.ParsedCommand) -> None:
+        from loopcraft.triggers.commands import inbox_lines, inbox_rows
+
+        await self.show_info("\n".join(inbox_lines(await inbox_rows(self.root, self.config))))
 
     async def cmd_theme(self, cmd: commands.ParsedCommand) -> None:
         if not cmd.args:

@@ -71,6 +71,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     _one("theme", "NAME", "list themes, or switch to one (remembered)"),
     _bare("quit", "leave loopcraft"),
+    _bare("triggers", "list the repo's triggers: next fire, last event, last run"),
+    _bare("inbox", "runs started by triggers: needing attention, or archived"),
     _bare("workflow list", "list the workflows you can run"),
     _spec(
         "workflow run",
