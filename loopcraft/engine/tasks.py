@@ -46,7 +46,8 @@ class TaskSpec:
     keep_worktree: bool = False  # worktree=True: leave the folder in place when the stage ends
     workspace: str | None = None  # run in this folder (e.g. a loop's own worktree) instead of the run's
     budget: dict[str, Any] | None = None
-    skills: list[str] | None = None
+    skills: list[str] | None = None  # preloaded into the first prompt; an unknown name fails the stage
+    memory: bool = True  # AGENTS.md / CLAUDE.md in the system prompt
     system: str | None = None
     permissions: str | None = None
 
@@ -93,6 +94,7 @@ class TaskRequest:
     permissions: str | None = None
     system: str | None = None
     skills: list[str] | None = None
+    memory: bool = True
     on_event: Callable[[Any], Any] | None = None
     safe_point: Callable[[], Awaitable[None]] | None = None  # run control: pauses wait here
     shared_budget: Any = None  # the run's budget (an agent Budget every stage charges)
