@@ -17,6 +17,7 @@ from loopcraft.config import Config
 from loopcraft.errors import LoopcraftError
 
 if TYPE_CHECKING:
+    from loopcraft.agent.extensions import Extensions
     from loopcraft.agent.loop import Agent, AgentResult
     from loopcraft.agent.permissions import Answer, PermissionPolicy, PermissionRequest
     from loopcraft.agent.session import SessionInfo, SessionLog
@@ -64,6 +65,7 @@ class ChatSession:
         self.agent: Agent | None = None
         self.task: asyncio.Task[AgentResult | None] | None = None
         self.queued: list[str] = []
+        self._ext: Extensions | None = None  # skills, memory and MCP servers of the current session
 
     # ----- state ----------------------------------------------------------------------
 
@@ -107,10 +109,19 @@ class ChatSession:
             self._client = default_client(self.config)
         return self._client
 
+    @property
+    def extensions(self) -> Extensions:
+        """The current session's skills, memory and MCP servers (gathered once per session)."""
+        if self._ext is None:
+            from loopcraft.agent.extensions import load_extensions
+
+            self._ext = load_extensions(self.root, self.config, cwd=Path.cwd())
+        return self._ext
+
     def _tools(self) -> list[Tool]:
         from loopcraft.agent.tools.registry import default_tools
 
-        return [*default_tools(), *self._extra_tools]
+        return [*default_tools(), *self.extensions.tools(), *self._extra_tools]
 
     def _build_agent(self, session: SessionLog) -> Agent:
         from loopcraft.agent.loop import Agent
@@ -126,6 +137,7 @@ class ChatSession:
             config=self.config.agent,
             stage="chat",
             on_event=self._on_event,
+            mcp=self.extensions.mcp,
         )
 
     def _ensure_agent(self) -> Agent:
@@ -135,8 +147,11 @@ class ChatSession:
 
             sid = new_session_id()
             path = sessions_dir(self.root) / f"{sid}.jsonl"
+            from loopcraft.agent.prompts import default_system_prompt
+
+            system = self.extensions.system_prompt(default_system_prompt(str(self.root)))
             self.session = create_session(
-                path, workspace=self.root, model=self.model, tools=self._tools(), session_id=sid
+                path, workspace=self.root, model=self.model, tools=self._tools(), system_prompt=system, session_id=sid
             )
             self.agent = self._build_agent(self.session)
         return self.agent
@@ -243,3 +258,7 @@ class ChatSession:
         if self.session is not None:
             self.session.close()
             self.session = None
+        if self._ext is not None:
+            if self._ext.mcp is not None:
+                await self._ext.mcp.aclose()
+            self._ext = None

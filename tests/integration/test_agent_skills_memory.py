@@ -197,3 +197,30 @@ def test_memory_walks_root_to_cwd_and_falls_back_to_claude_md(repo: Path) -> Non
     found = load_memory(repo, ["AGENTS.md", "CLAUDE.md"], cwd=sub)
     assert [m.text.strip() for m in found] == ["root claude", "pkg agents"]
     assert [m.text.strip() for m in load_memory(repo, ["CLAUDE.md"], cwd=sub)] == ["root claude", "pkg claude"]
+
+
+async def test_agents_md_reaches_the_chat_agent_system_prompt_once(repo: Path) -> None:
+    from loopcraft.tui.chat_session import ChatSession
+
+    (repo / "AGENTS.md").write_text("Chat memory: MEMORY-MARKER-2\n")
+    write_skill(repo / ".loopcraft/skills", "lint", skill_md("lint", "how this project lints"))
+    write_script(repo, {"default": [{"text": "hello"}]})
+    config = Config(model="scripted/t")
+    client = RecordingClient(config)
+
+    async def ignore(event: Any) -> None:
+        return None
+
+    async def refuse(request: Any) -> Any:
+        return "reject"
+
+    chat = ChatSession(repo, config, "scripted/t", on_event=ignore, ask=refuse, client=client)
+    chat.send("hi")
+    result = await chat.wait()
+    assert result is not None and result.text == "hello"
+    (request,) = client.requests
+    assert json.dumps(request.messages).count("MEMORY-MARKER-2") == 1
+    assert "MEMORY-MARKER-2" in request.messages[0]["content"]
+    assert "- lint: how this project lints" in request.messages[0]["content"]
+    assert [m.path.name for m in chat.extensions.memory] == ["AGENTS.md"]
+    await chat.new()
