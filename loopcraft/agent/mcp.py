@@ -127,6 +127,9 @@ class McpServer:
         dead = asyncio.ensure_future(self._dead.wait())
         try:
             done, _ = await asyncio.wait({work, dead}, timeout=self.config.timeout, return_when="FIRST_COMPLETED")
+        except asyncio.CancelledError:  # the agent was interrupted: the request goes too
+            work.cancel()
+            raise
         finally:
             dead.cancel()
         if work in done:

@@ -66,6 +66,7 @@ class ChatSession:
         self.task: asyncio.Task[AgentResult | None] | None = None
         self.queued: list[str] = []
         self._ext: Extensions | None = None  # skills, memory and MCP servers of the current session
+        self._preloaded: list[str] = []  # skill bodies given with the next message (/skills NAME)
 
     # ----- state ----------------------------------------------------------------------
 
@@ -169,8 +170,19 @@ class ChatSession:
             self.agent.steer(text)
             return "steered"
         agent = self._ensure_agent()
+        if self._preloaded:
+            text = "\n\n".join([*self._preloaded, text])
+            self._preloaded.clear()
         self.task = asyncio.create_task(self._run(agent, text))
         return "started"
+
+    def preload_skill(self, name: str) -> str:
+        """Give skill ``name``'s body with the next message (an unknown name raises, naming it)."""
+        from loopcraft.agent.skills import preload_text
+
+        skills = self.extensions.skills.get([name])
+        self._preloaded.append(preload_text(skills, self.root))
+        return f"skill {name!r} will be given with your next message"
 
     def queue(self, text: str) -> str:
         """Queue a follow-up delivered when the agent would stop; starts a turn when idle."""
