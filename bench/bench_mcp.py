@@ -65,7 +65,9 @@ async def _measure(root: Path) -> None:
         starts.append((time.perf_counter() - started) * 1000)
         await session.aclose()
         assert len(defs) == 4 and not problems, problems
-    print(f"for contrast, starting both and listing their tools: {statistics.median(starts):.0f} ms median of 3")
+    print(
+        f"for contrast, starting both and listing their tools: {statistics.median(starts):.0f} ms median of 3"
+    )
 
 
 def main() -> None:

@@ -126,7 +126,9 @@ class McpServer:
         work = asyncio.ensure_future(coro)
         dead = asyncio.ensure_future(self._dead.wait())
         try:
-            done, _ = await asyncio.wait({work, dead}, timeout=self.config.timeout, return_when="FIRST_COMPLETED")
+            done, _ = await asyncio.wait(
+                {work, dead}, timeout=self.config.timeout, return_when="FIRST_COMPLETED"
+            )
         except asyncio.CancelledError:  # the agent was interrupted: the request goes too
             work.cancel()
             raise
@@ -153,32 +155,35 @@ class McpServer:
         return f"MCP server {self.name!r} stopped while {doing}: {why}"
 
     async def _run(self) -> None:
+        with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errlog:
+            self._errlog = errlog  # a stdio server's stderr: its last line explains a failure
+            try:
+                await self._serve()
+            except BaseException as exc:  # the connection's task ends; whoever waits is told why
+                if not self._stop.is_set():
+                    self._fail(_one_line(exc) + self._stderr_tail())
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            finally:
+                if self.status == "running":
+                    self.status = "stopped" if self._stop.is_set() else "exited"
+                    if self.status == "exited" and not self.error:
+                        self.error = "the server closed the connection" + self._stderr_tail()
+                self._session = None
+                self._dead.set()
+                self._ready.set()
+
+    async def _serve(self) -> None:
         from mcp import ClientSession
 
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                read, write = await stack.enter_async_context(self._transport(stack))
-                session = await stack.enter_async_context(ClientSession(read, write))
-                await session.initialize()
-                self._session = session
-                self.status = "running"
-                self._ready.set()
-                await self._stop.wait()
-        except BaseException as exc:  # the connection's task ends; whoever waits is told why
-            if not self._stop.is_set():
-                self._fail(_one_line(exc) + self._stderr_tail())
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-        finally:
-            if self.status == "running":
-                self.status = "stopped" if self._stop.is_set() else "exited"
-                if self.status == "exited" and not self.error:
-                    self.error = "the server closed the connection" + self._stderr_tail()
-            self._session = None
-            self._dead.set()
+        async with contextlib.AsyncExitStack() as stack:
+            read, write = await stack.enter_async_context(self._transport(stack))
+            session = await stack.enter_async_context(ClientSession(read, write))
+            await session.initialize()
+            self._session = session
+            self.status = "running"
             self._ready.set()
-            if self._errlog is not None:
-                self._errlog.close()
+            await self._stop.wait()
 
     def _fail(self, error: str) -> None:
         self.status = "failed"
@@ -188,7 +193,6 @@ class McpServer:
         if self.config.command is not None:
             from mcp import StdioServerParameters, stdio_client
 
-            self._errlog = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
             params = StdioServerParameters(
                 command=self.config.command, args=self.config.args, env=self.environment(), cwd=self._cwd
             )

@@ -94,7 +94,9 @@ def parse_skill(path: Path, source: str) -> Skill:
         raise ValueError(f"cannot be read ({exc})") from exc
     match = _FRONT.match(text)
     if match is None:
-        raise ValueError("no YAML front matter (the file must start with a `---` line and close it with `---`)")
+        raise ValueError(
+            "no YAML front matter (the file must start with a `---` line and close it with `---`)"
+        )
     try:
         meta = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:

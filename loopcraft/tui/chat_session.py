@@ -152,7 +152,12 @@ class ChatSession:
 
             system = self.extensions.system_prompt(default_system_prompt(str(self.root)))
             self.session = create_session(
-                path, workspace=self.root, model=self.model, tools=self._tools(), system_prompt=system, session_id=sid
+                path,
+                workspace=self.root,
+                model=self.model,
+                tools=self._tools(),
+                system_prompt=system,
+                session_id=sid,
             )
             self.agent = self._build_agent(self.session)
         return self.agent

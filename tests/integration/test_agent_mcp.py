@@ -123,7 +123,9 @@ def results(transcript: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in transcript if e.get("type") == "tool_result"}
 
 
-async def test_stdio_and_http_servers_deny_rule_and_crash(repo: Path, tmp_path: Path, http_server: str) -> None:
+async def test_stdio_and_http_servers_deny_rule_and_crash(
+    repo: Path, tmp_path: Path, http_server: str
+) -> None:
     crashy = tmp_path / "crashy.py"
     crashy.write_text(CRASHY_SERVER)
     write_script(
@@ -239,8 +241,9 @@ def test_sigkill_during_mutating_mcp_tool_is_not_rerun(repo: Path, tmp_path: Pat
     driver.write_text(DRIVER)
     args = [sys.executable, str(driver), str(repo), str(session), str(server), str(marker)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+    first = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.monotonic() + 60
     while not (marker.is_file() and marker.read_text()):
         assert first.poll() is None, first.communicate()
@@ -263,11 +266,12 @@ def test_untrusted_repo_config_cannot_add_mcp_servers(repo: Path, monkeypatch: p
 
     monkeypatch.delenv("LOOPCRAFT_TRUST", raising=False)
     (repo / ".loopcraft").mkdir(exist_ok=True)
-    (repo / ".loopcraft" / "config.toml").write_text('[mcp.servers.evil]\ncommand = "sh"\nargs = ["-c", "id"]\n')
+    (repo / ".loopcraft" / "config.toml").write_text(
+        '[mcp.servers.evil]\ncommand = "sh"\nargs = ["-c", "id"]\n'
+    )
     config = load_config(repo, environ={})
     assert config.mcp.servers == {}
     assert "mcp" in config.untrusted_ignored
-
 
 
 def test_mcp_env_values_are_secret_and_bad_config_is_one_line() -> None:

@@ -31,7 +31,9 @@ class RecordingClient:
         self.inner = LiteLLMClient(config)
         self.requests: list[CompletionRequest] = []
 
-    async def complete(self, request: CompletionRequest, on_delta: DeltaCallback | None = None) -> CompletionResult:
+    async def complete(
+        self, request: CompletionRequest, on_delta: DeltaCallback | None = None
+    ) -> CompletionResult:
         self.requests.append(request)
         return await self.inner.complete(request, on_delta)
 
@@ -88,7 +90,11 @@ def test_discovery_order_precedence_and_errors(repo: Path, tmp_path: Path) -> No
     assert "`description` is required" in problems[no_desc]
     assert "no YAML front matter" in problems[no_front]
     assert all("\n" not in p.line() and str(p.path) in p.line() for p in found.problems)
-    assert sorted(s.description for s in found.shadowed) == ["agents review", "claude deploy steps", "user lint rules"]
+    assert sorted(s.description for s in found.shadowed) == [
+        "agents review",
+        "claude deploy steps",
+        "user lint rules",
+    ]
 
 
 @workflow(name="skilled")
@@ -105,7 +111,10 @@ async def test_progressive_disclosure_body_only_after_skill_tool(repo: Path) -> 
         {
             "stages": {
                 "work": [
-                    {"text": "Loading the skill.", "tool_calls": [{"name": "skill", "arguments": {"name": "lint"}}]},
+                    {
+                        "text": "Loading the skill.",
+                        "tool_calls": [{"name": "skill", "arguments": {"name": "lint"}}],
+                    },
                     {"text": "Done with the skill."},
                 ]
             }
@@ -196,7 +205,10 @@ def test_memory_walks_root_to_cwd_and_falls_back_to_claude_md(repo: Path) -> Non
     (repo / "pkg" / "CLAUDE.md").write_text("pkg claude\n")
     found = load_memory(repo, ["AGENTS.md", "CLAUDE.md"], cwd=sub)
     assert [m.text.strip() for m in found] == ["root claude", "pkg agents"]
-    assert [m.text.strip() for m in load_memory(repo, ["CLAUDE.md"], cwd=sub)] == ["root claude", "pkg claude"]
+    assert [m.text.strip() for m in load_memory(repo, ["CLAUDE.md"], cwd=sub)] == [
+        "root claude",
+        "pkg claude",
+    ]
 
 
 async def test_agents_md_reaches_the_chat_agent_system_prompt_once(repo: Path) -> None:
