@@ -160,7 +160,7 @@ class McpServerConfig(_Strict):
     headers_env: dict[str, str] = Field(default_factory=dict)  # HTTP header -> variable holding its value
     enabled: bool = True
     tools: list[str] | None = None  # the server's tools to use (globs); None: all
-    timeout: float = Field(default=60.0, gt=0)  # seconds, for start-up and for each call
+    timeout: float = Field(default=60.0, gt=0)  # seconds per call; start-up waits at least 30
 
     @field_validator("headers_env")
     @classmethod

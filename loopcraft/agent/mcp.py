@@ -34,6 +34,7 @@ PREFIX = "mcp__"
 Status = Literal["stopped", "starting", "running", "failed", "exited"]
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 MAX_TOOL_NAME = 64  # what providers accept for a function name
+MIN_START_S = 30.0  # start-up waits at least this long, whatever the call timeout
 
 
 def tool_name(server: str, tool: str) -> str:
@@ -92,10 +93,11 @@ class McpServer:
             if self._session is None and self.status in ("stopped",):
                 self.status = "starting"
                 self._task = asyncio.create_task(self._run(), name=f"mcp-{self.name}")
+                wait = max(self.config.timeout, MIN_START_S)
                 try:
-                    await asyncio.wait_for(self._ready.wait(), self.config.timeout)
+                    await asyncio.wait_for(self._ready.wait(), wait)
                 except TimeoutError:
-                    self._fail(f"did not start within {self.config.timeout:g}s")
+                    self._fail(f"did not start within {wait:g}s")
                     self._task.cancel()
         if self._session is None:
             raise McpServerError(f"MCP server {self.name!r} is not available: {self.error or self.status}")
@@ -349,6 +351,13 @@ class McpSession:
 
 
 _closing: set[asyncio.Task[None]] = set()
+
+
+async def wait_closed() -> None:
+    """Wait until every MCP session closed with :meth:`McpSession.close` has stopped its servers
+    (the engine awaits this when it closes, so no server outlives it)."""
+    while _closing:
+        await asyncio.gather(*list(_closing), return_exceptions=True)
 
 
 class McpTool:

@@ -50,6 +50,10 @@ def mutate(label: str) -> str:
 def peek() -> str:
     return "peeked"
 
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def getenv(var: str) -> str:
+    return f"{var}={os.environ.get(var, '<unset>')}"
+
 server.run()
 """
 
@@ -283,3 +287,112 @@ def test_mcp_env_values_are_secret_and_bad_config_is_one_line() -> None:
         McpServerConfig(command="x", url="http://127.0.0.1/mcp")
     with pytest.raises(ValidationError, match="not an environment variable name"):
         McpServerConfig(command="x", env=["ghp_abc=1"])
+
+
+@workflow(name="envcheck")
+async def envcheck(ctx: Context) -> str:
+    return (await ctx.task("work", prompt="check the environment")).text
+
+
+async def test_stdio_server_gets_only_named_secrets_and_values_are_redacted(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCP_GIVEN_TOKEN", "given-secret-value-123")
+    monkeypatch.setenv("OTHER_API_KEY", "other-secret-value-456")
+    server = tmp_path / "crashy.py"
+    server.write_text(CRASHY_SERVER)
+    write_script(
+        repo,
+        {
+            "stages": {
+                "work": [
+                    {
+                        "tool_calls": [
+                            call("mcp__box__getenv", var="MCP_GIVEN_TOKEN"),
+                            call("mcp__box__getenv", var="OTHER_API_KEY"),
+                        ]
+                    },
+                    {"text": "checked"},
+                ]
+            }
+        },
+    )
+    box = McpServerConfig(command=sys.executable, args=[str(server), "x"], env=["MCP_GIVEN_TOKEN"])
+    engine = await Engine.open(repo, Config(model="scripted/t", mcp=McpConfig(servers={"box": box})))
+    engine.register(envcheck)
+    info = await engine.run("envcheck", {})
+    assert info.status == "completed", info.error
+    transcript = await engine.stage_transcript(info.id, "work")
+    outputs = [e["output"] for e in transcript if e.get("type") == "tool_result"]
+    assert outputs == ["MCP_GIVEN_TOKEN=[redacted:MCP_GIVEN_TOKEN]", "OTHER_API_KEY=<unset>"]
+    assert "given-secret-value-123" not in json.dumps(transcript)
+    await engine.close()
+
+
+def test_headless_skills_and_mcp_list(repo: Path, tmp_path: Path) -> None:
+    skill = repo / ".loopcraft" / "skills" / "lint" / "SKILL.md"
+    skill.parent.mkdir(parents=True)
+    skill.write_text("---\nname: lint\ndescription: how we lint\n---\nbody\n")
+    bad = repo / ".agents" / "skills" / "bad" / "SKILL.md"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("no front matter\n")
+    exe = time_server().command
+    (repo / ".loopcraft" / "config.toml").write_text(
+        f'[mcp.servers.time]\ncommand = "{exe}"\n[mcp.servers.gone]\ncommand = "does-not-exist-xyz"\n'
+    )
+    env = {**os.environ, "LOOPCRAFT_TRUST": "1"}
+    run = [sys.executable, "-m", "loopcraft"]
+    listed = subprocess.run([*run, "skills", "--json"], cwd=repo, env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    assert [s["name"] for s in data["skills"]] == ["lint"]
+    assert data["problems"][0]["path"] == str(bad) and "front matter" in data["problems"][0]["problem"]
+    mcp = subprocess.run(
+        [*run, "mcp", "list"], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert mcp.returncode == 0, mcp.stderr
+    assert (
+        "time  stdio  ok  2 tools" in mcp.stdout and "mcp__time__get_current_time (read-only)" in mcp.stdout
+    )
+    assert "gone  stdio  failed" in mcp.stdout and "does-not-exist-xyz" in mcp.stdout
+
+
+async def test_a_call_that_times_out_is_a_tool_error_naming_the_server(repo: Path, tmp_path: Path) -> None:
+    server = tmp_path / "crashy.py"
+    server.write_text(CRASHY_SERVER)
+    write_script(
+        repo,
+        {
+            "stages": {
+                "work": [
+                    {"tool_calls": [call("mcp__slow__mutate", label="slow")]},
+                    {"tool_calls": [call("mcp__slow__peek")]},
+                    {"text": "went on"},
+                ]
+            }
+        },
+    )
+    slow = McpServerConfig(command=sys.executable, args=[str(server), str(tmp_path / "m")], timeout=2)
+    engine = await Engine.open(repo, Config(model="scripted/t", mcp=McpConfig(servers={"slow": slow})))
+    engine.register(connect)
+    info = await engine.run("connect", {})
+    assert info.status == "completed", info.error
+    outputs = [e for e in await engine.stage_transcript(info.id, "work") if e.get("type") == "tool_result"]
+    assert (
+        outputs[0]["is_error"]
+        and outputs[0]["output"] == "MCP server 'slow' timed out after 2s running mutate"
+    )
+    assert outputs[1]["output"] == "peeked"  # the server is still usable after a timed-out call
+    await engine.close()
+
+
+def test_results_map_text_images_and_errors() -> None:
+    from mcp.types import CallToolResult, ImageContent, TextContent
+
+    from loopcraft.agent.mcp import to_tool_result
+
+    image = ImageContent(data="aGVsbG8gd29ybGQh", mime_type="image/png")
+    result = to_tool_result(CallToolResult(content=[TextContent(text="chart:"), image], is_error=False))
+    assert result.output == "chart:\n[image image/png, about 12 bytes, not shown]" and not result.is_error
+    failed = to_tool_result(CallToolResult(content=[TextContent(text="no such repo")], is_error=True))
+    assert failed.is_error and failed.output == "no such repo"
