@@ -163,8 +163,10 @@ def skill_text(skill: Skill, workspace: Path) -> str:
     parts = [f'<skill name="{skill.name}" path="{_shown(skill.path, workspace)}">', skill.body]
     others = skill.other_files()
     if others:
-        listed = "\n".join(f"- {_shown(p, workspace)}" for p in others)
-        parts.append(f"Other files of this skill (open them with read):\n{listed}")
+        listed = "\n".join(_file_line(p, skill, workspace) for p in others)
+        parts.append(
+            f"Other files of this skill (open one with the skill tool's `file`, or read its path):\n{listed}"
+        )
     if skill.allowed_tools:
         parts.append(f"Tools this skill expects: {', '.join(skill.allowed_tools)}")
     parts.append("</skill>")
@@ -174,6 +176,11 @@ def skill_text(skill: Skill, workspace: Path) -> str:
 def preload_text(skills: list[Skill], workspace: Path) -> str:
     """Skills given to a stage up front, as the head of its first prompt."""
     return "\n\n".join(skill_text(s, workspace) for s in skills)
+
+
+def _file_line(path: Path, skill: Skill, workspace: Path) -> str:
+    rel, shown = str(path.relative_to(skill.folder)), _shown(path, workspace)
+    return f"- {rel}" if shown == str(path) else f"- {rel}  ({shown})"
 
 
 def _shown(path: Path, workspace: Path) -> str:

@@ -115,6 +115,11 @@ async def test_progressive_disclosure_body_only_after_skill_tool(repo: Path) -> 
                         "text": "Loading the skill.",
                         "tool_calls": [{"name": "skill", "arguments": {"name": "lint"}}],
                     },
+                    {
+                        "tool_calls": [
+                            {"name": "skill", "arguments": {"name": "lint", "file": "checklist.md"}}
+                        ]
+                    },
                     {"text": "Done with the skill."},
                 ]
             }
@@ -126,7 +131,7 @@ async def test_progressive_disclosure_body_only_after_skill_tool(repo: Path) -> 
     engine.register(skilled)
     info = await engine.run("skilled", {})
     assert info.status == "completed", info.error
-    first, second = client.requests
+    first, second, third = client.requests
     system = first.messages[0]["content"]
     assert "- lint: how this project lints" in system
     assert "broken" not in system  # a malformed skill is skipped, the stage still runs
@@ -134,8 +139,9 @@ async def test_progressive_disclosure_body_only_after_skill_tool(repo: Path) -> 
     assert BODY not in json.dumps(first.messages)  # only the name and description before the call
     tool_message = second.messages[-1]
     assert tool_message["role"] == "tool" and BODY in tool_message["content"]
-    assert ".loopcraft/skills/lint/checklist.md" in tool_message["content"]
+    assert "- checklist.md  (.loopcraft/skills/lint/checklist.md)" in tool_message["content"]
     assert second.tools == first.tools  # tool definitions never change inside a session
+    assert third.messages[-1]["content"] == "1. lint\n"  # a skill's other file, through the skill tool
     await engine.close()
 
 
