@@ -504,3 +504,27 @@ def inbox_cmd(as_json: bool = _JSON_OPT) -> None:
 
     root, config = _config()
     run_async(print_inbox(root, config, as_json=as_json))
+
+
+@app.command("skills")
+@friendly
+def skills_cmd(as_json: bool = _JSON_OPT) -> None:
+    """List the skills sessions can load (and the SKILL.md files that were skipped, and why)."""
+    from loopcraft.extensions_cli import print_skills
+
+    root, _ = _config()
+    print_skills(root, as_json=as_json)
+
+
+mcp_app = typer.Typer(help="MCP connectors: the servers in [mcp.servers.*].", no_args_is_help=True)
+app.add_typer(mcp_app, name="mcp")
+
+
+@mcp_app.command("list")
+@friendly
+def mcp_list_cmd(as_json: bool = _JSON_OPT) -> None:
+    """Start each configured MCP server once and show its status and tools."""
+    from loopcraft.extensions_cli import print_mcp
+
+    root, config = _config()
+    print_mcp(root, config, as_json=as_json)

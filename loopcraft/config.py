@@ -135,6 +135,58 @@ class AgentConfig(_Strict):
     shell_env: ShellEnvConfig = Field(default_factory=ShellEnvConfig)
     allow_paths: list[str] = Field(default_factory=list)  # protected paths granted to file tools
     secret_env: list[str] = Field(default_factory=list)  # more variables whose values are redacted
+    # Project memory: per folder (repo root down to the current one) the first of these that exists.
+    memory_files: list[str] = Field(default_factory=lambda: ["AGENTS.md", "CLAUDE.md"])
+
+
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_names(names: list[str]) -> list[str]:
+    bad = [n for n in names if not _ENV_NAME.match(n)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not an environment variable name (give names, never values)")
+    return names
+
+
+class McpServerConfig(_Strict):
+    """One MCP server: ``command`` (+ ``args``) over stdio, or ``url`` over streamable HTTP."""
+
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: Annotated[list[str], AfterValidator(_env_names)] = Field(default_factory=list)  # names passed
+    url: str | None = None
+    headers_env: dict[str, str] = Field(default_factory=dict)  # HTTP header -> variable holding its value
+    enabled: bool = True
+    tools: list[str] | None = None  # the server's tools to use (globs); None: all
+    timeout: float = Field(default=60.0, gt=0)  # seconds per call; start-up waits at least 30
+
+    @field_validator("headers_env")
+    @classmethod
+    def _header_vars(cls, value: dict[str, str]) -> dict[str, str]:
+        _env_names(list(value.values()))
+        return value
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("set exactly one of `command` (stdio) or `url` (streamable HTTP)")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("`url` must start with http:// or https://")
+        return self
+
+
+class McpConfig(_Strict):
+    servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+
+    @field_validator("servers")
+    @classmethod
+    def _names(cls, value: dict[str, McpServerConfig]) -> dict[str, McpServerConfig]:
+        bad = [n for n in value if not _SERVER_NAME.match(n) or "__" in n]
+        if bad:
+            raise ValueError(f"server name {bad[0]!r}: use letters, digits, `-` or `_` (no `__`), at most 32")
+        return value
 
 
 class EngineConfig(_Strict):
@@ -155,6 +207,7 @@ class Config(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    mcp: McpConfig = Field(default_factory=McpConfig)
     _origin: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
 
     def source_of(self, *key: str) -> str:
@@ -179,6 +232,8 @@ class Config(_Strict):
     def _key_names_are_secret(self) -> Config:
         """Provider ``api_key_env`` targets are secrets: their values are redacted from tool output."""
         names = [o.api_key_env for o in self.models.values() if o.api_key_env]
+        for server in self.mcp.servers.values():  # what MCP servers are given is secret too
+            names += [*server.env, *server.headers_env.values()]
         self.agent.secret_env = list(dict.fromkeys([*self.agent.secret_env, *names]))
         return self
 

@@ -58,6 +58,7 @@ from loopcraft.models.types import (
 )
 
 if TYPE_CHECKING:
+    from loopcraft.agent.mcp import McpSession
     from loopcraft.agent.permissions import PermissionPolicy
 
 Status = Literal["completed", "budget_exceeded", "blocked", "interrupted", "failed"]
@@ -153,6 +154,8 @@ class Agent:
         on_event: EventCallback | None = None,
         safe_point: SafePoint | None = None,
         context_window: int | None = None,
+        mcp: McpSession | None = None,
+        wrap_tools: Callable[[list[Tool]], list[Tool]] | None = None,
     ) -> None:
         self.client = client
         self.session = session
@@ -196,6 +199,9 @@ class Agent:
         self._running = False
         self._pending: list[_Pending] = []
         self._truncated = False  # the last reply was stopped by the output cap
+        self.mcp = mcp
+        self.wrap_tools = wrap_tools  # e.g. the stage's lease fence, applied to MCP tools too
+        self._mcp_listed = mcp is None  # MCP tools are listed once per session, at its first run
         self._restore(session.entries)
         recorded_model = self._recorded_model(session)
         if recorded_model != model:
@@ -213,6 +219,7 @@ class Agent:
         self._seg.budget.restart_clock()  # wall time counts per run() call
         try:
             self.session.append("status", status="running", reason="")
+            await self._list_mcp_tools()
             if prompt is not None:
                 self._seg = self._new_segment()
                 self._append_message({"role": "user", "content": prompt}, source="prompt")
@@ -560,6 +567,36 @@ class Agent:
                 rerun.append(item.call)
         return await self._run_tool_calls(rerun) if rerun else None
 
+    # ---- MCP tools ----------------------------------------------------------------------
+
+    async def _list_mcp_tools(self) -> None:
+        """Start the session's MCP servers and add their tools, once (recorded, so a resumed
+        session keeps the same tool definitions and never lists them again)."""
+        if self._mcp_listed or self.mcp is None:
+            return
+        self._mcp_listed = True
+        defs, problems = await self.mcp.list_tools()
+        tools = [d.to_dict() for d in defs]
+        self.session.append("mcp_tools", tools=tools, problems=problems)
+        self._add_mcp_tools(tools)
+        for problem in problems:
+            await self._emit(BudgetWarning("mcp", problem))
+
+    def _add_mcp_tools(self, recorded: list[dict[str, Any]]) -> None:
+        self._mcp_listed = True
+        if self.mcp is None:
+            return  # no servers configured any more: calls to them get "unknown tool"
+        from loopcraft.agent.mcp import McpToolDef
+
+        tools: list[Tool] = list(self.mcp.tools_from([McpToolDef.from_dict(t) for t in recorded]))
+        tools = [t for t in tools if t.name not in self._tools]
+        if self.wrap_tools is not None:
+            tools = self.wrap_tools(tools)
+        self.tools += tools
+        self._tools.update((t.name, t) for t in tools)
+        self._schemas += [tool_schema(t) for t in tools]
+        self._fixed_chars = len(self.system_prompt) + len(json.dumps(self._schemas))
+
     # ---- steering, budgets, compaction ------------------------------------------------
 
     def _deliver_steers(self) -> None:
@@ -690,6 +727,8 @@ class Agent:
                     self._seg.repeat.observe(call.name, call.arguments, entry["output"], entry["is_error"])
             elif kind == "compaction":
                 history = list(entry["messages"]) + history[entry["prefix_len"] :]
+            elif kind == "mcp_tools":
+                self._add_mcp_tools(entry.get("tools") or [])
             elif kind == "usage":
                 self.usage = Usage.from_dict(entry.get("total"))
                 self._seg.budget.charge(Usage.from_dict(entry.get("usage")))

@@ -40,7 +40,17 @@ from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.paths import state_dir
 
 ENTRY_TYPES = frozenset(
-    {"message", "tool_call_start", "tool_result", "compaction", "model_change", "usage", "status", "mail"}
+    {
+        "message",
+        "tool_call_start",
+        "tool_result",
+        "compaction",
+        "model_change",
+        "usage",
+        "status",
+        "mail",
+        "mcp_tools",
+    }
 )
 FORMAT_VERSION = 1
 COMMIT_WINDOW = 0.025  # seconds an unsynced entry may wait for its group fsync

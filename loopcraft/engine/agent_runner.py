@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from loopcraft.agent.tools.base import Tool, ToolContext, ToolResult
 from loopcraft.config import AgentConfig, Config, PermissionRule
 from loopcraft.engine.leases import LeaseLost
-from loopcraft.engine.tasks import CORRECTION_PREFIX, TaskOutcome, TaskRequest
+from loopcraft.engine.tasks import CORRECTION_PREFIX, StageFailure, TaskOutcome, TaskRequest
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.client import ModelClient, default_client
 from loopcraft.models.types import Usage
 
 if TYPE_CHECKING:
     from loopcraft.agent.budget import Limits
+    from loopcraft.agent.extensions import Extensions
     from loopcraft.agent.loop import Agent
     from loopcraft.agent.session import Guard, SessionLog
 
@@ -189,10 +190,19 @@ class FencedTool:
 class AgentTaskSession:
     """One stage's agent, reopened from its transcript when it exists."""
 
-    def __init__(self, agent: Agent, log: SessionLog, fence: LeaseFence | None = None) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        log: SessionLog,
+        fence: LeaseFence | None = None,
+        preload: str = "",
+        extensions: Extensions | None = None,
+    ) -> None:
         self.agent = agent
         self.log = log
         self._fence = fence
+        self._preload = preload  # skills named by ``skills=``, given with the first prompt
+        self._extensions = extensions
         entries, fork = own_entries(log.entries)  # only what happened after a fork belongs to this stage
         self._base = Usage.from_dict(fork.get("usage")) if fork else Usage()
         self._mail = {e["mail_id"] for e in entries if e.get("type") == "mail"}
@@ -216,6 +226,8 @@ class AgentTaskSession:
         return self._corrections
 
     async def run(self, prompt: str | None) -> TaskOutcome:
+        if prompt is not None and not self._started and self._preload:
+            prompt = f"{self._preload}\n\n{prompt}"
         result = await self.agent.run(prompt)
         self._started = True
         if self._fence is not None and self._fence.lost is not None:  # a mutating tool was refused
@@ -258,6 +270,8 @@ class AgentTaskSession:
         self.agent.interrupt()
 
     def close(self) -> None:
+        if self._extensions is not None:
+            self._extensions.close()
         self.log.close()
 
 
@@ -287,12 +301,23 @@ class AgentTaskRunner:
         return self._client
 
     async def open(self, request: TaskRequest) -> AgentTaskSession:
+        from loopcraft.agent.extensions import builtin_names, load_extensions
         from loopcraft.agent.loop import Agent, create_session
         from loopcraft.agent.permissions import PermissionPolicy
+        from loopcraft.agent.prompts import default_system_prompt
         from loopcraft.agent.session import SessionLog
         from loopcraft.agent.tools.registry import get_tools
 
-        tools = get_tools(request.tools, request.exclude_tools)
+        extensions = load_extensions(
+            request.workspace,
+            self.config,
+            memory=request.memory,
+            tools=request.tools,
+            exclude_tools=request.exclude_tools,
+        )
+        preload = _preload(request, extensions)
+        tools = get_tools(builtin_names(request.tools), builtin_names(request.exclude_tools))
+        tools += extensions.tools(request.tools, request.exclude_tools)
         fence = LeaseFence(request.lease_check) if request.lease_check is not None else None
         if fence is not None:  # a process that lost the run must not write, edit or run commands
             tools = fence.wrap(tools)
@@ -312,7 +337,9 @@ class AgentTaskRunner:
                 workspace=request.workspace,
                 model=model,
                 tools=tools,
-                system_prompt=request.system,
+                system_prompt=extensions.system_prompt(
+                    request.system or default_system_prompt(str(request.workspace))
+                ),
                 stage=request.name,
                 guard=request.guard,
             )
@@ -334,5 +361,20 @@ class AgentTaskRunner:
             on_event=request.on_event,
             budget=request.shared_budget,
             safe_point=request.safe_point,
+            mcp=extensions.mcp,
+            wrap_tools=fence.wrap if fence is not None else None,
         )
-        return AgentTaskSession(agent, log, fence)
+        return AgentTaskSession(agent, log, fence, preload, extensions)
+
+
+def _preload(request: TaskRequest, extensions: Extensions) -> str:
+    """The bodies of the skills ``skills=`` names; an unknown one fails the stage before any call."""
+    if not request.skills:
+        return ""
+    from loopcraft.agent.skills import UnknownSkillError, preload_text
+
+    try:
+        chosen = extensions.skills.get(list(request.skills))
+    except UnknownSkillError as exc:
+        raise StageFailure(f"stage {request.name!r} cannot start: {exc}") from None
+    return preload_text(chosen, Path(request.workspace))

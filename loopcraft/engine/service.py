@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -95,6 +96,9 @@ class Engine:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        connectors = sys.modules.get("loopcraft.agent.mcp")  # loaded only when a stage had MCP servers
+        if connectors is not None:
+            await connectors.wait_closed()  # no MCP server outlives the engine
         await self.journal.close()
 
     async def __aenter__(self) -> Engine:

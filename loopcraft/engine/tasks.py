@@ -47,7 +47,8 @@ class TaskSpec:
     workspace: str | None = None  # run in this folder (e.g. a loop's own worktree) instead of the run's
     worktree_base: str | None = None  # worktree=True: the branch or commit it starts from (default HEAD)
     budget: dict[str, Any] | None = None
-    skills: list[str] | None = None
+    skills: list[str] | None = None  # preloaded into the first prompt; an unknown name fails the stage
+    memory: bool = True  # AGENTS.md / CLAUDE.md in the system prompt
     system: str | None = None
     permissions: str | None = None
     # Extra permission rules for this stage (``{"tool", "pattern", "action"}``), matched after the
@@ -135,6 +136,7 @@ class TaskRequest:
     permission_rules: list[dict[str, str]] | None = None
     system: str | None = None
     skills: list[str] | None = None
+    memory: bool = True
     on_event: Callable[[Any], Any] | None = None
     safe_point: Callable[[], Awaitable[None]] | None = None  # run control: pauses wait here
     shared_budget: Any = None  # the run's budget (an agent Budget every stage charges)

@@ -664,6 +664,24 @@ class LoopcraftApp(App[None]):
             lines.append(f"workflow runs: ${self.workflows.total_cost():.4f}")
         await self.show_info("\n".join(lines))
 
+    async def cmd_skills(self, cmd: commands.ParsedCommand) -> None:
+        from loopcraft.tui import extensions_view
+
+        if cmd.args:
+            await self.show_info(self.chat.preload_skill(cmd.args[0]))
+            return
+        await self.show_info(extensions_view.skills_text(self.chat), "help")
+
+    async def cmd_memory(self, cmd: commands.ParsedCommand) -> None:
+        from loopcraft.tui import extensions_view
+
+        await self.show_info(extensions_view.memory_text(self.chat), "help")
+
+    async def cmd_mcp(self, cmd: commands.ParsedCommand) -> None:
+        from loopcraft.tui import extensions_view
+
+        await self.show_info(extensions_view.mcp_text(self.chat), "help")
+
     async def cmd_permissions(self, cmd: commands.ParsedCommand) -> None:
         if cmd.args:
             self.chat.set_permission_mode(cmd.args[0])

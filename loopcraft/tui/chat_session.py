@@ -17,6 +17,7 @@ from loopcraft.config import Config
 from loopcraft.errors import LoopcraftError
 
 if TYPE_CHECKING:
+    from loopcraft.agent.extensions import Extensions
     from loopcraft.agent.loop import Agent, AgentResult
     from loopcraft.agent.permissions import Answer, PermissionPolicy, PermissionRequest
     from loopcraft.agent.session import SessionInfo, SessionLog
@@ -64,6 +65,8 @@ class ChatSession:
         self.agent: Agent | None = None
         self.task: asyncio.Task[AgentResult | None] | None = None
         self.queued: list[str] = []
+        self._ext: Extensions | None = None  # skills, memory and MCP servers of the current session
+        self._preloaded: list[str] = []  # skill bodies given with the next message (/skills NAME)
 
     # ----- state ----------------------------------------------------------------------
 
@@ -107,10 +110,19 @@ class ChatSession:
             self._client = default_client(self.config)
         return self._client
 
+    @property
+    def extensions(self) -> Extensions:
+        """The current session's skills, memory and MCP servers (gathered once per session)."""
+        if self._ext is None:
+            from loopcraft.agent.extensions import load_extensions
+
+            self._ext = load_extensions(self.root, self.config, cwd=Path.cwd())
+        return self._ext
+
     def _tools(self) -> list[Tool]:
         from loopcraft.agent.tools.registry import default_tools
 
-        return [*default_tools(), *self._extra_tools]
+        return [*default_tools(), *self.extensions.tools(), *self._extra_tools]
 
     def _build_agent(self, session: SessionLog) -> Agent:
         from loopcraft.agent.loop import Agent
@@ -126,6 +138,7 @@ class ChatSession:
             config=self.config.agent,
             stage="chat",
             on_event=self._on_event,
+            mcp=self.extensions.mcp,
         )
 
     def _ensure_agent(self) -> Agent:
@@ -135,8 +148,16 @@ class ChatSession:
 
             sid = new_session_id()
             path = sessions_dir(self.root) / f"{sid}.jsonl"
+            from loopcraft.agent.prompts import default_system_prompt
+
+            system = self.extensions.system_prompt(default_system_prompt(str(self.root)))
             self.session = create_session(
-                path, workspace=self.root, model=self.model, tools=self._tools(), session_id=sid
+                path,
+                workspace=self.root,
+                model=self.model,
+                tools=self._tools(),
+                system_prompt=system,
+                session_id=sid,
             )
             self.agent = self._build_agent(self.session)
         return self.agent
@@ -154,8 +175,19 @@ class ChatSession:
             self.agent.steer(text)
             return "steered"
         agent = self._ensure_agent()
+        if self._preloaded:
+            text = "\n\n".join([*self._preloaded, text])
+            self._preloaded.clear()
         self.task = asyncio.create_task(self._run(agent, text))
         return "started"
+
+    def preload_skill(self, name: str) -> str:
+        """Give skill ``name``'s body with the next message (an unknown name raises, naming it)."""
+        from loopcraft.agent.skills import preload_text
+
+        skills = self.extensions.skills.get([name])
+        self._preloaded.append(preload_text(skills, self.root))
+        return f"skill {name!r} will be given with your next message"
 
     def queue(self, text: str) -> str:
         """Queue a follow-up delivered when the agent would stop; starts a turn when idle."""
@@ -243,3 +275,7 @@ class ChatSession:
         if self.session is not None:
             self.session.close()
             self.session = None
+        if self._ext is not None:
+            if self._ext.mcp is not None:
+                await self._ext.mcp.aclose()
+            self._ext = None

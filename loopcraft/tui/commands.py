@@ -63,6 +63,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     _one("model", "MODEL", "show or switch the chat model (provider/model[:effort])"),
     _bare("compact", "compact the chat history now"),
     _bare("cost", "show tokens and cost of this session and of the runs"),
+    _one("skills", "NAME", "list skills, or load one into your next message"),
+    _bare("memory", "show the project memory files (AGENTS.md) the agent got"),
+    _bare("mcp", "show the MCP servers, their status and tools"),
     _one(
         "permissions",
         "|".join(PERMISSION_MODES),

@@ -86,6 +86,7 @@ def task_request(
         permission_rules=spec.permission_rules,
         system=spec.system,
         skills=spec.skills,
+        memory=spec.memory,
         on_event=on_event,
         safe_point=lambda: rt.control.checkpoint(key),
         shared_budget=rt.current_budget(),
