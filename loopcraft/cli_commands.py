@@ -288,11 +288,25 @@ def resume_cmd(
 def runs_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     limit: int = typer.Option(50, "--limit", "-n", help="How many recent runs."),
+    workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only runs of this workflow."),
+    status: str | None = typer.Option(None, "--status", help="Only runs in this state (e.g. failed)."),
+    since: str | None = typer.Option(
+        None, "--since", help="Only runs started within this age: 7d, 12h, 30m."
+    ),
 ) -> None:
     """List recent runs with status, elapsed time and cost."""
     from loopcraft.headless import print_runs
 
     root, config = _config()
+    if workflow or status or since:
+        from loopcraft.insight import print_filtered_runs
+
+        run_async(
+            print_filtered_runs(
+                root, config, as_json=as_json, limit=limit, workflow=workflow, status=status, since=since
+            )
+        )
+        return
     run_async(print_runs(root, config, as_json=as_json, limit=limit))
 
 
@@ -410,3 +424,48 @@ def prompts_cmd(
 
     root, config = _config()
     run_async(print_prompts(root, config, run_id=run_id, as_json=as_json))
+
+
+# ----- see and improve your loops: stats, history, fork, diff, replay, eval (logic: loopcraft.insight) --
+
+
+@app.command("stats")
+@friendly
+def stats_cmd(
+    workflow: str | None = typer.Argument(None, help="Only this workflow (default: every workflow)."),
+    since: str | None = typer.Option(None, "--since", help="Only runs started within this age: 7d, 12h."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Run analytics per workflow and stage: completion, scores (mean/std/ICIR), cost, tokens, time."""
+    from loopcraft.insight import print_stats
+
+    root, config = _config()
+    run_async(print_stats(root, config, workflow, since=since, as_json=as_json))
+
+
+@app.command("rm")
+@friendly
+def rm_cmd(
+    run_ids: list[str] = typer.Argument(..., help="The runs to remove."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Remove runs with their journal rows, run folders and worktrees (never a running run)."""
+    from loopcraft.insight import rm_runs
+
+    root, config = _config()
+    run_async(rm_runs(root, config, run_ids, as_json=as_json))
+
+
+@app.command("gc")
+@friendly
+def gc_cmd(
+    older_than: str = typer.Option("30d", "--older-than", help="Remove runs started before this age."),
+    keep_failed: bool = typer.Option(False, "--keep-failed", help="Keep runs that did not complete."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Remove old runs with their folders and worktrees (running runs are always kept)."""
+    from loopcraft.insight import gc
+
+    root, config = _config()
+    run_async(gc(root, config, older_than, keep_failed=keep_failed, dry_run=dry_run, as_json=as_json))

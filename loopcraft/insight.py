@@ -1,0 +1,106 @@
+"""Headless output of the "see and improve your loops" commands: ``stats``, ``runs`` filters,
+``rm``, ``gc``, ``fork``, ``diff``, ``replay`` and ``eval`` (the logic is in the engine modules)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from loopcraft.config import Config
+from loopcraft.engine.service import Engine
+from loopcraft.engine.stats import journal_stats, parse_age, stats_lines
+from loopcraft.errors import LoopcraftError
+from loopcraft.headless import _dump, _elapsed, _money
+
+RUN_STATES = (
+    "pending",
+    "running",
+    "paused",
+    "awaiting_input",
+    "completed",
+    "failed",
+    "blocked",
+    "needs_human",
+    "budget_exceeded",
+    "cancelled",
+    "killed",
+    "crashed",
+)
+
+
+async def print_stats(
+    root: Path, config: Config, workflow: str | None, *, since: str | None, as_json: bool
+) -> None:
+    age = parse_age(since) if since else None
+    async with await Engine.open(root, config) as engine:
+        entries = await journal_stats(engine.journal, workflow=workflow, since=age)
+    if as_json:
+        _dump(entries)
+        return
+    print("\n".join(stats_lines(entries)))
+
+
+async def print_filtered_runs(
+    root: Path,
+    config: Config,
+    *,
+    as_json: bool,
+    limit: int,
+    workflow: str | None,
+    status: str | None,
+    since: str | None,
+) -> None:
+    """``loopcraft runs`` with filters (``crashed`` is a live run no process holds)."""
+    if status is not None and status not in RUN_STATES:
+        raise LoopcraftError(f"bad --status {status!r}: use one of {', '.join(RUN_STATES)}")
+    cutoff = time.time() - parse_age(since) if since else None
+    states = None
+    if status is not None:
+        states = ["pending", "running", "paused", "awaiting_input"] if status == "crashed" else [status]
+    async with await Engine.open(root, config) as engine:
+        rows = await engine.journal.list_runs(limit, workflow=workflow, statuses=states, since=cutoff)
+        runs = [engine._info(r) for r in rows]
+    if status is not None:
+        runs = [r for r in runs if r.status == status]
+    if as_json:
+        _dump([r.to_dict() for r in runs])
+        return
+    if not runs:
+        print("no runs match")
+        return
+    print(f"{'RUN':<22} {'WORKFLOW':<20} {'STATUS':<16} {'ELAPSED':>8} {'COST':>9}")
+    for r in runs:
+        print(f"{r.id:<22} {r.workflow:<20} {r.status:<16} {_elapsed(r.elapsed):>8} {_money(r.cost):>9}")
+
+
+async def rm_runs(root: Path, config: Config, run_ids: list[str], *, as_json: bool) -> None:
+    from loopcraft.engine.history import remove_runs
+
+    async with await Engine.open(root, config) as engine:
+        removed = await remove_runs(engine, run_ids)
+    if as_json:
+        _dump([{"run": r.run_id, "removed": r.folders} for r in removed])
+        return
+    for r in removed:
+        print(f"removed {r.run_id}" + (f" ({len(r.folders)} folder(s))" if r.folders else ""))
+
+
+async def gc(
+    root: Path, config: Config, older_than: str, *, keep_failed: bool, dry_run: bool, as_json: bool
+) -> None:
+    from loopcraft.engine.history import gc_runs
+
+    async with await Engine.open(root, config) as engine:
+        removed = await gc_runs(engine, older_than, keep_failed=keep_failed, dry_run=dry_run)
+    if as_json:
+        _dump({"dry_run": dry_run, "runs": [r.run_id for r in removed]})
+        return
+    verb = "would remove" if dry_run else "removed"
+    for r in removed:
+        print(f"{verb} {r.run_id}")
+    print(f"{verb} {len(removed)} run(s) older than {older_than}")
+
+
+def kv_pairs(pairs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in pairs.items())
