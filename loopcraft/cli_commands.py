@@ -469,3 +469,46 @@ def gc_cmd(
 
     root, config = _config()
     run_async(gc(root, config, older_than, keep_failed=keep_failed, dry_run=dry_run, as_json=as_json))
+
+
+@app.command("fork")
+@friendly
+def fork_cmd(
+    run_id: str = _RUN_ARG,
+    stage: str = typer.Option(..., "--from", help="The stage to run again from (key or name)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Default model for the new run's stages."),
+    inputs: list[str] = typer.Option([], "--input", "-i", help="Change an input: key=value; repeatable."),
+    as_json: bool = _JSON_OPT,
+    gates: GateMode = typer.Option(GateMode.auto, "--gates", help="Human gates (see `run`)."),
+) -> None:
+    """A new run reusing every step RUN recorded before STAGE, executing from STAGE on."""
+    from loopcraft.insight import fork
+
+    root, config = _config(model)
+    code = run_async(
+        fork(
+            root,
+            config,
+            run_id,
+            stage,
+            model=model,
+            inputs=_parse_inputs(inputs),
+            as_json=as_json,
+            gates=gates.value,
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command("diff")
+@friendly
+def diff_cmd(
+    run_a: str = typer.Argument(..., help="The first run."),
+    run_b: str = typer.Argument(..., help="The second run."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Compare two runs: status, each stage's output, usage."""
+    from loopcraft.insight import diff
+
+    root, config = _config()
+    run_async(diff(root, config, run_a, run_b, as_json=as_json))

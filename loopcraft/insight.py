@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,38 @@ async def gc(
 
 def kv_pairs(pairs: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in pairs.items())
+
+
+async def fork(
+    root: Path,
+    config: Config,
+    run_id: str,
+    stage: str,
+    *,
+    model: str | None,
+    inputs: dict[str, str],
+    as_json: bool,
+    gates: str = "auto",
+) -> int:
+    """``loopcraft fork``: the new run, progress from the fork stage on, its summary; the exit code."""
+    from loopcraft.engine.fork import fork_run
+    from loopcraft.headless import ProgressPrinter, _finish, _gates
+
+    async with await Engine.open(root, config) as engine:
+        out = sys.stderr if as_json else sys.stdout
+        engine.bus.subscribe(ProgressPrinter(out))
+        _gates(engine, gates, out)
+        new_id, reused = await fork_run(engine, run_id, stage, model=model, inputs=inputs)
+        print(f"run {new_id} forked from {run_id} at {stage} ({reused} step(s) reused)", file=out, flush=True)
+        return await _finish(engine, await engine.wait(new_id), as_json)
+
+
+async def diff(root: Path, config: Config, run_a: str, run_b: str, *, as_json: bool) -> None:
+    from loopcraft.engine.fork import diff_lines, diff_runs
+
+    async with await Engine.open(root, config) as engine:
+        result = await diff_runs(engine, run_a, run_b)
+    if as_json:
+        _dump(result)
+        return
+    print("\n".join(diff_lines(result)))
