@@ -512,3 +512,38 @@ def diff_cmd(
 
     root, config = _config()
     run_async(diff(root, config, run_a, run_b, as_json=as_json))
+
+
+@app.command("eval")
+@friendly
+def eval_cmd(
+    workflow: str = typer.Argument(..., help="The workflow to evaluate."),
+    cases: Path = typer.Option(
+        ..., "--cases", help='JSONL: one case per line, {"inputs": {…}, "check": "cmd"}.'
+    ),
+    repeat: int = typer.Option(1, "--repeat", "-k", help="Runs per case."),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", help="Runs at once."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Default model for the runs' stages."),
+    baseline: str | None = typer.Option(None, "--baseline", help="A previous eval id to compare with."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Run a workflow over cases K times each; pass rate, ICIR, cost, duration; flags regressions
+    against --baseline (exit 1 when one is flagged)."""
+    from loopcraft.insight import evaluate
+
+    root, config = _config(model)
+    raise typer.Exit(
+        run_async(
+            evaluate(
+                root,
+                config,
+                workflow,
+                cases,
+                repeat=repeat,
+                concurrency=concurrency,
+                model=model,
+                baseline=baseline,
+                as_json=as_json,
+            )
+        )
+    )

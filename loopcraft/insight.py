@@ -140,3 +140,34 @@ async def diff(root: Path, config: Config, run_a: str, run_b: str, *, as_json: b
         _dump(result)
         return
     print("\n".join(diff_lines(result)))
+
+
+async def evaluate(
+    root: Path,
+    config: Config,
+    workflow: str,
+    cases_file: Path,
+    *,
+    repeat: int,
+    concurrency: int,
+    model: str | None,
+    baseline: str | None,
+    as_json: bool,
+) -> int:
+    """``loopcraft eval``: the report table (or JSON); exit 1 when a regression is flagged."""
+    from loopcraft.engine.evals import evals_dir, read_cases, run_eval, table_lines
+
+    cases = read_cases(cases_file)
+    async with await Engine.open(root, config) as engine:
+        report = await run_eval(
+            engine, workflow, cases, repeat=repeat, concurrency=concurrency, model=model, baseline=baseline
+        )
+    if as_json:
+        _dump(report)
+    else:
+        print(f"eval {report['id']}: {workflow}, {len(cases)} case(s) × {repeat}")
+        print("\n".join(table_lines(report)))
+        print(f"report: {evals_dir(root) / report['id'] / 'report.md'}")
+        for flag in report["regressions"]:
+            print(f"regression: {flag['case']}: {flag['reason']}", file=sys.stderr)
+    return 1 if report["regressions"] else 0

@@ -123,3 +123,47 @@ def test_fork_from_a_middle_stage_and_diff(three: tuple[Path, dict[str, str], Pa
     assert "status   completed → completed" in text
     missing = lc("fork", source["id"], "--from", "nope", cwd=repo, env=env)
     assert missing.returncode == 4 and "has no stage 'nope'; stages: a, b, c" in missing.stderr
+
+
+def test_eval_three_cases_three_repeats_flags_an_injected_regression(
+    three: tuple[Path, dict[str, str], Path],
+) -> None:
+    repo, env, _ = three
+    cases = repo / "cases.jsonl"
+    lines = [
+        {"name": "first", "inputs": {"topic": "p"}, "check": 'grep -q alpha "$LOOPCRAFT_RUN_OUTPUT"'},
+        {"name": "second", "topic": "q", "check": 'grep -q beta "$LOOPCRAFT_RUN_OUTPUT"'},
+        {"name": "third", "inputs": {"topic": "r"}, "check": 'grep -q gamma "$LOOPCRAFT_RUN_OUTPUT"'},
+    ]
+    cases.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    args = ["eval", "three", "--cases", str(cases), "--repeat", "3", "--concurrency", "3"]
+    base = run_json(repo, env, *args, "--model", "scripted/three")
+    assert base["overall"] == {**base["overall"], "runs": 9, "passed": 9, "pass_rate": 1.0, "std": 0.0}
+    assert {n: (s["runs"], s["pass_rate"]) for n, s in base["cases"].items()} == {
+        "first": (3, 1.0),
+        "second": (3, 1.0),
+        "third": (3, 1.0),
+    }
+    assert base["regressions"] == []
+    folder = repo / ".loopcraft" / "evals" / base["id"]
+    assert json.loads((folder / "eval.json").read_text())["id"] == base["id"]
+    assert "| third | 3 | 100% |" in (folder / "report.md").read_text()
+    tagged = {a["run_id"] for a in base["attempts"]}
+    assert len(tagged) == 9
+    with sqlite3.connect(repo / ".loopcraft" / "loopcraft.db") as db:
+        rows = db.execute("SELECT run_id, payload FROM events WHERE type = 'eval'").fetchall()
+    assert {r for r, _ in rows} == tagged and all(base["id"] in p for _, p in rows)
+
+    # the injected regression: stage c now answers "delta", so only the third case's check fails
+    script = {"stages": {**SCRIPT["stages"], "c": [{"text": "delta"}]}}
+    (repo / ".loopcraft" / "scripts" / "three.yaml").write_text(json.dumps(script))
+    out = lc(*args, "--model", "scripted/three", "--baseline", base["id"], cwd=repo, env=env, timeout=180)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "regression: third: pass rate 100% → 0%" in out.stderr
+    table = out.stdout.splitlines()
+    third = next(line for line in table if line.startswith("third"))
+    assert "0%" in third and "pass rate 100% → 0%" in third
+    first = next(line for line in table if line.startswith("first"))
+    assert "100%" in first and "→" not in first
+    bad = lc("eval", "three", "--cases", str(cases), "--baseline", "eval-nope", cwd=repo, env=env)
+    assert bad.returncode == 4 and "no eval 'eval-nope'" in bad.stderr
