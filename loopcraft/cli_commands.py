@@ -547,3 +547,14 @@ def eval_cmd(
             )
         )
     )
+
+
+@app.command("replay")
+@friendly
+def replay_cmd(run_id: str = _RUN_ARG, as_json: bool = _JSON_OPT) -> None:
+    """Re-run RUN with its recorded model responses (offline, no tokens); exit 1 naming the first
+    stage where the workflow now does something else."""
+    from loopcraft.insight import replay
+
+    root, config = _config()
+    raise typer.Exit(run_async(replay(root, config, run_id, as_json=as_json)))

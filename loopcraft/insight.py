@@ -171,3 +171,27 @@ async def evaluate(
         for flag in report["regressions"]:
             print(f"regression: {flag['case']}: {flag['reason']}", file=sys.stderr)
     return 1 if report["regressions"] else 0
+
+
+async def replay(root: Path, config: Config, run_id: str, *, as_json: bool) -> int:
+    """``loopcraft replay``: 0 when the replay matches the recording, 1 naming the divergent stage."""
+    from loopcraft.engine.replay import divergence_dict, replay_run
+    from loopcraft.headless import ProgressPrinter, summary_lines
+
+    async with await Engine.open(root, config) as engine:
+        if not as_json:
+            engine.bus.subscribe(ProgressPrinter(sys.stdout))
+        new_id, divergence = await replay_run(engine, run_id)
+        info = await engine.get_run(new_id)
+    if as_json:
+        _dump({"source": run_id, "divergence": divergence_dict(divergence), **info.to_dict()})
+    else:
+        print("\n".join(summary_lines(info)))
+        if divergence is None:
+            print(f"replay of {run_id} matches the recording")
+        else:
+            print(
+                f"replay of {run_id} diverged at stage {divergence.stage}: {divergence.reason}",
+                file=sys.stderr,
+            )
+    return 0 if divergence is None else 1

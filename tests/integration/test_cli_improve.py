@@ -167,3 +167,30 @@ def test_eval_three_cases_three_repeats_flags_an_injected_regression(
     assert "100%" in first and "→" not in first
     bad = lc("eval", "three", "--cases", str(cases), "--baseline", "eval-nope", cwd=repo, env=env)
     assert bad.returncode == 4 and "no eval 'eval-nope'" in bad.stderr
+
+
+def test_replay_serves_the_recording_and_names_the_divergent_stage(
+    three: tuple[Path, dict[str, str], Path],
+) -> None:
+    repo, env, calls = three
+    source = run_json(repo, env, "run", "three", "--model", "scripted/three")
+    (repo / ".loopcraft" / "scripts" / "three.yaml").unlink()  # the replay cannot use the script
+    calls.unlink()
+    same = run_json(repo, env, "replay", source["id"])
+    assert same["status"] == "completed" and same["divergence"] is None, same
+    assert same["output"] == source["output"]
+    assert same["usage"]["input_tokens"] == source["usage"]["input_tokens"]
+    logged = read_call_log(calls)
+    assert [c["stage"] for c in logged] == ["a", "b", "c"]
+    assert all(c["model"].startswith("scripted/replay-") for c in logged), (
+        logged
+    )  # the recording, not a provider
+
+    changed = THREE.replace('ctx.task("b", prompt', 'ctx.task("b2", prompt')
+    (repo / ".loopcraft" / "workflows" / "three.py").write_text(changed)
+    out = lc("replay", source["id"], cwd=repo, env=env, timeout=120)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "diverged at stage b2" in out.stderr
+    stopped = run_json(repo, env, "replay", source["id"])
+    assert stopped["status"] == "failed" and stopped["divergence"]["stage"] == "b2"
+    assert "the recording has task 'b' here" in stopped["divergence"]["reason"]
