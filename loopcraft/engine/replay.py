@@ -130,9 +130,9 @@ def first_divergence(
                 step.key,
                 f"recorded {was.status}, now {step.status}" + (f": {message}" if message else ""),
             )
-        if step.kind in USAGE_KINDS and step.status == "completed":
-            if _output(root, recorded[0], was) != _output(root, replayed[0], step):
-                return Divergence(step.name, step.key, "its output differs from the recording")
+        changed = step.kind in USAGE_KINDS and step.status == "completed"
+        if changed and _output(root, recorded[0], was) != _output(root, replayed[0], step):
+            return Divergence(step.name, step.key, "its output differs from the recording")
     return None
 
 

@@ -24,7 +24,6 @@ from loopcraft.engine.tasks import (
 )
 from loopcraft.errors import LoopcraftError
 
-
 forced_model: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "loopcraft_forced_model", default=None
 )
