@@ -353,7 +353,8 @@ class Journal:
         before: float | None = None,
     ) -> list[RunRow]:
         """The newest runs, optionally of one workflow, in some states, created in [since, before)."""
-        where, params = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
         if workflow is not None:
             where.append("workflow = ?")
             params.append(workflow)

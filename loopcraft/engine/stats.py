@@ -215,7 +215,8 @@ async def load_facts(
     run_ids: list[str] | None = None,
 ) -> list[RunFacts]:
     """The facts of the runs matching the filters (``since`` in seconds before now)."""
-    where, params = ["1 = 1"], []
+    where: list[str] = ["1 = 1"]
+    params: list[Any] = []
     if workflow is not None:
         where.append("workflow = ?")
         params.append(workflow)
