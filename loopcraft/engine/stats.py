@@ -8,7 +8,6 @@ A run's final status is a score too: ``completed`` is 1 for a completed run, 0 o
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -59,7 +58,6 @@ class RunFacts:
     usage: Usage
     scores: dict[str, float] = field(default_factory=dict)
     stages: list[StageFacts] = field(default_factory=list)
-    retries: Counter[str] = field(default_factory=Counter)
 
 
 # -- pure statistics --------------------------------------------------------------------------
@@ -163,9 +161,7 @@ def workflow_stats(name: str, runs: list[RunFacts]) -> dict[str, Any]:
         for key, value in run.scores.items():
             scores[key].append(value)
     ended: dict[str, Counter[str]] = defaultdict(Counter)
-    retries: Counter[str] = Counter()
     for run in done:
-        retries.update(run.retries)
         if run.status != "completed":
             ended[run.status][end_class(run)] += 1
     input_tokens = sum(r.usage.input_tokens for r in done)
@@ -182,7 +178,6 @@ def workflow_stats(name: str, runs: list[RunFacts]) -> dict[str, Any]:
         "per_completed_run": _usage_figures(completed),
         "duration": spread([r.duration for r in done]),
         "cache_read_share": cache_read / input_tokens if input_tokens else None,
-        "retries": dict(retries),
         "ended": {status: dict(counts) for status, counts in sorted(ended.items())},
         "stages": stages,
         "most_expensive": [
@@ -203,8 +198,15 @@ def compute_stats(runs: list[RunFacts]) -> list[dict[str, Any]]:
 # -- reading the journal ------------------------------------------------------------------------
 
 
-def _usage(text: str | None) -> Usage:
-    return Usage.from_dict(json.loads(text)) if text else Usage()
+_USAGE_SQL = ", ".join(
+    f"COALESCE(json_extract({{col}}, '$.{field}'), 0)"
+    for field in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
+)
+
+
+def _usage_cols(col: str) -> str:
+    """SQL for a usage column's five figures (SQLite's JSON functions: no JSON parsed in Python)."""
+    return _USAGE_SQL.format(col=col)
 
 
 async def load_facts(
@@ -229,37 +231,33 @@ async def load_facts(
     clause = " AND ".join(where)
     now = time.time()
     runs: dict[str, RunFacts] = {}
-    for rid, wf, status, error, created, finished, updated, usage in await journal.select(
-        f"SELECT id, workflow, status, error, created, finished, updated, usage FROM runs WHERE {clause}",
+    for rid, wf, status, error, created, finished, updated, *u in await journal.select(
+        f"SELECT id, workflow, status, error, created, finished, updated, {_usage_cols('usage')} "
+        f"FROM runs WHERE {clause}",
         params,
     ):
         end = finished or (updated if status in FINAL_STATES else now)
-        runs[rid] = RunFacts(rid, wf, status, error, created, max(0.0, end - created), _usage(usage))
-    kinds = ", ".join(f"'{k}'" for k in (*STAGE_STEP_KINDS, "score"))
-    for rid, kind, name, status, output, error, usage, started, finished in await journal.select(
-        "SELECT run_id, kind, name, status, output, error, usage, started, finished FROM steps "
+        usage = Usage(int(u[0]), int(u[1]), int(u[2]), int(u[3]), float(u[4]))
+        runs[rid] = RunFacts(rid, wf, status, error, created, max(0.0, end - created), usage)
+    kinds = ", ".join(f"'{k}'" for k in STAGE_STEP_KINDS)
+    for rid, kind, name, status, error_type, started, finished, *u in await journal.select(
+        "SELECT run_id, kind, name, status, json_extract(error, '$.type'), started, finished, "
+        f"{_usage_cols('usage')} FROM steps "
         f"WHERE kind IN ({kinds}) AND run_id IN (SELECT id FROM runs WHERE {clause})",
         params,
     ):
         run = runs.get(rid)
-        if run is None:
-            continue
-        if kind == "score":
-            if status == "completed" and output is not None:
-                run.scores[name] = float(json.loads(output))
-            continue
-        err = json.loads(error) if error else None
-        duration = max(0.0, (finished or started or 0.0) - (started or 0.0))
-        error_type = err.get("type") if isinstance(err, dict) else None
-        run.stages.append(StageFacts(name, kind, status, duration, _usage(usage), error_type))
-    for rid, payload in await journal.select(
-        "SELECT run_id, payload FROM events WHERE type = 'stage_event' AND payload LIKE '%error_class%' "
+        if run is not None:
+            usage = Usage(int(u[0]), int(u[1]), int(u[2]), int(u[3]), float(u[4]))
+            duration = max(0.0, (finished or started or 0.0) - (started or 0.0))
+            run.stages.append(StageFacts(name, kind, status, duration, usage, error_type))
+    for rid, name, value in await journal.select(
+        "SELECT run_id, name, CAST(output AS REAL) FROM steps WHERE kind = 'score' AND status = 'completed' "
         f"AND run_id IN (SELECT id FROM runs WHERE {clause})",
         params,
     ):
-        event = (json.loads(payload) or {}).get("event") or {}
-        if rid in runs and isinstance(event, dict) and event.get("error_class"):
-            runs[rid].retries[str(event["error_class"])] += 1
+        if rid in runs and value is not None:
+            runs[rid].scores[name] = float(value)
     return list(runs.values())
 
 
@@ -305,8 +303,6 @@ def stats_lines(entries: list[dict[str, Any]]) -> list[str]:
         share = _num(e["cache_read_share"] * 100 if e["cache_read_share"] is not None else None, "{:.0f}%")
         lines.append(f"  duration       p50 {_num(d['p50'], '{:.1f}s')} p95 {_num(d['p95'], '{:.1f}s')}")
         lines.append(f"  cache reads    {share} of input tokens")
-        if e["retries"]:
-            lines.append("  retries        " + ", ".join(f"{k} {v}" for k, v in sorted(e["retries"].items())))
         for status, counts in e["ended"].items():
             lines.append(f"  {status:<14} " + "; ".join(f"{k} ×{v}" for k, v in counts.items()))
         if e["most_expensive"]:
