@@ -214,6 +214,9 @@ async def run_eval(
     eval_id = new_eval_id()
     folder = evals_dir(engine.root) / eval_id
     folder.mkdir(parents=True, exist_ok=True)
+    ignore = evals_dir(engine.root) / ".gitignore"
+    if not ignore.exists():  # like logs/: the evals folder ignores itself
+        ignore.write_text("*\n", encoding="utf-8")
     engine.stop_at_gates = True  # nobody answers a gate in an eval: it ends the run as needs_human
     gate = asyncio.Semaphore(concurrency)
 

@@ -290,7 +290,8 @@ def stats_lines(entries: list[dict[str, Any]]) -> list[str]:
         live = f" ({e['live']} still running)" if e["live"] else ""
         lines.append(f"{e['workflow']}: {e['runs']} runs{live}, completed {e['completed']} ({rate})")
         for key, s in e["scores"].items():
-            icir_text = _num(s["icir"]) if s["icir"] is not None else ("inf" if s["std"] == 0 else "-")
+            stable = s["std"] == 0 and s["mean"]
+            icir_text = _num(s["icir"]) if s["icir"] is not None else ("inf" if stable else "-")
             lines.append(
                 f"  score {key:<16} mean {_num(s['mean'])}  std {_num(s['std'])}  ICIR {icir_text}  (n={s['n']})"
             )
