@@ -98,6 +98,10 @@ def test_rm_and_gc_never_remove_a_running_run(three: tuple[Path, dict[str, str],
     assert removed.returncode == 0 and f"removed {ids[1]}" in removed.stdout
     assert not (runs_dir / ids[1]).exists()
     assert lc("show", ids[1], cwd=repo, env=env).returncode == 4
+    with sqlite3.connect(repo / ".loopcraft" / "loopcraft.db") as db:
+        db.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (ids[2],))
+    assert run_json(repo, env, "gc", "--older-than", "0s", "--keep-failed")["runs"] == []
+    assert run_json(repo, env, "gc", "--older-than", "1d")["runs"] == []  # nothing that old
     dry = run_json(repo, env, "gc", "--older-than", "0s", "--dry-run")
     assert dry["runs"] == [ids[2]]
     gone = run_json(repo, env, "gc", "--older-than", "0s")

@@ -149,3 +149,34 @@ def test_percentile_and_age() -> None:
     assert parse_age("7d") == 7 * 86400 and parse_age("90s") == 90
     with pytest.raises(LoopcraftError, match="bad --since"):
         parse_age("soon")
+
+
+def test_fork_reuses_earlier_steps_but_not_the_groups_holding_the_stage() -> None:
+    from loopcraft.engine.fork import reused_steps
+
+    turn = "root/1:workflow:turn-1"
+    steps = [
+        _step("r", 0, "tool", "worktree", "completed"),
+        StepRow("r", turn, "root/1", "workflow", "turn-1", "completed", seq=1),
+        StepRow("r", f"{turn}/0:task:worker", f"{turn}/0", "task", "worker", "completed", seq=2),
+        StepRow("r", f"{turn}/1:task:flaky", f"{turn}/1", "task", "flaky", "failed", seq=3),
+        StepRow("r", f"{turn}/2:task:review", f"{turn}/2", "task", "review", "completed", seq=4),
+        StepRow("r", "root/2:score:turns", "root/2", "score", "turns", "completed", seq=5),
+    ]
+    kept = reused_steps(steps, steps[4])
+    assert [s.name for s in kept] == ["worktree", "worker"]  # not turn-1 (holds it), not the failed step
+
+
+def test_eval_cases_file_errors_name_the_line(tmp_path: Path) -> None:
+    from loopcraft.engine.evals import EvalError, read_cases
+
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"inputs": {"topic": "a"}, "check": "true"}\n{"topic": "b"}\n\n[1]\n')
+    with pytest.raises(EvalError, match=r"cases.jsonl:4: bad case"):
+        read_cases(cases)
+    cases.write_text('{"inputs": {"topic": "a"}}\n{"name": "two", "topic": "b", "check": "true"}\n')
+    first, second = read_cases(cases)
+    assert (first.name, first.inputs, first.check) == ("case-1", {"topic": "a"}, None)
+    assert (second.name, second.inputs, second.check) == ("two", {"topic": "b"}, "true")
+    with pytest.raises(EvalError, match="no cases file"):
+        read_cases(tmp_path / "missing.jsonl")
