@@ -98,7 +98,8 @@ def _output_text(engine: Engine, run_id: str, step: StepRow) -> str:
     value = RunFiles(engine.root, run_id).load_output(step.output)
     if isinstance(value, dict) and "text" in value:
         value = value.get("structured") or value["text"]
-    return json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+    return text.replace(run_id, "<run>")  # file-only outputs name their run's folder
 
 
 async def diff_runs(engine: Engine, run_a: str, run_b: str) -> dict[str, Any]:

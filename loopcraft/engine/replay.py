@@ -9,6 +9,7 @@ stage where the new run differs from the recording (another step, another output
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,11 +101,12 @@ class Divergence:
     reason: str
 
 
-def _output(root: Path, run_id: str, step: StepRow) -> Any:
+def _output(root: Path, run_id: str, step: StepRow) -> str:
+    """A stage's output as compared, with its run id masked (file-only outputs name the run's folder)."""
     value = RunFiles(root, run_id).load_output(step.output)
     if isinstance(value, dict):
-        return {k: v for k, v in value.items() if k in ("text", "structured", "status")}
-    return value
+        value = {k: v for k, v in value.items() if k in ("text", "structured", "status")}
+    return json.dumps(value, sort_keys=True, default=str).replace(run_id, "<run>")
 
 
 def first_divergence(

@@ -198,3 +198,24 @@ def test_replay_serves_the_recording_and_names_the_divergent_stage(
     stopped = run_json(repo, env, "replay", source["id"])
     assert stopped["status"] == "failed" and stopped["divergence"]["stage"] == "b2"
     assert "the recording has task 'b' here" in stopped["divergence"]["reason"]
+
+
+def test_goal_records_its_scores_and_replays_offline(git_repo: Path, tmp_path: Path) -> None:
+    from tests.integration.test_workflow_goal import APPROVE, reject, run_goal, setup, worker
+
+    setup(
+        git_repo,
+        {
+            "worker": worker("draft\n", "done\n"),
+            "t1-reviewer-*": [reject("not done yet")],
+            "t2-reviewer-*": [APPROVE],
+        },
+    )
+    out, info = run_goal(git_repo, "objective=add feature.txt", "check=grep -q . feature.txt", "merge=no")
+    assert info["status"] == "completed" and info["output"]["turns"] == 2, out.stderr[-2000:]
+    [entry] = run_json(git_repo, {}, "stats", "goal")
+    assert entry["scores"]["turns"]["mean"] == 2.0 and entry["scores"]["approvals"]["mean"] == 3.0
+    (git_repo / ".loopcraft" / "scripts" / "g.yaml").unlink()
+    replayed = run_json(git_repo, {}, "replay", info["id"])
+    assert replayed["divergence"] is None and replayed["status"] == "completed", replayed
+    assert replayed["output"]["turns"] == 2 and replayed["output"]["status"] == "complete"
