@@ -61,7 +61,7 @@ async def print_filtered_runs(
         states = ["pending", "running", "paused", "awaiting_input"] if status == "crashed" else [status]
     async with await Engine.open(root, config) as engine:
         rows = await engine.journal.list_runs(limit, workflow=workflow, statuses=states, since=cutoff)
-        runs = [engine._info(r) for r in rows]
+        runs = [engine.run_info(r) for r in rows]
     if status is not None:
         runs = [r for r in runs if r.status == status]
     if as_json:

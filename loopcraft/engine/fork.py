@@ -66,7 +66,7 @@ async def fork_run(
     inputs: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     """Record and start the fork; returns its run id and how many steps it reuses."""
-    source = await engine._row(run_id)
+    source = await engine.find_run(run_id)
     steps = await engine.journal.load_steps(source.id)
     start = _stage_row(source, steps, stage)
     wf = engine.workflows().get(source.workflow)
@@ -104,8 +104,8 @@ def _output_text(engine: Engine, run_id: str, step: StepRow) -> str:
 
 async def diff_runs(engine: Engine, run_a: str, run_b: str) -> dict[str, Any]:
     """Status, per-stage output and usage of two runs, stages matched by key."""
-    rows = [await engine._row(run_a), await engine._row(run_b)]
-    infos = [engine._info(r) for r in rows]
+    rows = [await engine.find_run(run_a), await engine.find_run(run_b)]
+    infos = [engine.run_info(r) for r in rows]
     steps = [[s for s in await engine.journal.load_steps(r.id) if s.kind in GRAPH_KINDS] for r in rows]
     by_key = [{s.key: s for s in group} for group in steps]
     keys = list(dict.fromkeys([s.key for s in steps[0]] + [s.key for s in steps[1]]))

@@ -47,7 +47,7 @@ def is_running(row: RunRow) -> bool:
 async def remove_run(engine: Engine, row: RunRow) -> Removed:
     """Remove one run that no live process holds; raises :class:`RunInUse` otherwise."""
     fresh = await engine.journal.get_run(row.id) or row
-    if is_running(fresh) or fresh.id in engine._tasks:
+    if is_running(fresh) or engine.runs_here(fresh.id):
         raise RunInUse(
             f"run {fresh.id} is running (owner {fresh.owner}); stop it first with `loopcraft kill {fresh.id}`"
         )
@@ -66,7 +66,7 @@ async def remove_run(engine: Engine, row: RunRow) -> Removed:
 
 async def remove_runs(engine: Engine, run_ids: list[str]) -> list[Removed]:
     """``loopcraft rm``: every run is checked first, so one running run removes none."""
-    rows = [await engine._row(run_id) for run_id in run_ids]
+    rows = [await engine.find_run(run_id) for run_id in run_ids]
     busy = [r.id for r in rows if is_running(r)]
     if busy:
         raise RunInUse(
@@ -83,7 +83,7 @@ async def gc_candidates(engine: Engine, older_than: str, *, keep_failed: bool) -
     for row in rows:
         if is_running(row):
             continue
-        status = engine._info(row).status
+        status = engine.run_info(row).status
         if keep_failed and status in NOT_COMPLETED:
             continue
         chosen.append(row)

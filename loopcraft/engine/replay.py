@@ -140,7 +140,7 @@ def first_divergence(
 
 async def replay_run(engine: Engine, run_id: str) -> tuple[str, Divergence | None]:
     """Run the replay to its end; returns its run id and the first divergence (None: identical)."""
-    source = await engine._row(run_id)
+    source = await engine.find_run(run_id)
     steps = await engine.journal.load_steps(source.id)
     engine.workflows().get(source.workflow)
     name = f"replay-{uuid.uuid4().hex[:8]}"
