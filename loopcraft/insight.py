@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from loopcraft.config import Config
 from loopcraft.engine.service import Engine
@@ -101,10 +100,6 @@ async def gc(
     for r in removed:
         print(f"{verb} {r.run_id}")
     print(f"{verb} {len(removed)} run(s) older than {older_than}")
-
-
-def kv_pairs(pairs: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in pairs.items())
 
 
 async def fork(

@@ -12,7 +12,6 @@ import asyncio
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from loopcraft.engine import worktrees
 from loopcraft.engine.journal import RunRow
@@ -103,7 +102,3 @@ async def gc_runs(
         except RunInUse:
             continue  # it started again meanwhile
     return removed
-
-
-def run_folder(root: Path, run_id: str) -> Path:
-    return state_dir(root) / "runs" / run_id
