@@ -291,11 +291,25 @@ def resume_cmd(
 def runs_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     limit: int = typer.Option(50, "--limit", "-n", help="How many recent runs."),
+    workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only runs of this workflow."),
+    status: str | None = typer.Option(None, "--status", help="Only runs in this state (e.g. failed)."),
+    since: str | None = typer.Option(
+        None, "--since", help="Only runs started within this age: 7d, 12h, 30m."
+    ),
 ) -> None:
     """List recent runs with status, elapsed time and cost."""
     from loopcraft.headless import print_runs
 
     root, config = _config()
+    if workflow or status or since:
+        from loopcraft.insight import print_filtered_runs
+
+        run_async(
+            print_filtered_runs(
+                root, config, as_json=as_json, limit=limit, workflow=workflow, status=status, since=since
+            )
+        )
+        return
     run_async(print_runs(root, config, as_json=as_json, limit=limit))
 
 
@@ -528,3 +542,137 @@ def mcp_list_cmd(as_json: bool = _JSON_OPT) -> None:
 
     root, config = _config()
     print_mcp(root, config, as_json=as_json)
+
+
+# ----- see and improve your loops: stats, history, fork, diff, replay, eval (logic: loopcraft.insight) --
+
+
+@app.command("stats")
+@friendly
+def stats_cmd(
+    workflow: str | None = typer.Argument(None, help="Only this workflow (default: every workflow)."),
+    since: str | None = typer.Option(None, "--since", help="Only runs started within this age: 7d, 12h."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Run analytics per workflow and stage: completion, scores (mean/std/ICIR), cost, tokens, time."""
+    from loopcraft.insight import print_stats
+
+    root, config = _config()
+    run_async(print_stats(root, config, workflow, since=since, as_json=as_json))
+
+
+@app.command("rm")
+@friendly
+def rm_cmd(
+    run_ids: list[str] = typer.Argument(..., help="The runs to remove."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Remove runs with their journal rows, run folders and worktrees (never a running run)."""
+    from loopcraft.insight import rm_runs
+
+    root, config = _config()
+    run_async(rm_runs(root, config, run_ids, as_json=as_json))
+
+
+@app.command("gc")
+@friendly
+def gc_cmd(
+    older_than: str = typer.Option("30d", "--older-than", help="Remove runs started before this age."),
+    keep_failed: bool = typer.Option(False, "--keep-failed", help="Keep runs that did not complete."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Remove old runs with their folders and worktrees (running runs are always kept)."""
+    from loopcraft.insight import gc
+
+    root, config = _config()
+    run_async(gc(root, config, older_than, keep_failed=keep_failed, dry_run=dry_run, as_json=as_json))
+
+
+@app.command("fork")
+@friendly
+def fork_cmd(
+    run_id: str = _RUN_ARG,
+    stage: str = typer.Option(..., "--from", help="The stage to run again from (key or name)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Default model for the new run's stages."),
+    inputs: list[str] = typer.Option([], "--input", "-i", help="Change an input: key=value; repeatable."),
+    as_json: bool = _JSON_OPT,
+    gates: GateMode = typer.Option(GateMode.auto, "--gates", help="Human gates (see `run`)."),
+) -> None:
+    """A new run reusing every step RUN recorded before STAGE, executing from STAGE on."""
+    from loopcraft.insight import fork
+
+    root, config = _config(model)
+    code = run_async(
+        fork(
+            root,
+            config,
+            run_id,
+            stage,
+            model=model,
+            inputs=_parse_inputs(inputs),
+            as_json=as_json,
+            gates=gates.value,
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command("diff")
+@friendly
+def diff_cmd(
+    run_a: str = typer.Argument(..., help="The first run."),
+    run_b: str = typer.Argument(..., help="The second run."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Compare two runs: status, each stage's output, usage."""
+    from loopcraft.insight import diff
+
+    root, config = _config()
+    run_async(diff(root, config, run_a, run_b, as_json=as_json))
+
+
+@app.command("eval")
+@friendly
+def eval_cmd(
+    workflow: str = typer.Argument(..., help="The workflow to evaluate."),
+    cases: Path = typer.Option(
+        ..., "--cases", help='JSONL: one case per line, {"inputs": {…}, "check": "cmd"}.'
+    ),
+    repeat: int = typer.Option(1, "--repeat", "-k", help="Runs per case."),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", help="Runs at once."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Default model for the runs' stages."),
+    baseline: str | None = typer.Option(None, "--baseline", help="A previous eval id to compare with."),
+    as_json: bool = _JSON_OPT,
+) -> None:
+    """Run a workflow over cases K times each; pass rate, ICIR, cost, duration; flags regressions
+    against --baseline (exit 1 when one is flagged)."""
+    from loopcraft.insight import evaluate
+
+    root, config = _config(model)
+    raise typer.Exit(
+        run_async(
+            evaluate(
+                root,
+                config,
+                workflow,
+                cases,
+                repeat=repeat,
+                concurrency=concurrency,
+                model=model,
+                baseline=baseline,
+                as_json=as_json,
+            )
+        )
+    )
+
+
+@app.command("replay")
+@friendly
+def replay_cmd(run_id: str = _RUN_ARG, as_json: bool = _JSON_OPT) -> None:
+    """Re-run RUN with its recorded model responses (offline, no tokens); exit 1 naming the first
+    stage where the workflow now does something else."""
+    from loopcraft.insight import replay
+
+    root, config = _config()
+    raise typer.Exit(run_async(replay(root, config, run_id, as_json=as_json)))

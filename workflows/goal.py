@@ -362,6 +362,9 @@ async def goal(
         if decision.status == "blocked"
         else "needs_human"
     )
+    if end_run:  # a nested goal leaves the scores to its parent run's workflow
+        await ctx.score("turns", len(history))
+        await ctx.score("approvals", decision.approvals)
     merged = None
     if tree is not None:
         if status == "complete" and merge != "no":

@@ -195,6 +195,7 @@ async def review_change(ctx: Context, target: str = "main...HEAD", model: str | 
     Path(result.review).write_text(review_markdown(target, result, summary, verdicts), encoding="utf-8")
     Path(result.data).write_text(result.model_dump_json(indent=2), encoding="utf-8")
     ctx.ledger().record("review:decision", "decision", result, note=f"review: {reason}")
+    await ctx.score("blockers", len(blocking))
     if not result.approved:
         ctx.exit("blocked", reason)
     return result

@@ -24,6 +24,7 @@ from loopcraft.engine.steps.merge import run_merge
 from loopcraft.engine.steps.nested import run_nested
 from loopcraft.engine.steps.parallel import run_parallel
 from loopcraft.engine.steps.protocol import Runtime, Scope, WorkflowExit, idempotency_key
+from loopcraft.engine.steps.score import run_score
 from loopcraft.engine.steps.stage import LiveStage, live_stage
 from loopcraft.engine.steps.task import run_task
 from loopcraft.engine.steps.tool import run_tool
@@ -179,6 +180,11 @@ class Context:
             raise LoopcraftError(f"ctx.check {name!r}: timeout must be positive, got {timeout}")
         pos, key = self._scope.reserve("check", name)
         return run_check(self._exec, self._scope, pos, key, name, cmd, timeout, Path(cwd) if cwd else None)
+
+    def score(self, name: str, value: float) -> Coroutine[Any, Any, float]:
+        """Record a numeric metric on the run (durable, once per name; ``loopcraft stats`` reads it)."""
+        pos, key = self._scope.reserve("score", name)
+        return run_score(self._exec, self._scope, pos, key, name, value)
 
     def ledger(self, name: str = "ledger.json") -> Ledger:
         """The run's ledger (``ledger.json`` in the run folder); a resumed run continues the same one."""

@@ -355,8 +355,35 @@ class Journal:
         )
         return [_run_row(r) for r in rows]
 
-    async def list_runs(self, limit: int = 50) -> list[RunRow]:
-        rows = await self._fetch(f"SELECT {_RUN_COLS} FROM runs ORDER BY created DESC LIMIT ?", (limit,))
+    async def list_runs(
+        self,
+        limit: int = 50,
+        *,
+        workflow: str | None = None,
+        statuses: Iterable[str] | None = None,
+        since: float | None = None,
+        before: float | None = None,
+    ) -> list[RunRow]:
+        """The newest runs, optionally of one workflow, in some states, created in [since, before)."""
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if workflow is not None:
+            where.append("workflow = ?")
+            params.append(workflow)
+        if statuses is not None:
+            states = list(statuses)
+            where.append(f"status IN ({', '.join('?' * len(states))})")
+            params.extend(states)
+        if since is not None:
+            where.append("created >= ?")
+            params.append(since)
+        if before is not None:
+            where.append("created < ?")
+            params.append(before)
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLS} FROM runs WHERE {' AND '.join(where)} ORDER BY created DESC LIMIT ?",
+            (*params, limit),
+        )
         return [_run_row(r) for r in rows]
 
     async def update_run(self, run_id: str, **fields: Any) -> None:
@@ -584,3 +611,20 @@ class Journal:
             (dumps(answer), time.time(), prompt_id),
         )
         return count == 1
+
+    # -- analytics and history ---------------------------------------------------------------
+
+    async def select(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """Rows of one read-only query (stats, history filters)."""
+        return await self._fetch(sql, params)
+
+    async def delete_run(self, run_id: str) -> None:
+        """Remove a run and everything the journal holds for it (steps, events, prompts, mail)."""
+        for table in ("steps", "events", "artifacts", "mailbox", "prompts"):
+            await self._write(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+        await self._write("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    async def copy_steps(self, rows: list[StepRow]) -> None:
+        """Insert recorded steps as they are (a fork reuses its source's steps under a new run id)."""
+        for row in rows:
+            await self.start_step(row)

@@ -152,6 +152,27 @@ class Engine:
         self._launch(run_id, wf.name, checked, model, lease, run_budget)
         return run_id
 
+    async def find_run(self, run_id: str) -> RunRow:
+        """A run's journal row, by id or unique prefix (:class:`NotFoundError` otherwise)."""
+        return await self._row(run_id)
+
+    def run_info(self, row: RunRow) -> RunInfo:
+        """What a journal row says of its run (a live run no process holds shows as crashed)."""
+        return self._info(row)
+
+    def runs_here(self, run_id: str) -> bool:
+        """Whether this engine is running the run right now."""
+        return run_id in self._tasks
+
+    async def start_recorded(self, run_id: str) -> str:
+        """Start a run already recorded as ``pending`` (a fork, a replay: its steps may be copied in
+        beforehand, and replay like a resume's); returns the run id."""
+        row = await self._row(run_id)
+        lease = self._lease(row.id)
+        await lease.claim()
+        self._launch(row.id, row.workflow, row.inputs, row.model, lease, row.budget)
+        return row.id
+
     async def run(self, name: str, inputs: dict[str, Any], **options: Any) -> RunInfo:
         """:meth:`start` (same options) and :meth:`wait` for the run's end."""
         return await self.wait(await self.start(name, inputs, **options))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,16 @@ from loopcraft.engine.tasks import (
 )
 from loopcraft.errors import LoopcraftError
 
+forced_model: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "loopcraft_forced_model", default=None
+)
+"""Set by ``loopcraft replay``: every stage of the runs started in this context uses this model,
+whatever its spec says, with no fallbacks (the recorded responses, never the network)."""
+
 
 def resolve_models(rt: Runtime, spec: TaskSpec) -> tuple[str, list[str]]:
+    if (forced := forced_model.get()) is not None:
+        return forced, []
     model = spec.model or rt.run_model or rt.config.model
     if model is None:
         try:
