@@ -25,7 +25,8 @@ def test_bare_loopcraft_with_stdin_from_dev_null_exits_2_in_tmux(git_repo: Path,
         f"{sys.executable} -m loopcraft < /dev/null 2> {err_file}; rc=$?; "
         f'echo "rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))" > {rc_file}.tmp && mv {rc_file}.tmp {rc_file}'
     )
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "30", command], check=True)
+    tmux = ["tmux", "-L", name]  # a private server: a running one would hand us its environment
+    subprocess.run([*tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "30", command], check=True)
     try:
         deadline = time.monotonic() + 60
         while not rc_file.exists() and time.monotonic() < deadline:
@@ -37,4 +38,4 @@ def test_bare_loopcraft_with_stdin_from_dev_null_exits_2_in_tmux(git_repo: Path,
         (line,) = err_file.read_text().splitlines()
         assert line.startswith("error: no terminal") and "loopcraft run WORKFLOW" in line
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], check=False, capture_output=True)
+        subprocess.run([*tmux, "kill-server"], check=False, capture_output=True)

@@ -21,8 +21,12 @@ pytestmark = [
 ]
 
 
-def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
+# A private tmux server: a user's (or another test's) server would hand the app its own environment.
+SOCKET = f"loopcraft-e2e-{os.getpid()}"
+
+
+def _tmux(*args: str, check: bool = False) -> str:
+    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=check).stdout
 
 
 def _wait_screen(session: str, check: Callable[[str], bool], timeout: float = 40.0) -> str:
@@ -40,15 +44,15 @@ def _wait_screen(session: str, check: Callable[[str], bool], timeout: float = 40
 @pytest.fixture
 def session(git_repo: Path, tmp_path: Path) -> Iterator[str]:
     name = f"loopcraft-e2e-{os.getpid()}"
-    env = {"LOOPCRAFT_HOME": str(tmp_path / "home"), "LOOPCRAFT_NO_OLLAMA_PROBE": "1"}
+    env = {"LOOPCRAFT_HOME": str(tmp_path / "home"), "LOOPCRAFT_NO_OLLAMA_PROBE": "1", "LOOPCRAFT_TRUST": "1"}
     exports = " ".join(f"{k}={v}" for k, v in env.items())
     command = f"cd {git_repo} && sleep 0.5 && env {exports} {sys.executable} -m loopcraft"
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "45", command], check=True)
-    subprocess.run(["tmux", "resize-window", "-t", name, "-x", "160", "-y", "45"], check=False)
+    _tmux("new-session", "-d", "-s", name, "-x", "160", "-y", "45", command, check=True)
+    _tmux("resize-window", "-t", name, "-x", "160", "-y", "45")
     try:
         yield name
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], check=False, capture_output=True)
+        _tmux("kill-server")
 
 
 def test_demo_workflow_runs_and_gate_is_answered_from_keyboard(session: str) -> None:
