@@ -146,6 +146,31 @@ class Engine:
         self._launch(run_id, wf.name, checked, model, lease, run_budget)
         return run_id
 
+    async def start_dynamic(self, spec: dict[str, Any], *, budget: dict[str, Any] | None = None) -> str:
+        """Record and start a dynamic run (``task``/``chain``/``parallel`` of the workflow tool):
+        a real run whose workflow is ``dynamic:<short id>``, rebuilt from its inputs on resume."""
+        from loopcraft.engine.dynamic import PREFIX, build_workflow
+
+        run_id = new_run_id()
+        name = PREFIX + short_id(run_id)
+        wf = build_workflow(name, spec)
+        checked = wf.validate_inputs({"spec": spec})
+        run_budget = check_budget(budget)
+        await self.journal.create_run(run_id, name, checked, budget=run_budget)
+        lease = self._lease(run_id)
+        await lease.claim()
+        self._launch(run_id, name, checked, None, lease, run_budget)
+        return run_id
+
+    def workflow_of(self, name: str, inputs: dict[str, Any]) -> Workflow:
+        """The workflow a run of ``name`` runs: a file's or registered one, or a dynamic run's
+        generated one (rebuilt from the run's inputs)."""
+        from loopcraft.engine.dynamic import build_workflow, is_dynamic
+
+        if is_dynamic(name):
+            return build_workflow(name, inputs.get("spec") or {})
+        return self.workflows().get(name)
+
     async def run(self, name: str, inputs: dict[str, Any], **options: Any) -> RunInfo:
         """:meth:`start` (same options) and :meth:`wait` for the run's end."""
         return await self.wait(await self.start(name, inputs, **options))
@@ -176,7 +201,7 @@ class Engine:
             if row.id in self._tasks:
                 return await self.wait(row.id)
             raise RunBusy(f"run {row.id} is being run by {row.owner}; wait for it, or stop it first")
-        self.workflows().get(row.workflow)
+        self.workflow_of(row.workflow, row.inputs)
         lease = self._lease(row.id)
         await lease.claim()
         run_budget = merge_budget(row.budget, check_budget(budget))
@@ -217,7 +242,7 @@ class Engine:
             runner=self.runner,
             workspace=self.root,
             run_id=run_id,
-            workflow=self.workflows().get(name),
+            workflow=self.workflow_of(name, inputs),
             inputs=inputs,
             run_model=model,
             catalog=self.workflows(),

@@ -1,0 +1,80 @@
+"""Dependencies point down: the engine never imports the TUI, and no import circle remains among
+the TUI's modules (every import counts: top-level, inside functions and under TYPE_CHECKING)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import loopcraft
+
+PACKAGE = Path(loopcraft.__file__).parent
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {name for name in found if name.startswith("loopcraft")}
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {i for i in _imports(path) if i in modules and i != name} for name, path in modules.items()}
+
+
+def _cycle(graph: dict[str, set[str]], nodes: set[str]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node] & nodes):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(nodes):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_engine_and_agent_never_import_the_tui() -> None:
+    graph = _graph()
+    below = [m for m in graph if m.startswith(("loopcraft.engine", "loopcraft.agent", "loopcraft.models"))]
+    bad = {m: sorted(i for i in graph[m] if i.startswith("loopcraft.tui")) for m in below}
+    assert {m: v for m, v in bad.items() if v} == {}
+
+
+def test_the_workflow_tool_lives_below_the_tui() -> None:
+    graph = _graph()
+    assert "loopcraft.engine.workflow_tool" in graph
+    assert "loopcraft.tui.workflow_tool" not in graph
+
+
+def test_no_import_circle_among_the_app_workflows_and_the_tool() -> None:
+    graph = _graph()
+    core = {"loopcraft.tui.app", "loopcraft.tui.workflows", "loopcraft.engine.workflow_tool"}
+    assert _cycle(graph, core) is None
+
+
+def test_a_planted_circle_is_found() -> None:
+    assert _cycle({"a": {"b"}, "b": {"a"}}, {"a", "b"}) == ["a", "b", "a"]
