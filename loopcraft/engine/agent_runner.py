@@ -251,6 +251,8 @@ class AgentTaskRunner:
     def __init__(self, config: Config, client: ModelClient | None = None) -> None:
         self.config = config
         self._client = client
+        # Opt-in tools a stage names in ``tools`` besides the built-ins (``workflow``: the engine's).
+        self.extra_tools: dict[str, Callable[[TaskRequest], Tool]] = {}
 
     @property
     def client(self) -> ModelClient:
@@ -264,7 +266,9 @@ class AgentTaskRunner:
         from loopcraft.agent.session import SessionLog
         from loopcraft.agent.tools.registry import get_tools
 
-        tools = get_tools(request.tools, request.exclude_tools)
+        extra = [n for n in request.tools or [] if n in self.extra_tools]
+        builtin = [n for n in request.tools if n not in extra] if request.tools is not None else None
+        tools = [*get_tools(builtin, request.exclude_tools), *(self.extra_tools[n](request) for n in extra)]
         fence = LeaseFence(request.lease_check) if request.lease_check is not None else None
         if fence is not None:  # a process that lost the run must not write, edit or run commands
             tools = fence.wrap(tools)

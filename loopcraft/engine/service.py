@@ -86,8 +86,27 @@ class Engine:
         if runner is None:
             from loopcraft.engine.agent_runner import AgentTaskRunner
 
-            runner = AgentTaskRunner(config, client)
+            agents = AgentTaskRunner(config, client)
+            engine = cls(root, config, journal, agents, client)
+            agents.extra_tools["workflow"] = engine.stage_workflow_tool
+            return engine
         return cls(root, config, journal, runner, client)
+
+    def stage_workflow_tool(self, request: Any) -> Any:
+        """The ``workflow`` tool for a stage that opts in (``tools=[..., "workflow"]``): one level
+        deeper than the stage's run, so nesting stops at ``engine.max_depth``."""
+        from loopcraft.engine.workflow_tool import WorkflowTool
+
+        return WorkflowTool(self, depth=self.depth_of(request.run_id))
+
+    def depth_of(self, run_id: str) -> int:
+        """How deep a run is: a dynamic run's recorded depth, 0 for a file workflow's run."""
+        from loopcraft.engine.dynamic import is_dynamic
+
+        execution = self._executions.get(run_id)
+        if execution is None or not is_dynamic(execution.workflow.name):
+            return 0
+        return int((execution.inputs.get("spec") or {}).get("depth", 0))
 
     async def close(self) -> None:
         """Stop in-flight runs of this process (they stay resumable) and close the journal."""
