@@ -481,3 +481,18 @@ def chat_cmd(
         )
     )
     raise typer.Exit(code)
+
+
+@app.command("promote")
+@friendly
+def promote_cmd(
+    run_id: str = typer.Argument(..., help="The dynamic run (id, prefix or short handle)."),
+    name: str = typer.Argument(..., help="The new workflow's name (.loopcraft/workflows/NAME.py)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing workflow file."),
+) -> None:
+    """Turn a dynamic run (the agent's task/chain/parallel) into a workflow file that reruns it."""
+    from loopcraft.headless_chat import promote_run
+
+    root, config = _config()
+    path = run_async(promote_run(root, config, run_id, name, force=force))
+    typer.echo(f"wrote {path}; run it with `loopcraft run {name} --input request=...`")

@@ -84,7 +84,7 @@ async def run_chat(
             spent = chat.usage
             return session_remaining(limits, spent.total_tokens, spent.cost_usd)
 
-        tool = WorkflowTool(engine, remaining=remaining)
+        tool = WorkflowTool(engine, remaining=remaining, request=lambda: prompt)
         chat.add_tool(tool)
         if session_id or resume_last:
             chosen = session_id or _latest_session(chat)
@@ -123,3 +123,14 @@ def _latest_session(chat: Any) -> str:
 
         raise NotFoundError("no chat session to continue; run `loopcraft chat -p PROMPT` first")
     return str(sessions[0].id)
+
+
+async def promote_run(root: Path, config: Config, run_id: str, name: str, *, force: bool) -> Path:
+    """``loopcraft promote``: the dynamic run's workflow file (see :mod:`loopcraft.engine.promote`)."""
+    from loopcraft.engine.promote import check_name, promote
+    from loopcraft.engine.service import Engine
+
+    check_name(name)  # before the journal is opened: a bad name is exit 2 whatever the run
+    async with await Engine.open(root, config) as engine:
+        run = await engine.get_run(run_id)
+        return promote(root, run, name, force=force)

@@ -175,11 +175,13 @@ class WorkflowTool:
         *,
         depth: int = 0,
         remaining: Callable[[], dict[str, float]] | None = None,
+        request: Callable[[], str] | None = None,
     ) -> None:
         self.engine = engine
         self.host: WorkflowHost = host or HeadlessHost(engine)
         self.depth = depth
         self.remaining = remaining
+        self.request = request  # the user's request (a dynamic run records it when the model gives none)
         self.started: list[str] = []  # runs this tool started, in order
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
@@ -273,8 +275,9 @@ class WorkflowTool:
         data: dict[str, Any] = {"kind": action, "stages": stages, "depth": depth}
         if args.get("concurrency") is not None:
             data["concurrency"] = args["concurrency"]
-        if args.get("request"):
-            data["request"] = args["request"]
+        request = args.get("request") or (self.request() if self.request is not None else "")
+        if request:
+            data["request"] = request
         return parse_spec(data).model_dump(mode="json", by_alias=True, exclude_defaults=True) | {
             "kind": action
         }

@@ -162,3 +162,56 @@ def test_chat_without_a_terminal_refuses_the_tool_in_default_mode(git_repo: Path
     assert data["runs"] == []  # refused: no human to approve it, so no run was started
     runs, _ = asyncio.run(_journal(git_repo))
     assert runs == []
+
+
+def test_promote_writes_a_workflow_that_lists_and_reruns_the_same_stages(git_repo: Path, tmp_path: Path) -> None:
+    calls = tmp_path / "calls.jsonl"
+    env = _setup(git_repo, _script(), calls)
+    chat = _loopcraft(
+        git_repo, env, "chat", "-p", "review my change", "--model", "scripted/dyn", "--permissions", "yolo", "--json"
+    )
+    assert chat.returncode == 0, chat.stderr
+    run_id = json.loads(chat.stdout)["runs"][0]["id"]
+    short = run_id.rsplit("-", 1)[1]
+    done = _loopcraft(git_repo, env, "promote", short, "triple-review")
+    assert done.returncode == 0, done.stderr
+    path = git_repo / ".loopcraft" / "workflows" / "triple-review.py"
+    source = path.read_text()
+    assert "ctx.parallel(" in source and "request: str = 'review my change'" in source
+    assert all(repr(n) in source for n in REVIEWERS)
+    compile(source, str(path), "exec")
+    listed = _loopcraft(git_repo, env, "workflows", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "triple-review" in [w["name"] for w in json.loads(listed.stdout)["workflows"]]
+    ran = _loopcraft(
+        git_repo, env, "run", "triple-review", "--input", "request=check the tests", "--model", "scripted/dyn", "--json"
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert sorted(json.loads(ran.stdout)["output"]) == sorted(REVIEWERS)
+    runs, _ = asyncio.run(_journal(git_repo))
+    newest = runs[0]
+    assert newest.workflow == "triple-review"
+    steps = asyncio.run(_steps_of(git_repo, newest.id))
+    assert sorted(s.name for s in steps if s.kind == "task") == sorted(REVIEWERS)
+
+    refusals = [
+        (("promote", short, "Bad Name"), 2, "bad workflow name"),
+        (("promote", short, "triple-review"), 2, "--force"),
+        (("promote", "nosuchrun", "other"), 4, "unknown run"),
+        (("promote", newest.id, "again"), 2, "already a file"),
+    ]
+    for args, code, words in refusals:
+        refused = _loopcraft(git_repo, env, *args)
+        assert refused.returncode == code, (args, refused.stderr)
+        assert words in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    forced = _loopcraft(git_repo, env, "promote", short, "triple-review", "--force")
+    assert forced.returncode == 0, forced.stderr
+
+
+async def _steps_of(repo: Path, run_id: str) -> list[Any]:
+    engine = await Engine.open(repo, Config())
+    try:
+        return await engine.journal.load_steps(run_id)
+    finally:
+        await engine.close()
+
