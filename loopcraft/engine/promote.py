@@ -30,15 +30,29 @@ def check_name(name: str) -> None:
         )
 
 
+def _lit(value: Any) -> str:
+    """``repr`` with double-quoted strings, as ruff formats them."""
+    if isinstance(value, str):
+        body = repr(value)
+        if body.startswith("'") and '"' not in value:
+            body = '"' + body[1:-1].replace("\\'", "'") + '"'
+        return body
+    if isinstance(value, list):
+        return "[" + ", ".join(_lit(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def _text(value: str, request: str) -> str:
     """A Python expression for ``value``: the request's text in it becomes the ``request`` input."""
     if not request or request not in value:
-        return repr(value)
+        return _lit(value)
     parts = value.split(request)
     pieces: list[str] = []
     for index, part in enumerate(parts):
         if part:
-            pieces.append(repr(part))
+            pieces.append(_lit(part))
         if index < len(parts) - 1:
             pieces.append("request")
     return " + ".join(pieces)
@@ -46,12 +60,13 @@ def _text(value: str, request: str) -> str:
 
 def _call(stage: StageArgs, request: str, name: str, depth: int) -> str:
     pad = INDENT * (depth + 1)
-    lines = [f"{pad}{stage.name!r},", f"{pad}prompt={_text(stage.prompt, request)},"]
+    lines = [f"{pad}{_lit(stage.name)},", f"{pad}prompt={_text(stage.prompt, request)},"]
     for key, value in stage.options().items():
-        lines.append(f"{pad}{key}={value!r},")
-    lines.append(f"{pad}output={(stage.output or f'{name}/{stage.name}.md')!r},")
+        lines.append(f"{pad}{key}={_lit(value)},")
+    output = stage.output or f"{name}/{stage.name}.md"
+    lines.append(f"{pad}output={_lit(output)},")
     if stage.schema_ is not None:
-        lines.append(f"{pad}schema=schema_model({stage.name!r}, {stage.schema_!r}),")
+        lines.append(f"{pad}schema=schema_model({_lit(stage.name)}, {_lit(stage.schema_)}),")
     return "\n".join(lines)
 
 
@@ -64,7 +79,8 @@ def render(name: str, run_id: str, spec: DynamicSpec) -> str:
     imports = ["from loopcraft import Context, workflow"]
     if any(s.schema_ is not None for s in spec.stages):
         imports.append("from loopcraft.engine.dynamic import schema_model")
-    default = f" = {request!r}" if request else ""
+    default = f" = {_lit(request)}" if request else ""
+    summary = f"{spec.kind} of {stages}"
     head = [
         f'"""{doc}"""',
         "",
@@ -73,7 +89,7 @@ def render(name: str, run_id: str, spec: DynamicSpec) -> str:
         *imports,
         "",
         "",
-        f"@workflow(name={name!r}, description={f'{spec.kind} of {stages}'!r})",
+        f"@workflow(name={_lit(name)}, description={_lit(summary)})",
         f"async def {func}(ctx: Context, request: str{default}) -> dict[str, str]:",
         f'{INDENT}"""``request``: what the stages work on (the request the run was made for)."""',
     ]
@@ -83,7 +99,7 @@ def render(name: str, run_id: str, spec: DynamicSpec) -> str:
             f"{INDENT}result = await ctx.task(",
             _call(only, request, name, 1),
             f"{INDENT})",
-            f"{INDENT}return {{{only.name!r}: result.text}}",
+            f"{INDENT}return {{{_lit(only.name)}: result.text}}",
         ]
     else:
         specs = [f"{INDENT * 2}ctx.spec(\n{_call(s, request, name, 2)}\n{INDENT * 2})," for s in spec.stages]
@@ -94,7 +110,7 @@ def render(name: str, run_id: str, spec: DynamicSpec) -> str:
             opener = f"{INDENT}results = await ctx.parallel("
             extra = f"{INDENT * 2}concurrency={spec.concurrency},\n" if spec.concurrency else ""
             closer = f"{extra}{INDENT})"
-        names = ", ".join(repr(s.name) for s in spec.stages)
+        names = ", ".join(_lit(s.name) for s in spec.stages)
         body = [
             opener,
             *specs,

@@ -177,8 +177,8 @@ def test_promote_writes_a_workflow_that_lists_and_reruns_the_same_stages(git_rep
     assert done.returncode == 0, done.stderr
     path = git_repo / ".loopcraft" / "workflows" / "triple-review.py"
     source = path.read_text()
-    assert "ctx.parallel(" in source and "request: str = 'review my change'" in source
-    assert all(repr(n) in source for n in REVIEWERS)
+    assert "ctx.parallel(" in source and 'request: str = "review my change"' in source
+    assert all(f"\"{n}\"" in source for n in REVIEWERS)
     compile(source, str(path), "exec")
     listed = _loopcraft(git_repo, env, "workflows", "--json")
     assert listed.returncode == 0, listed.stderr
