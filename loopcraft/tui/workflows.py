@@ -495,6 +495,13 @@ class WorkflowController:
             await self.confirm_answer(prompt, value)
         elif sub == "reload":
             await app.show_info(await self.reload())
+        elif sub == "promote":
+            from loopcraft.engine.promote import promote
+
+            run = await self.eng.get_run(self._full_id(cmd.arg(0) or ""))
+            path = promote(app.root, run, cmd.arg(1) or "", force=cmd.arg(2) == "force")
+            self.eng.workflows(reload=True)
+            await app.show_info(f"wrote {path}; /workflow run {cmd.arg(1)} request=… runs it")
 
     async def on_prompt_answer(self, message: PromptsPane.Answer) -> None:
         try:
