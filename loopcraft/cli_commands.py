@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Coroutine
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -427,7 +427,7 @@ def prompts_cmd(
 # -- issue 13: `loopcraft chat` (headless agent) and `loopcraft promote` (dynamic run → file) -------
 
 
-class PermissionChoice(str, Enum):
+class PermissionChoice(StrEnum):
     default = "default"
     accept_edits = "accept-edits"
     plan = "plan"
@@ -438,13 +438,17 @@ class PermissionChoice(str, Enum):
 @friendly
 def chat_cmd(
     prompt: str | None = typer.Option(None, "--prompt", "-p", help="Run this prompt and print the answer."),
-    model: str | None = typer.Option(None, "--model", "-m", help="The agent's model: provider/model[:effort]."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="The agent's model: provider/model[:effort]."
+    ),
     permissions: PermissionChoice | None = typer.Option(
         None, "--permissions", help="Permission mode; default agent.permission_mode."
     ),
     session: str | None = typer.Option(None, "--session", help="Continue this chat session (id or prefix)."),
     resume_last: bool = typer.Option(False, "--continue", "-c", help="Continue the latest chat session."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: answer, session, usage, runs."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object: answer, session, usage, runs."
+    ),
     max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="At most N model turns."),
 ) -> None:
     """Talk to the agent: with -p (or a prompt on stdin) run it to completion and print the answer

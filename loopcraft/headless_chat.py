@@ -78,7 +78,10 @@ async def run_chat(
     chat.policy = PermissionPolicy(config.agent, approver, mode=permissions or config.agent.permission_mode)  # type: ignore[arg-type]
     async with await Engine.open(root, config, client=chat._client_or_default()) as engine:
         engine.stop_at_gates = not sys.stdin.isatty()
-        limits: dict[str, float | None] = {"tokens": config.agent.max_tokens, "dollars": config.agent.max_dollars}
+        limits: dict[str, float | None] = {
+            "tokens": config.agent.max_tokens,
+            "dollars": config.agent.max_dollars,
+        }
 
         def remaining() -> dict[str, float]:
             spent = chat.usage

@@ -102,13 +102,17 @@ def list_text(engine: Engine) -> str:
     for info in catalog.list():
         required = set(info.inputs.get("required", []))
         names = [f"{n}{'' if n in required else '?'}" for n in (info.inputs.get("properties") or {})]
-        lines.append(f"{info.name}: {info.description or '(no description)'}  [{', '.join(names) or 'no inputs'}]")
+        lines.append(
+            f"{info.name}: {info.description or '(no description)'}  [{', '.join(names) or 'no inputs'}]"
+        )
     for path, error in catalog.errors:
         lines.append(f"broken: {path}: {error}")
     return "\n".join(lines) or "no workflows found"
 
 
-def session_remaining(limits: dict[str, float | None], spent_tokens: int, spent_dollars: float) -> dict[str, float]:
+def session_remaining(
+    limits: dict[str, float | None], spent_tokens: int, spent_dollars: float
+) -> dict[str, float]:
     """What a session may still spend, from its limits (tokens, dollars; None: unlimited)."""
     left: dict[str, float] = {}
     if limits.get("tokens") is not None:
@@ -366,7 +370,11 @@ class WorkflowTool:
             text = item.get("text") or ""
             if item.get("structured") is not None:
                 text = json.dumps(item["structured"])
-            cut = text if len(text) <= share else text[:share] + f"… (cut; the rest: {artifacts / item['artifact']})"
+            cut = (
+                text
+                if len(text) <= share
+                else text[:share] + f"… (cut; the rest: {artifacts / item['artifact']})"
+            )
             parts.append(f"## {item['name']}\n{cut}")
         return "\n\n".join(parts)
 

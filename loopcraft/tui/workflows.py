@@ -20,9 +20,9 @@ from loopcraft.tui.panes.transcript import TranscriptPane
 FLUSH_S = 0.05  # engine events are applied to the panes in batches, at most this often
 
 if TYPE_CHECKING:
-    from loopcraft.agent.tools.base import Tool
     from pathlib import Path
 
+    from loopcraft.agent.tools.base import Tool
     from loopcraft.config import Config
     from loopcraft.engine.service import Engine
     from loopcraft.tui.chat_session import ChatSession

@@ -53,16 +53,20 @@ async def test_a_chat_fan_out_is_a_run_in_the_graph_and_promotes(git_repo: Path,
         assert result is not None and result.status == "completed"
         await wait_for(
             pilot,
-            lambda: [b.text for b in app.chat_view.blocks() if isinstance(b, AssistantMessage)][-1:]
-            == ["Synthesis: all three approve."],
+            lambda: (
+                [b.text for b in app.chat_view.blocks() if isinstance(b, AssistantMessage)][-1:]
+                == ["Synthesis: all three approve."]
+            ),
         )
         run_id = controller.selected
         assert run_id is not None and run_id in controller.runs_pane.runs
         assert controller.runs_pane.runs[run_id].workflow.startswith("dynamic:")
         await wait_for(
             pilot,
-            lambda: sorted(n.name for n in controller.graphs[run_id].nodes.values() if n.kind == "task")
-            == sorted(REVIEWERS),
+            lambda: (
+                sorted(n.name for n in controller.graphs[run_id].nodes.values() if n.kind == "task")
+                == sorted(REVIEWERS)
+            ),
         )
         await app.run_command(f"/workflow promote {run_id} triple")
         last = [b for b in app.chat_view.blocks() if isinstance(b, Notice)][-1]

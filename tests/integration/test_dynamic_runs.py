@@ -36,7 +36,11 @@ def _script(pace: dict[str, float] | None = None) -> dict[str, Any]:
                         "tool_calls": [
                             {
                                 "name": "workflow",
-                                "arguments": {"action": "parallel", "request": "review my change", "stages": stages},
+                                "arguments": {
+                                    "action": "parallel",
+                                    "request": "review my change",
+                                    "stages": stages,
+                                },
                             }
                         ]
                     },
@@ -54,7 +58,9 @@ def _setup(repo: Path, script: dict[str, Any], calls: Path) -> dict[str, str]:
     return {**os.environ, "LOOPCRAFT_SCRIPTED_CALL_LOG": str(calls), "PYTHONUNBUFFERED": "1"}
 
 
-def _loopcraft(repo: Path, env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def _loopcraft(
+    repo: Path, env: dict[str, str], *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "loopcraft", *args],
         cwd=repo,
@@ -100,7 +106,16 @@ async def _journal(repo: Path) -> tuple[list[Any], list[Any]]:
 def test_chat_p_runs_a_parallel_fan_out_as_one_dynamic_run(git_repo: Path, tmp_path: Path) -> None:
     env = _setup(git_repo, _script(), tmp_path / "calls.jsonl")
     done = _loopcraft(
-        git_repo, env, "chat", "-p", "review my change", "--model", "scripted/dyn", "--permissions", "yolo", "--json"
+        git_repo,
+        env,
+        "chat",
+        "-p",
+        "review my change",
+        "--model",
+        "scripted/dyn",
+        "--permissions",
+        "yolo",
+        "--json",
     )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)  # stdout holds only the JSON document
@@ -119,11 +134,24 @@ def test_chat_p_runs_a_parallel_fan_out_as_one_dynamic_run(git_repo: Path, tmp_p
     assert len(chat_turns) == 2
 
 
-def test_sigkill_mid_fan_out_and_resume_repeats_no_completed_model_turn(git_repo: Path, tmp_path: Path) -> None:
+def test_sigkill_mid_fan_out_and_resume_repeats_no_completed_model_turn(
+    git_repo: Path, tmp_path: Path
+) -> None:
     calls = tmp_path / "calls.jsonl"
     env = _setup(git_repo, _script({"review-tests": 1.0, "review-security": 1.0}), calls)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loopcraft", "chat", "-p", "review it", "--model", "scripted/dyn", "--permissions", "yolo"],
+        [
+            sys.executable,
+            "-m",
+            "loopcraft",
+            "chat",
+            "-p",
+            "review it",
+            "--model",
+            "scripted/dyn",
+            "--permissions",
+            "yolo",
+        ],
         cwd=git_repo,
         env=env,
         text=True,
@@ -164,11 +192,22 @@ def test_chat_without_a_terminal_refuses_the_tool_in_default_mode(git_repo: Path
     assert runs == []
 
 
-def test_promote_writes_a_workflow_that_lists_and_reruns_the_same_stages(git_repo: Path, tmp_path: Path) -> None:
+def test_promote_writes_a_workflow_that_lists_and_reruns_the_same_stages(
+    git_repo: Path, tmp_path: Path
+) -> None:
     calls = tmp_path / "calls.jsonl"
     env = _setup(git_repo, _script(), calls)
     chat = _loopcraft(
-        git_repo, env, "chat", "-p", "review my change", "--model", "scripted/dyn", "--permissions", "yolo", "--json"
+        git_repo,
+        env,
+        "chat",
+        "-p",
+        "review my change",
+        "--model",
+        "scripted/dyn",
+        "--permissions",
+        "yolo",
+        "--json",
     )
     assert chat.returncode == 0, chat.stderr
     run_id = json.loads(chat.stdout)["runs"][0]["id"]
@@ -178,13 +217,21 @@ def test_promote_writes_a_workflow_that_lists_and_reruns_the_same_stages(git_rep
     path = git_repo / ".loopcraft" / "workflows" / "triple-review.py"
     source = path.read_text()
     assert "ctx.parallel(" in source and 'request: str = "review my change"' in source
-    assert all(f"\"{n}\"" in source for n in REVIEWERS)
+    assert all(f'"{n}"' in source for n in REVIEWERS)
     compile(source, str(path), "exec")
     listed = _loopcraft(git_repo, env, "workflows", "--json")
     assert listed.returncode == 0, listed.stderr
     assert "triple-review" in [w["name"] for w in json.loads(listed.stdout)["workflows"]]
     ran = _loopcraft(
-        git_repo, env, "run", "triple-review", "--input", "request=check the tests", "--model", "scripted/dyn", "--json"
+        git_repo,
+        env,
+        "run",
+        "triple-review",
+        "--input",
+        "request=check the tests",
+        "--model",
+        "scripted/dyn",
+        "--json",
     )
     assert ran.returncode == 0, ran.stderr
     assert sorted(json.loads(ran.stdout)["output"]) == sorted(REVIEWERS)
@@ -214,4 +261,3 @@ async def _steps_of(repo: Path, run_id: str) -> list[Any]:
         return await engine.journal.load_steps(run_id)
     finally:
         await engine.close()
-

@@ -42,7 +42,9 @@ def _config(**engine: Any) -> Config:
     return Config.model_validate({"model": "scripted/nest", "engine": engine})
 
 
-async def test_bad_arguments_are_one_line_errors_the_model_can_act_on(git_repo: Path, nesting_script: Any) -> None:
+async def test_bad_arguments_are_one_line_errors_the_model_can_act_on(
+    git_repo: Path, nesting_script: Any
+) -> None:
     async with await Engine.open(git_repo, _config()) as engine:
         tool = WorkflowTool(engine)
         ctx = ToolContext(workspace=git_repo)
@@ -50,7 +52,10 @@ async def test_bad_arguments_are_one_line_errors_the_model_can_act_on(git_repo: 
             ({"action": "task", "name": "x"}, "prompt"),
             ({"action": "parallel"}, "needs 'stages'"),
             ({"action": "parallel", "stages": [{"name": "a", "prompt": "p", "colour": 1}]}, "colour"),
-            ({"action": "chain", "stages": [{"name": "a", "prompt": "p"}, {"name": "a", "prompt": "q"}]}, "unique"),
+            (
+                {"action": "chain", "stages": [{"name": "a", "prompt": "p"}, {"name": "a", "prompt": "q"}]},
+                "unique",
+            ),
             ({"action": "task", "name": "a b", "prompt": "p"}, "name"),
             ({"action": "task", "name": "a", "prompt": "p", "context": "old"}, "context"),
         ]
@@ -69,7 +74,9 @@ async def test_the_stage_cap_and_the_budget_caps_stop_a_call_that_asks_for_more(
         ctx = ToolContext(workspace=git_repo)
         three = [{"name": f"r{i}", "prompt": "review"} for i in range(3)]
         capped = await tool.run({"action": "parallel", "stages": three}, ctx)
-        assert capped.is_error and "at most 2" in capped.output and "engine.max_dynamic_stages" in capped.output
+        assert (
+            capped.is_error and "at most 2" in capped.output and "engine.max_dynamic_stages" in capped.output
+        )
         over = await tool.run({"action": "task", "name": "a", "prompt": "p", "budget": {"tokens": 5000}}, ctx)
         assert over.is_error and "engine.dynamic_budget" in over.output and "at most 1000" in over.output
         money = await tool.run({"action": "task", "name": "a", "prompt": "p", "budget": {"dollars": 2}}, ctx)
@@ -87,7 +94,9 @@ async def test_a_stage_using_the_tool_past_max_depth_is_refused(git_repo: Path, 
     async with await Engine.open(git_repo, _config(max_depth=1)) as engine:
         tool = WorkflowTool(engine)
         ctx = ToolContext(workspace=git_repo)
-        result = await tool.run({"action": "task", "name": "outer", "prompt": "nest", "tools": ["workflow"]}, ctx)
+        result = await tool.run(
+            {"action": "task", "name": "outer", "prompt": "nest", "tools": ["workflow"]}, ctx
+        )
         assert not result.is_error, result.output
         assert "outer done" in result.output
         (run,) = await engine.runs()  # the inner run was refused: only the outer one exists
@@ -96,15 +105,20 @@ async def test_a_stage_using_the_tool_past_max_depth_is_refused(git_repo: Path, 
         assert refusal["is_error"] and "past the maximum depth (1; engine.max_depth)" in refusal["output"]
         stages = await tool.run({"action": "stages", "run_id": run.id}, ctx)
         assert "outer" in stages.output and "completed" in stages.output
-        transcript = await tool.run({"action": "transcript", "run_id": run.id, "stage": "outer", "last": 2}, ctx)
+        transcript = await tool.run(
+            {"action": "transcript", "run_id": run.id, "stage": "outer", "last": 2}, ctx
+        )
         assert len(transcript.output.splitlines()) == 2 and "outer done" in transcript.output
 
 
-async def test_a_stage_within_max_depth_starts_its_own_dynamic_run(git_repo: Path, nesting_script: Any) -> None:
+async def test_a_stage_within_max_depth_starts_its_own_dynamic_run(
+    git_repo: Path, nesting_script: Any
+) -> None:
     async with await Engine.open(git_repo, _config(max_depth=2)) as engine:
         tool = WorkflowTool(engine)
         result = await tool.run(
-            {"action": "task", "name": "outer", "prompt": "nest", "tools": ["workflow"]}, ToolContext(workspace=git_repo)
+            {"action": "task", "name": "outer", "prompt": "nest", "tools": ["workflow"]},
+            ToolContext(workspace=git_repo),
         )
         assert not result.is_error, result.output
         runs = await engine.runs()

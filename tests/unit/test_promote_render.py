@@ -14,8 +14,13 @@ SPEC = {
     "kind": "chain",
     "request": "fix the bug",
     "stages": [
-        {"name": "plan", "prompt": "Plan how to fix the bug, briefly", "model": "scripted/x", "context": "fork"},
-        {"name": "do", "prompt": "Do it's \"q\" {not a field}", "tools": ["read", "edit"], "worktree": True},
+        {
+            "name": "plan",
+            "prompt": "Plan how to fix the bug, briefly",
+            "model": "scripted/x",
+            "context": "fork",
+        },
+        {"name": "do", "prompt": 'Do it\'s "q" {not a field}', "tools": ["read", "edit"], "worktree": True},
     ],
 }
 
