@@ -346,7 +346,7 @@ class WorkflowTool:
                     )
                 run = await eng.get_run(run_id)
                 if run.status in CLOSED_RUN_STATES:
-                    return self._ended(run)
+                    return self._ended(await eng.wait(run_id))  # its last events are journaled
                 if ctx.cancel.is_set() or asyncio.get_running_loop().time() > deadline:
                     return f"run {run_id} ({name}) is still {run.status}; stopped waiting for it"
                 try:
