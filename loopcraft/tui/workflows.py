@@ -514,9 +514,16 @@ class WorkflowController:
 
     def agent_tool(self) -> Tool:
         """The engine's ``workflow`` tool, with this controller as its human side."""
-        from loopcraft.engine.workflow_tool import WorkflowTool
+        from loopcraft.engine.workflow_tool import WorkflowTool, session_remaining
 
-        return WorkflowTool(self.eng, _ToolHost(self))
+        agent = self.app.config.agent
+        limits: dict[str, float | None] = {"tokens": agent.max_tokens, "dollars": agent.max_dollars}
+
+        def remaining() -> dict[str, float]:
+            spent = self.app.chat.usage
+            return session_remaining(limits, spent.total_tokens, spent.cost_usd)
+
+        return WorkflowTool(self.eng, _ToolHost(self), remaining=remaining)
 
 
 class _ToolHost:

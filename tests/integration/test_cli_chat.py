@@ -66,3 +66,24 @@ def test_an_unknown_session_is_exit_4(git_repo: Path) -> None:
 
 def test_bare_loopcraft_without_a_terminal_points_at_chat_p() -> None:
     assert "loopcraft chat -p PROMPT" in NO_TERMINAL
+
+
+def test_max_turns_stops_the_agent_with_exit_6(git_repo: Path) -> None:
+    scripts = git_repo / ".loopcraft" / "scripts"
+    scripts.mkdir(parents=True)
+    (scripts / "turns.yaml").write_text(
+        "default:\n  - tool_calls: [{name: read, arguments: {path: README.md}}]\n  - text: done\n"
+    )
+    (git_repo / "README.md").write_text("hi\n")
+    flags = ("-p", "x", "--max-turns", "1", "--permissions", "yolo", "--json")
+    done = subprocess.run(
+        [sys.executable, "-m", "loopcraft", "chat", "--model", "scripted/turns", *flags],
+        cwd=git_repo,
+        text=True,
+        capture_output=True,
+        input="",
+        timeout=120,
+    )
+    assert done.returncode == 6, done.stderr
+    data = json.loads(done.stdout)
+    assert data["status"] == "budget_exceeded" and "max_turns=1" in data["reason"]
