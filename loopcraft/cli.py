@@ -67,8 +67,8 @@ def open_app(model: str | None) -> None:
 
 
 NO_TERMINAL = (
-    "no terminal: the interactive app needs one; for scripts use `loopcraft run WORKFLOW` "
-    "(`loopcraft --help` lists every command)"
+    "no terminal: the interactive app needs one; for scripts use `loopcraft chat -p PROMPT` "
+    "or `loopcraft run WORKFLOW` (`loopcraft --help` lists every command)"
 )
 
 

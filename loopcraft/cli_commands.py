@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Coroutine
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -676,3 +677,81 @@ def replay_cmd(run_id: str = _RUN_ARG, as_json: bool = _JSON_OPT) -> None:
 
     root, config = _config()
     raise typer.Exit(run_async(replay(root, config, run_id, as_json=as_json)))
+
+
+# -- issue 13: `loopcraft chat` (headless agent) and `loopcraft promote` (dynamic run → file) -------
+
+
+class PermissionChoice(StrEnum):
+    default = "default"
+    accept_edits = "accept-edits"
+    plan = "plan"
+    yolo = "yolo"
+
+
+@app.command("chat")
+@friendly
+def chat_cmd(
+    prompt: str | None = typer.Option(None, "--prompt", "-p", help="Run this prompt and print the answer."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="The agent's model: provider/model[:effort]."
+    ),
+    permissions: PermissionChoice | None = typer.Option(
+        None, "--permissions", help="Permission mode; default agent.permission_mode."
+    ),
+    session: str | None = typer.Option(None, "--session", help="Continue this chat session (id or prefix)."),
+    resume_last: bool = typer.Option(False, "--continue", "-c", help="Continue the latest chat session."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object: answer, session, usage, runs."
+    ),
+    max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="At most N model turns."),
+) -> None:
+    """Talk to the agent: with -p (or a prompt on stdin) run it to completion and print the answer
+    (exit 0 completed, 1 failed, 6 budget_exceeded, 7 interrupted); without, open the app."""
+    from loopcraft.headless_chat import read_prompt, run_chat
+
+    if session and resume_last:
+        raise LoopcraftError("give --session ID or --continue, not both")
+    text = read_prompt(prompt)
+    if text is None:
+        from loopcraft.cli import open_app
+
+        open_app(model)
+        return
+    root, config = _config(model)
+    if max_turns is not None:
+        config.agent.max_turns = max_turns
+    from loopcraft.headless import preflight_model
+    from loopcraft.models.resolve import resolve_model
+
+    notice = preflight_model(root, config, model)
+    if notice:
+        typer.echo(notice, err=True)
+    code = run_async(
+        run_chat(
+            root,
+            config,
+            text,
+            model=resolve_model(flag=model, config=config).model,
+            permissions=permissions.value if permissions else None,
+            session_id=session,
+            resume_last=resume_last,
+            as_json=as_json,
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command("promote")
+@friendly
+def promote_cmd(
+    run_id: str = typer.Argument(..., help="The dynamic run (id, prefix or short handle)."),
+    name: str = typer.Argument(..., help="The new workflow's name (.loopcraft/workflows/NAME.py)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing workflow file."),
+) -> None:
+    """Turn a dynamic run (the agent's task/chain/parallel) into a workflow file that reruns it."""
+    from loopcraft.headless_chat import promote_run
+
+    root, config = _config()
+    path = run_async(promote_run(root, config, run_id, name, force=force))
+    typer.echo(f"wrote {path}; run it with `loopcraft run {name} --input request=...`")

@@ -196,6 +196,10 @@ class EngineConfig(_Strict):
     heartbeat_seconds: float = Field(default=2.0, gt=0)
     poll_seconds: float = Field(default=0.1, gt=0)
     default_concurrency: int = Field(default=8, gt=0)
+    dynamic_budget: dict[str, float] | None = (
+        None  # ceiling of a dynamic run's budget (tokens, dollars, seconds)
+    )
+    max_dynamic_stages: int = Field(default=16, gt=0)  # stages one workflow-tool call may start
 
 
 class Config(_Strict):

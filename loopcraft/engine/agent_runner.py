@@ -293,6 +293,8 @@ class AgentTaskRunner:
     def __init__(self, config: Config, client: ModelClient | None = None) -> None:
         self.config = config
         self._client = client
+        # Opt-in tools a stage names in ``tools`` besides the built-ins (``workflow``: the engine's).
+        self.extra_tools: dict[str, Callable[[TaskRequest], Tool]] = {}
 
     @property
     def client(self) -> ModelClient:
@@ -316,8 +318,12 @@ class AgentTaskRunner:
             exclude_tools=request.exclude_tools,
         )
         preload = _preload(request, extensions)
-        tools = get_tools(builtin_names(request.tools), builtin_names(request.exclude_tools))
+        extra = [n for n in request.tools or [] if n in self.extra_tools]
+        wanted = builtin_names(request.tools)
+        builtin = [n for n in wanted if n not in extra] if wanted is not None else None
+        tools = get_tools(builtin, builtin_names(request.exclude_tools))
         tools += extensions.tools(request.tools, request.exclude_tools)
+        tools += [self.extra_tools[n](request) for n in extra]
         fence = LeaseFence(request.lease_check) if request.lease_check is not None else None
         if fence is not None:  # a process that lost the run must not write, edit or run commands
             tools = fence.wrap(tools)

@@ -87,8 +87,27 @@ class Engine:
         if runner is None:
             from loopcraft.engine.agent_runner import AgentTaskRunner
 
-            runner = AgentTaskRunner(config, client)
+            agents = AgentTaskRunner(config, client)
+            engine = cls(root, config, journal, agents, client)
+            agents.extra_tools["workflow"] = engine.stage_workflow_tool
+            return engine
         return cls(root, config, journal, runner, client)
+
+    def stage_workflow_tool(self, request: Any) -> Any:
+        """The ``workflow`` tool for a stage that opts in (``tools=[..., "workflow"]``): one level
+        deeper than the stage's run, so nesting stops at ``engine.max_depth``."""
+        from loopcraft.engine.workflow_tool import WorkflowTool
+
+        return WorkflowTool(self, depth=self.depth_of(request.run_id))
+
+    def depth_of(self, run_id: str) -> int:
+        """How deep a run is: a dynamic run's recorded depth, 0 for a file workflow's run."""
+        from loopcraft.engine.dynamic import is_dynamic
+
+        execution = self._executions.get(run_id)
+        if execution is None or not is_dynamic(execution.workflow.name):
+            return 0
+        return int((execution.inputs.get("spec") or {}).get("depth", 0))
 
     async def close(self) -> None:
         """Stop in-flight runs of this process (they stay resumable) and close the journal."""
@@ -173,6 +192,31 @@ class Engine:
         self._launch(row.id, row.workflow, row.inputs, row.model, lease, row.budget)
         return row.id
 
+    async def start_dynamic(self, spec: dict[str, Any], *, budget: dict[str, Any] | None = None) -> str:
+        """Record and start a dynamic run (``task``/``chain``/``parallel`` of the workflow tool):
+        a real run whose workflow is ``dynamic:<short id>``, rebuilt from its inputs on resume."""
+        from loopcraft.engine.dynamic import PREFIX, build_workflow
+
+        run_id = new_run_id()
+        name = PREFIX + short_id(run_id)
+        wf = build_workflow(name, spec)
+        checked = wf.validate_inputs({"spec": spec})
+        run_budget = check_budget(budget)
+        await self.journal.create_run(run_id, name, checked, budget=run_budget)
+        lease = self._lease(run_id)
+        await lease.claim()
+        self._launch(run_id, name, checked, None, lease, run_budget)
+        return run_id
+
+    def workflow_of(self, name: str, inputs: dict[str, Any]) -> Workflow:
+        """The workflow a run of ``name`` runs: a file's or registered one, or a dynamic run's
+        generated one (rebuilt from the run's inputs)."""
+        from loopcraft.engine.dynamic import build_workflow, is_dynamic
+
+        if is_dynamic(name):
+            return build_workflow(name, inputs.get("spec") or {})
+        return self.workflows().get(name)
+
     async def run(self, name: str, inputs: dict[str, Any], **options: Any) -> RunInfo:
         """:meth:`start` (same options) and :meth:`wait` for the run's end."""
         return await self.wait(await self.start(name, inputs, **options))
@@ -203,7 +247,7 @@ class Engine:
             if row.id in self._tasks:
                 return await self.wait(row.id)
             raise RunBusy(f"run {row.id} is being run by {row.owner}; wait for it, or stop it first")
-        self.workflows().get(row.workflow)
+        self.workflow_of(row.workflow, row.inputs)
         lease = self._lease(row.id)
         await lease.claim()
         run_budget = merge_budget(row.budget, check_budget(budget))
@@ -244,7 +288,7 @@ class Engine:
             runner=self.runner,
             workspace=self.root,
             run_id=run_id,
-            workflow=self.workflows().get(name),
+            workflow=self.workflow_of(name, inputs),
             inputs=inputs,
             run_model=model,
             catalog=self.workflows(),

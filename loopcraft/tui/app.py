@@ -745,6 +745,7 @@ class LoopcraftApp(App[None]):
     cmd_workflow_kill = _workflow
     cmd_workflow_answer = _workflow
     cmd_workflow_reload = _workflow
+    cmd_workflow_promote = _workflow
 
 
 def run_app(root: Path, config: Config, model: str | None) -> None:

@@ -110,6 +110,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         options=("prompt",),
     ),
     _bare("workflow reload", "re-discover workflow files"),
+    _spec(
+        "workflow promote",
+        "/workflow promote RUN NAME [force]",
+        "write a dynamic run as .loopcraft/workflows/NAME.py (force: overwrite it)",
+        min_args=2,
+        max_args=3,
+    ),
 )
 
 _BY_NAME = {spec.name: spec for spec in COMMANDS}

@@ -5,7 +5,7 @@ tool, so both do exactly the same thing)."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from rich.text import Text
 from textual.widget import Widget
@@ -23,11 +23,49 @@ from loopcraft.tui.panes.transcript import RoundRow, TranscriptPane
 FLUSH_S = 0.05  # engine events are applied to the panes in batches, at most this often
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from loopcraft.agent.tools.base import Tool
+    from loopcraft.config import Config
     from loopcraft.engine.service import Engine
-    from loopcraft.tui.app import LoopcraftApp
+    from loopcraft.tui.chat_session import ChatSession
+    from loopcraft.tui.prompt_input import PromptInput
 
 W = TypeVar("W", bound=Widget)
+
+
+class LoopcraftApp(Protocol):
+    """What the controller needs of the app (a protocol, so this module does not import the app)."""
+
+    root: Path
+    config: Config
+    chat: ChatSession
+
+    @property
+    def log(self) -> Any: ...
+
+    @property
+    def input(self) -> PromptInput: ...
+
+    def query_one(self, selector: str, expect_type: type[W]) -> W: ...
+
+    def run_worker(self, work: Any, *, group: str = ..., exit_on_error: bool = ...) -> Any: ...
+
+    def bell(self) -> None: ...
+
+    def push_screen(self, screen: Any, callback: Any = ...) -> Any: ...
+
+    def notify(self, message: str, *, title: str = ..., severity: Any = ...) -> None: ...
+
+    def show_side(self) -> None: ...
+
+    def show_hints(self, *, attached: bool = False) -> None: ...
+
+    def refresh_workflow_status(self, active_runs: int, pending_prompts: int) -> None: ...
+
+    async def show_error(self, message: str) -> None: ...
+
+    async def show_info(self, message: str, kind: str = "info") -> None: ...
 
 
 class _Pane(Generic[W]):
@@ -278,21 +316,20 @@ class WorkflowController:
     # ----- operations (shared by /workflow and the agent's workflow tool) ----------------
 
     def list_text(self) -> str:
-        catalog = self.eng.workflows()
-        lines = []
-        for info in catalog.list():
-            fields = ", ".join(_input_names(info.inputs)) or "no inputs"
-            lines.append(f"{info.name}: {info.description or '(no description)'}  [{fields}]")
-        for path, error in catalog.errors:
-            lines.append(f"broken: {path}: {error}")
-        return "\n".join(lines) or "no workflows found"
+        from loopcraft.engine.workflow_tool import list_text
+
+        return list_text(self.eng)
 
     async def run(self, name: str, inputs: dict[str, Any]) -> str:
         run_id = await self.eng.start(name, inputs)
+        await self.show_run(run_id)
+        return run_id
+
+    async def show_run(self, run_id: str) -> None:
+        """A run started here (by /workflow or the agent's tool): into the panes, selected."""
         self.app.show_side()
         await self._refresh_run(run_id)
         await self.select(run_id)
-        return run_id
 
     async def start_and_say(self, name: str, inputs: dict[str, Any]) -> None:
         run_id = await self.run(name, inputs)
@@ -573,6 +610,13 @@ class WorkflowController:
             await self.confirm_answer(prompt, value)
         elif sub == "reload":
             await app.show_info(await self.reload())
+        elif sub == "promote":
+            from loopcraft.engine.promote import promote
+
+            run = await self.eng.get_run(self._full_id(cmd.arg(0) or ""))
+            path = promote(app.root, run, cmd.arg(1) or "", force=cmd.arg(2) == "force")
+            self.eng.workflows(reload=True)
+            await app.show_info(f"wrote {path}; /workflow run {cmd.arg(1)} request=… runs it")
 
     async def on_prompt_answer(self, message: PromptsPane.Answer) -> None:
         try:
@@ -584,9 +628,41 @@ class WorkflowController:
         self.app.input.focus()
 
     def agent_tool(self) -> Tool:
-        from loopcraft.tui.workflow_tool import WorkflowTool
+        """The engine's ``workflow`` tool, with this controller as its human side."""
+        from loopcraft.engine.workflow_tool import WorkflowTool, session_remaining
 
-        return WorkflowTool(self)
+        agent = self.app.config.agent
+        limits: dict[str, float | None] = {"tokens": agent.max_tokens, "dollars": agent.max_dollars}
+
+        def remaining() -> dict[str, float]:
+            spent = self.app.chat.usage
+            return session_remaining(limits, spent.total_tokens, spent.cost_usd)
+
+        return WorkflowTool(self.eng, _ToolHost(self), remaining=remaining)
+
+
+class _ToolHost:
+    """The app's side of the workflow tool: runs shown in the panes, answers through them."""
+
+    def __init__(self, controller: WorkflowController) -> None:
+        self.wf = controller
+
+    async def run_started(self, run_id: str) -> None:
+        await self.wf.show_run(run_id)
+
+    def pick_run(self, run_id: str | None) -> str:
+        return self.wf._run_or_selected(run_id)
+
+    async def status_text(self, run_id: str | None) -> str | None:
+        return await self.wf.status_text(run_id)
+
+    async def answer(self, answer: Any, prompt_id: str | None) -> str:
+        prompt, value = await self.wf.answer(answer, prompt_id)
+        await self.wf.confirm_answer(prompt, value)
+        return f"answered prompt {prompt.prompt_id} ({prompt.question}) with {value!r}"
+
+    async def resume(self, run_id: str, message: str | None) -> str:
+        return await self.wf.resume(run_id, message)
 
 
 def _graph_title(run: Any) -> str:
@@ -614,11 +690,6 @@ def _round_row(node: Any) -> RoundRow | None:
         return None
     word = (verdict_outcome(node.info) or "").split(" · ")[0]
     return RoundRow(node.name, word, int(verdict.get("blockers") or 0), str(verdict.get("top") or ""))
-
-
-def _input_names(schema: dict[str, Any]) -> list[str]:
-    required = set(schema.get("required", []))
-    return [f"{name}{'' if name in required else '?'}" for name in (schema.get("properties") or {})]
 
 
 def _run_line(run: Any) -> str:
