@@ -144,3 +144,25 @@ def test_merge_nodes_read_as_the_stage_they_merge() -> None:
     assert step_path("root/1:workflow:demo-review/0:parallel/1:task:synthesis", "demo") == (
         "demo › demo-review › synthesis"
     )
+
+
+def test_a_branch_wrapped_in_as_verdict_keeps_its_reserved_key() -> None:
+    """``ctx.parallel(as_verdict(ctx.task(...)))``: the branch is the task's reserved step, not an
+    unnamed placeholder (review-change's reviewers sat beside a group of "skipped" branches)."""
+    from loopcraft.engine.steps.parallel import _awaitable_branch
+    from loopcraft.engine.verify import as_verdict
+
+    async def step(key: str) -> None:  # stands for a ctx call's coroutine: its key reserved
+        return None
+
+    inner = step("root/3:task:review-correctness")
+    wrapped = as_verdict(inner)
+    try:
+        assert _awaitable_branch(wrapped, 0) == {
+            "key": "root/3:task:review-correctness",
+            "name": "review-correctness",
+            "kind": "task",
+        }
+    finally:
+        wrapped.close()
+        inner.close()

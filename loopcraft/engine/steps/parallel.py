@@ -10,7 +10,14 @@ from typing import Any
 from loopcraft.engine.events import StageAdded
 from loopcraft.engine.journal import StepRow
 from loopcraft.engine.names import segment_name
-from loopcraft.engine.steps.protocol import Runtime, Scope, check_step, recorded_error, run_structural
+from loopcraft.engine.steps.protocol import (
+    Runtime,
+    Scope,
+    branch_parents,
+    check_step,
+    recorded_error,
+    run_structural,
+)
 from loopcraft.engine.steps.task import run_task
 from loopcraft.engine.tasks import TaskSpec
 from loopcraft.errors import LoopcraftError
@@ -44,6 +51,8 @@ async def run_parallel(
         async def limited(job: Awaitable[Any]) -> Any:
             try:
                 async with semaphore:
+                    if not isinstance(job, asyncio.Future):  # a ctx call: after the parallel's parents
+                        branch_parents.set((scope, parents))
                     return await job
             finally:  # cancelled while waiting for a slot: never leave a coroutine unawaited
                 if inspect.iscoroutine(job) and inspect.getcoroutinestate(job) == inspect.CORO_CREATED:
@@ -81,15 +90,24 @@ async def _record_branches(rt: Runtime, row: StepRow, info: dict[str, Any]) -> N
 def _awaitable_branch(item: Any, index: int) -> dict[str, Any]:
     """A branch given as an awaitable of another ``ctx`` call: its step key, kind and name read from
     the (not yet started) step coroutine's arguments; unnamed when it is some other awaitable."""
-    key = None
-    if inspect.iscoroutine(item) and inspect.getcoroutinestate(item) == inspect.CORO_CREATED:
-        found = inspect.getcoroutinelocals(item).get("key")
-        key = found if isinstance(found, str) else None
+    key = _reserved_key(item)
     if key is None:
         return {"key": None, "name": f"branch {index + 1}", "kind": "task"}
     segment = key.rsplit("/", 1)[-1]
     kind = segment.split(":", 2)[1] if segment.count(":") else "task"
     return {"key": key, "name": segment_name(segment) or kind, "kind": kind}
+
+
+def _reserved_key(item: Any, depth: int = 0) -> str | None:
+    """The step key a not-yet-started ``ctx`` call coroutine reserved, looking through wrappers that
+    take the call as an argument (``as_verdict(ctx.task(...))``): a coroutine whose locals hold it."""
+    if depth > 4 or not inspect.iscoroutine(item) or inspect.getcoroutinestate(item) != inspect.CORO_CREATED:
+        return None
+    local = inspect.getcoroutinelocals(item)
+    found = local.get("key")
+    if isinstance(found, str):
+        return found
+    return next((k for v in local.values() if (k := _reserved_key(v, depth + 1)) is not None), None)
 
 
 def _raise_recorded_failure(rt: Runtime, pos: str, key: str, name: str) -> None:

@@ -35,6 +35,20 @@ STAGE_KINDS = GRAPH_KINDS  # steps that are stages: graph nodes, with events and
 _KEY_UNSAFE = str.maketrans({"/": "_", ":": "_"})
 
 idempotency_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("loopcraft_idem", default=None)
+# A parallel branch given as an awaitable of a ctx call: its first step in ``scope`` starts after
+# the parallel's parents (not after the siblings that finished before it had a slot).
+branch_parents: contextvars.ContextVar[tuple[Scope, list[str]] | None] = contextvars.ContextVar(
+    "loopcraft_branch_parents", default=None
+)
+
+
+def _start_parents(scope: Scope) -> list[str]:
+    """A new step's parents: the parallel's parents for a branch's first step, else the frontier."""
+    held = branch_parents.get()
+    if held is not None and held[0] is scope:
+        branch_parents.set(None)
+        return list(held[1])
+    return scope.frontier
 
 
 class WorkflowExit(BaseException):
@@ -198,7 +212,7 @@ async def run_step(
     await rt.before_step(kind, name)
     if row is None:
         row = await start_row(
-            rt, pos, key, kind, name, scope.frontier if parents is None else parents, grants or []
+            rt, pos, key, kind, name, _start_parents(scope) if parents is None else parents, grants or []
         )
     elif row.status != "running" or row.error is not None:  # stopped earlier: runs again, afresh
         row.status, row.error, row.finished = "running", None, None
