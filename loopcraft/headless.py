@@ -16,7 +16,7 @@ from loopcraft.config import Config
 from loopcraft.engine.artifacts import session_key
 from loopcraft.engine.events import EngineEvent, LoopNote, PromptPending, StageAdded, StageStatus
 from loopcraft.engine.gates import AnswerError
-from loopcraft.engine.graph import Graph, GraphNode
+from loopcraft.engine.graph import Graph, GraphNode, check_outcome, display_status
 from loopcraft.engine.names import short_id, step_names, step_path
 from loopcraft.engine.results import RunInfo
 from loopcraft.engine.service import Engine
@@ -414,7 +414,11 @@ def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
     lines: list[str] = []
 
     def visit(node: GraphNode, depth: int) -> None:
-        facts = [node.status, _elapsed(stage_seconds(node.started, node.finished))]
+        status = display_status(node.status, node.info)
+        facts = [status, _elapsed(stage_seconds(node.started, node.finished))]
+        outcome = check_outcome(node.info)
+        if outcome:  # "failed (exit 3)", "passed", "timed out"
+            facts[0] = outcome if outcome.startswith(status) else f"{status}, {outcome}"
         if node.model:
             facts.append(node.model)
         if node.tokens:
@@ -422,7 +426,7 @@ def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
         if node.cost:
             facts.append(_money(node.cost))
         path = step_path(node.key, workflow)
-        lines.append(f"{'  ' * depth}{ICONS.get(node.status, '?')} {path}  ({', '.join(facts)})")
+        lines.append(f"{'  ' * depth}{ICONS.get(status, '?')} {path}  ({', '.join(facts)})")
         if node.grants:
             lines.append(f"{'  ' * depth}    grants: {' · '.join(node.grants)}")
         if node.error:
@@ -512,7 +516,7 @@ def _stage_end(node: GraphNode) -> str:
         f"{node.tokens:,} tokens",
         _money(node.cost),
     ]
-    line = f"── {node.status} · {' · '.join(facts)}"
+    line = f"── {display_status(node.status, node.info)} · {' · '.join(facts)}"
     return line + (f"\n── error: {node.error}" if node.error else "")
 
 

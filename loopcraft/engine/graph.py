@@ -28,6 +28,7 @@ GROUP_KINDS = frozenset({"workflow", "stage", "parallel"})
 # Steps whose usage is their own (the one definition; the runtime imports it from here).
 # A group's usage is always the sum of these among its descendants, never its own row's.
 USAGE_KINDS = frozenset({"task", "stage_prompt"})
+KILLED_MESSAGE = "the run was killed"  # the error of every step a kill ended
 
 
 @dataclass
@@ -125,6 +126,8 @@ def build_graph(run_id: str, steps: list[StepRow], load_output: Callable[[Any], 
             grants=list(step.grants),
         )
         node.info = _node_info(step, load)
+        if step.status == "failed" and (step.error or {}).get("type") == "Killed":
+            node.info["ended"] = "killed"  # failed in the journal (re-run never): ended by a kill
         owner = branch_of.get(step.key) or _owner(step.key, groups)
         (owner.children if owner else graph.nodes).append(node)
         if step.kind in GROUP_KINDS:
@@ -200,6 +203,17 @@ def _add_queued(group: GraphNode) -> None:
             name = branch.get("name") or f"branch {index + 1}"
             kind = branch.get("kind") or "task"
             group.children.append(GraphNode(key, name, kind, status, None, [], None, None))
+
+
+def display_status(status: str, info: dict[str, Any]) -> str:
+    """The status a graph shows: a completed check whose result did not pass is ``failed`` and a
+    step ended by a kill is ``killed`` (the journal keeps ``completed``/``failed``)."""
+    check = info.get("check")
+    if status == "completed" and check and not check.get("passed"):
+        return "failed"
+    if status == "failed" and info.get("ended"):
+        return str(info["ended"])
+    return status
 
 
 def check_outcome(info: dict[str, Any]) -> str | None:

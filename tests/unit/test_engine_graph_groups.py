@@ -166,3 +166,29 @@ def test_a_branch_wrapped_in_as_verdict_keeps_its_reserved_key() -> None:
     finally:
         wrapped.close()
         inner.close()
+
+
+def test_a_failed_check_and_a_killed_gate_show_as_failed_and_killed() -> None:
+    """The journal keeps a check ``completed`` (it ran; its result did not pass) and a killed step
+    ``failed``; the graph, the app's labels and ``show`` read them as ``failed`` and ``killed``."""
+    from loopcraft.engine.graph import display_status
+    from loopcraft.headless import graph_lines
+    from loopcraft.tui.panes.graph import StageNode, node_label
+
+    killed = {"type": "Killed", "message": "the run was killed", "run_status": "killed"}
+    steps = [
+        _row(0, "root/0:check:lint", "check", output=_check(3)),
+        _row(1, "root/1:prompt:confirm", "prompt", "failed", error=killed),
+        _row(2, "root/2:task:other", "task", "failed", error={"message": "boom"}),
+    ]
+    graph = build_graph("r1", steps)
+    lint, confirm, _other = graph.nodes
+    assert [display_status(n.status, n.info) for n in graph.nodes] == ["failed", "killed", "failed"]
+    assert lint.status == "completed" and confirm.status == "failed"  # the journal's semantics kept
+    lines = graph_lines(graph, "wf")
+    assert lines[0].startswith("✗ wf › lint  (failed (exit 3), ")
+    assert lines[1].startswith("⊘ ") and "(killed" in lines[1]
+    label = node_label(StageNode(lint.key, "lint", "check", "completed", info=lint.info)).plain
+    assert label.startswith("✗ lint (check) · failed (exit 3)")
+    gate = node_label(StageNode(confirm.key, "confirm", "prompt", "failed", info=confirm.info)).plain
+    assert gate.startswith("⊘ confirm killed")

@@ -24,7 +24,13 @@ from textual.message import Message
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from loopcraft.engine.graph import check_outcome, group_summary, verdict_outcome
+from loopcraft.engine.graph import (
+    KILLED_MESSAGE,
+    check_outcome,
+    display_status,
+    group_summary,
+    verdict_outcome,
+)
 from loopcraft.engine.names import node_name
 from loopcraft.tui.statusbar import format_elapsed, format_tokens
 
@@ -37,6 +43,8 @@ ICONS = {
     "completed": ("✓", "green"),
     "failed": ("✗", "bold red"),
     "skipped": ("–", "dim"),
+    "killed": ("⊘", "red"),
+    "cancelled": ("⊘", "yellow"),
 }
 GROUP_KINDS = frozenset({"parallel", "workflow", "stage", "chain", "group"})
 TICKING = frozenset({"running", "awaiting_input"})  # statuses whose elapsed time counts up
@@ -73,16 +81,17 @@ def node_label(
 ) -> Text:
     """``icon name [kind] status · outcome · time · tokens · model error``: most important first, so
     a narrow pane cuts the model and the error's start, never the status; Enter shows the whole error."""
-    icon, style = ICONS.get(node.status, ("•", ""))
+    status = display_status(node.status, node.info)
+    icon, style = ICONS.get(status, ("•", ""))
     text = Text(f"{icon} ", style=style)
     if parallel:
         text.append("∥ ", style="dim")
     text.append(display_name(node), style="bold" if node.kind in GROUP_KINDS else "")
     if node.kind in TAGGED_KINDS:
         text.append(f" ({node.kind})", style="dim")
-    if node.status not in QUIET:
-        text.append(f" {node.status.replace('_', ' ')}", style=style)
     outcome = check_outcome(node.info) or verdict_outcome(node.info) or (node.summary if summary else None)
+    if status not in QUIET and not (outcome and outcome.startswith(status)):  # not "failed · failed (exit 3)"
+        text.append(f" {status.replace('_', ' ')}", style=style)
     if outcome:
         text.append(f" · {outcome}", style=_outcome_style(node, outcome))
     details = []
@@ -199,6 +208,8 @@ class GraphModel:
             node.model = model
         if error:
             node.error = error
+        if status == "failed" and error == KILLED_MESSAGE:
+            node.info["ended"] = "killed"
         return node
 
     def add_usage(self, key: str, tokens: int, cost: float) -> None:
