@@ -246,3 +246,21 @@ async def test_each_turn_shows_its_check_and_review_round_and_opens_it_as_a_tabl
         assert len(rows) == 4, rows
         assert any("t2-rev-2" in r and "reject" in r and " 1 " in r for r in rows), rows
         assert any("tests (check)" in r and "passed" in r for r in rows), rows
+
+
+async def test_at_100_columns_a_stage_keeps_its_time_and_tokens_the_name_is_shortened(git_repo: Path) -> None:
+    """A deep stage with a long name at 100 columns: the name is cut (``…``), the model too, but
+    the status, time and tokens are whole (they were cut to ``0.2s · 465 t``)."""
+    import re
+
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=NARROW) as pilot:
+        await _start(app, pilot, "/workflow run demo")
+        await wait_for(pilot, lambda: app.query(PromptCard), timeout=FIRST_CALL_S)
+        await wait_for(pilot, lambda: "join of 2" in _label(app, "synthesis"))
+        await wait_for(pilot, lambda: any("awaiting input" in line for line in _side(app)))
+        timed = [line for line in _side(app) if re.search(r"\ds · \d", line)]
+        assert len(timed) >= 3, "\n".join(_side(app))
+        for line in timed:
+            assert re.search(r"\ds · [\d.,k]+ tok", line), line
+        assert any("review-main" in line and "…" in line for line in timed)  # the name gave way

@@ -51,6 +51,8 @@ TICKING = frozenset({"running", "awaiting_input"})  # statuses whose elapsed tim
 QUIET = frozenset({"completed", "running", "pending"})  # statuses the icon alone says
 TAGGED_KINDS = frozenset({"check", "tool", "stage"})  # kinds named after the node's name
 FLUSH_S = 0.25  # the tree is redrawn at most this often
+GUIDE = 3  # cells of tree guide per level
+MIN_NAME = 12  # a stage's name is shortened to no fewer characters (then the pane cuts the line's end)
 
 
 @dataclass
@@ -77,23 +79,53 @@ class StageNode:
 
 
 def node_label(
-    node: StageNode, now: float | None = None, *, parallel: bool = False, joins: int = 0, summary: bool = True
+    node: StageNode,
+    now: float | None = None,
+    *,
+    parallel: bool = False,
+    joins: int = 0,
+    summary: bool = True,
+    width: int | None = None,
 ) -> Text:
-    """``icon name [kind] status · outcome · time · tokens · model error``: most important first, so
-    a narrow pane cuts the model and the error's start, never the status; Enter shows the whole error."""
+    """``icon name [kind] status · outcome  time · tokens · join · model  error``: most important
+    first, so a narrow pane cuts the model and the error's start, never the status; in ``width``
+    cells the name is shortened (``review-maint…``) before the time or tokens would be cut."""
     status = display_status(node.status, node.info)
     icon, style = ICONS.get(status, ("•", ""))
+    outcome = check_outcome(node.info) or verdict_outcome(node.info) or (node.summary if summary else None)
+    after: list[tuple[str, str]] = []  # what follows the name, in order
+    if node.kind in TAGGED_KINDS:
+        after.append((f" ({node.kind})", "dim"))
+    if status not in QUIET and not (outcome and outcome.startswith(status)):  # not "failed · failed (exit 3)"
+        after.append((f" {status.replace('_', ' ')}", style))
+    if outcome:
+        after.append((f" · {outcome}", _outcome_style(node, outcome)))
+    details = _details(node, now, joins)
+    if details:
+        after.append(("  " + " · ".join(details), "dim"))
+    lead = f"{icon} " + ("∥ " if parallel else "")
+    name = display_name(node)
+    if width is not None and node.kind != "parallel":  # shorten the name: status, outcome, time, tokens fit
+        over = len(lead) + len(name) + sum(len(part) for part, _ in after) - width
+        if over > 0 and len(name) > MIN_NAME:
+            name = name[: max(MIN_NAME, len(name) - over - 1)] + "…"
     text = Text(f"{icon} ", style=style)
     if parallel:
         text.append("∥ ", style="dim")
-    text.append(display_name(node), style="bold" if node.kind in GROUP_KINDS else "")
-    if node.kind in TAGGED_KINDS:
-        text.append(f" ({node.kind})", style="dim")
-    outcome = check_outcome(node.info) or verdict_outcome(node.info) or (node.summary if summary else None)
-    if status not in QUIET and not (outcome and outcome.startswith(status)):  # not "failed · failed (exit 3)"
-        text.append(f" {status.replace('_', ' ')}", style=style)
-    if outcome:
-        text.append(f" · {outcome}", style=_outcome_style(node, outcome))
+    text.append(name, style="bold" if node.kind in GROUP_KINDS else "")
+    for part, part_style in after:
+        text.append(part, style=part_style)
+    if node.model:  # the least useful detail: cut first
+        text.append(f" · {node.model}" if details else f"  {node.model}", style="dim")
+    if node.grants:
+        text.append(f"  grants: {' · '.join(node.grants)}", style="yellow")
+    if node.error:  # its start, last (a narrow pane cuts it first); Enter shows it whole
+        text.append(f"  {node.error.splitlines()[0][:60]}", style="red")
+    return text
+
+
+def _details(node: StageNode, now: float | None, joins: int) -> list[str]:
+    """A node's time, tokens and join (the model is added after them, to be cut first)."""
     details = []
     elapsed = node.live_elapsed(now)
     if node.status in TICKING and node.started is not None:  # whole seconds: one redraw a second
@@ -104,15 +136,7 @@ def node_label(
         details.append(f"{format_tokens(node.tokens)} tok")
     if joins > 1:
         details.append(f"⋈ join of {joins}")
-    if node.model:
-        details.append(node.model)
-    if details:
-        text.append("  " + " · ".join(details), style="dim")
-    if node.grants:
-        text.append(f"  grants: {' · '.join(node.grants)}", style="yellow")
-    if node.error:  # its start, last (a narrow pane cuts it first); Enter shows it whole
-        text.append(f"  {node.error.splitlines()[0][:60]}", style="red")
-    return text
+    return details
 
 
 def display_name(node: StageNode) -> str:
@@ -274,6 +298,14 @@ def _group_status(statuses: list[str], current: str) -> str:
     return "running" if "queued" in statuses else current
 
 
+def _depth(key: str, parents: dict[str, str | None]) -> int:
+    """How deep ``key``'s node sits under the tree's root (its top-level stages: 1)."""
+    depth, parent = 1, parents.get(key)
+    while parent is not None and depth < 50:
+        depth, parent = depth + 1, parents.get(parent)
+    return depth
+
+
 def _name_from_key(key: str) -> str:
     last = key.rsplit("/", 1)[-1]
     return last.rsplit(":", 1)[-1]
@@ -347,7 +379,7 @@ class GraphPane(Vertical):
         tree: Tree[str] = Tree("no run selected", id="graph-tree")
         tree.show_root = True
         tree.auto_expand = True
-        tree.guide_depth = 3  # the narrowest guides that still read as a tree: labels fit 100 columns
+        tree.guide_depth = GUIDE  # the narrowest guides that still read as a tree: labels fit 100 columns
         yield tree
 
     @property
@@ -388,13 +420,21 @@ class GraphPane(Vertical):
         parallel = self.model.parallel_keys()
         parents = {key: self.model.parent_of(key) for key in self.model.nodes}
         has_children = {parent for parent in parents.values() if parent is not None}
+        room = self.tree_widget.scrollable_content_region.width
         for node in self.model.nodes.values():
             parent_node = self.model.nodes.get(parents[node.key] or "")
             side_by_side = node.key in parallel and (parent_node is None or parent_node.kind != "parallel")
             # a fan-out of reviewers inside a turn: the turn's summary already says it
             inner_round = node.kind == "parallel" and parent_node is not None and bool(parent_node.summary)
+            expander = 2 if node.kind in GROUP_KINDS or node.key in has_children else 0
+            width = room - GUIDE * _depth(node.key, parents) - expander - 1 if room else None
             label = node_label(
-                node, now, parallel=side_by_side, joins=len(node.parents), summary=not inner_round
+                node,
+                now,
+                parallel=side_by_side,
+                joins=len(node.parents),
+                summary=not inner_round,
+                width=width,
             )
             tree_node = self._tree_nodes.get(node.key)
             if tree_node is None:
@@ -413,6 +453,9 @@ class GraphPane(Vertical):
                 tree_node.allow_expand = False
         if not self.tree_widget.root.is_expanded:
             self.tree_widget.root.expand()
+
+    def on_resize(self) -> None:
+        self._dirty = True  # labels are fitted to the width
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
         event.stop()
