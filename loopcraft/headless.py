@@ -16,7 +16,7 @@ from loopcraft.config import Config
 from loopcraft.engine.artifacts import session_key
 from loopcraft.engine.events import EngineEvent, LoopNote, PromptPending, StageAdded, StageStatus
 from loopcraft.engine.gates import AnswerError
-from loopcraft.engine.graph import Graph, GraphNode, check_outcome, display_status
+from loopcraft.engine.graph import Graph, GraphNode, check_outcome, display_status, parallel_name
 from loopcraft.engine.names import short_id, step_names, step_path
 from loopcraft.engine.results import RunInfo
 from loopcraft.engine.service import Engine
@@ -425,7 +425,7 @@ def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
             facts.append(f"{node.tokens:,} tok")
         if node.cost:
             facts.append(_money(node.cost))
-        path = step_path(node.key, workflow)
+        path = node_path(node, workflow)
         lines.append(f"{'  ' * depth}{ICONS.get(status, '?')} {path}  ({', '.join(facts)})")
         if node.grants:
             lines.append(f"{'  ' * depth}    grants: {' · '.join(node.grants)}")
@@ -439,10 +439,22 @@ def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
     return lines
 
 
+def node_path(node: GraphNode, workflow: str | None = None) -> str:
+    """A node's readable path; a fan-out's is its parent's and ``parallel · 2 branches`` (never the
+    parent's path twice)."""
+    path = step_path(node.key, workflow)
+    return f"{path} › {parallel_name(node.info)}" if node.kind == "parallel" else path
+
+
 def _with_paths(nodes: list[dict[str, Any]], workflow: str) -> list[dict[str, Any]]:
     """``show --json``'s graph nodes, each with its readable ``path`` besides its ``key``."""
     return [
-        {**n, "path": step_path(n["key"], workflow), "children": _with_paths(n["children"], workflow)}
+        {
+            **n,
+            "path": step_path(n["key"], workflow)
+            + (f" › {parallel_name(n['info'] or {})}" if n["kind"] == "parallel" else ""),
+            "children": _with_paths(n["children"], workflow),
+        }
         for n in nodes
     ]
 
@@ -549,7 +561,7 @@ def find_stage(graph: Graph, info: RunInfo, text: str) -> GraphNode:
         raise LoopcraftError(
             f"several stages of run {info.short} are named {text!r}: {'; '.join(paths)}; give the path or key"
         )
-    known = "; ".join(step_path(n.key, info.workflow) for n in nodes) or "none"
+    known = "; ".join(node_path(n, info.workflow) for n in nodes) or "none"
     raise NotFoundError(f"run {info.short} has no stage {text!r}; stages: {known}")
 
 

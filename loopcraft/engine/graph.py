@@ -205,6 +205,16 @@ def _add_queued(group: GraphNode) -> None:
             group.children.append(GraphNode(key, name, kind, status, None, [], None, None))
 
 
+def parallel_name(info: dict[str, Any]) -> str:
+    """A fan-out as people read it: ``parallel · 3 branches · 2 at a time`` (from its step's info)."""
+    branches = len(info.get("branches") or [])
+    if not branches:
+        return "parallel"
+    limit = int(info.get("concurrency") or branches)
+    name = f"parallel · {branches} branch{'es' if branches != 1 else ''}"
+    return f"{name} · {limit} at a time" if limit < branches else name
+
+
 def display_status(status: str, info: dict[str, Any]) -> str:
     """The status a graph shows: a completed check whose result did not pass is ``failed`` and a
     step ended by a kill is ``killed`` (the journal keeps ``completed``/``failed``)."""

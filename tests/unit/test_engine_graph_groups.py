@@ -192,3 +192,25 @@ def test_a_failed_check_and_a_killed_gate_show_as_failed_and_killed() -> None:
     assert label.startswith("✗ lint (check) · failed (exit 3)")
     gate = node_label(StageNode(confirm.key, "confirm", "prompt", "failed", info=confirm.info)).plain
     assert gate.startswith("⊘ confirm killed")
+
+
+def test_show_names_a_fan_out_after_its_parent_never_as_its_parent() -> None:
+    """``show`` printed ``demo › demo-review`` twice: the group line is ``… › parallel · 2 branches``."""
+    from loopcraft.headless import graph_lines
+
+    review = "root/0:workflow:demo-review"
+    par = f"{review}/0:parallel"
+    info = {"branches": [{"key": f"{par}/{i}:task:r{i}", "name": f"r{i}", "kind": "task"} for i in (0, 1)]}
+    steps = [
+        _row(0, review, "workflow"),
+        _row(1, par, "parallel", output={**info, "concurrency": 2}),
+        _row(2, f"{par}/0:task:r0", "task"),
+        _row(3, f"{par}/1:task:r1", "task"),
+    ]
+    lines = [line.split("  (")[0].strip() for line in graph_lines(build_graph("r1", steps), "demo")]
+    assert lines == [
+        "✓ demo › demo-review",
+        "✓ demo › demo-review › parallel · 2 branches",
+        "✓ demo › demo-review › r0",
+        "✓ demo › demo-review › r1",
+    ]

@@ -29,6 +29,7 @@ from loopcraft.engine.graph import (
     check_outcome,
     display_status,
     group_summary,
+    parallel_name,
     verdict_outcome,
 )
 from loopcraft.engine.names import node_name
@@ -143,12 +144,7 @@ def display_name(node: StageNode) -> str:
     """A node's name as people read it: ``merge fix-parser``, ``parallel · 3 branches · 2 at a time``."""
     if node.kind != "parallel":
         return node_name(node.kind, node.name)
-    branches = len(node.info.get("branches") or [])
-    if not branches:
-        return "parallel"
-    limit = int(node.info.get("concurrency") or branches)
-    name = f"parallel · {branches} branch{'es' if branches != 1 else ''}"
-    return f"{name} · {limit} at a time" if limit < branches else name
+    return parallel_name(node.info)
 
 
 def _outcome_style(node: StageNode, outcome: str) -> str:
