@@ -492,6 +492,7 @@ async def show_run(
         if stage is not None:
             node = find_stage(graph, info, stage)
             entries = await engine.stage_transcript(info.id, node.key)
+            facts = await _step_facts(engine, info.id, node)
     if stage is not None:
         if as_json:
             _dump(entries)
@@ -501,8 +502,11 @@ async def show_run(
         else:
             from loopcraft.transcript_view import transcript_lines
 
-            head = f"stage {step_path(node.key, info.workflow)}  (run {info.short}, {node.kind})"
-            print("\n".join([head, *transcript_lines(entries), _stage_end(node)]))
+            head = f"stage {node_path(node, info.workflow)}  (run {info.short}, {node.kind})"
+            if node.status not in ("running", "pending"):  # the agent's first status, not how it ended
+                entries = _without_leading_running(entries)
+            body = transcript_lines(entries) if entries or not facts else []
+            print("\n".join([head, *facts, *body, _stage_end(node)]))
         return
     by_workflow = usage_by_workflow(info, graph)
     from loopcraft.triggers.inbox import run_source
@@ -519,6 +523,54 @@ async def show_run(
         print(f"started by: trigger {source['trigger']} (event {source['event']})")
     print("\n".join(graph_lines(graph, info.workflow)))
     print("\n".join(usage_lines(by_workflow)))
+
+
+def _without_leading_running(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A finished stage's entries without the ``[status] running`` its transcript opens with."""
+    start = 0
+    while start < len(entries) and entries[start].get("type") in ("status", "header", None):
+        if entries[start].get("type") == "status" and entries[start].get("status") != "running":
+            break
+        start += 1
+    return entries[start:]
+
+
+async def _step_facts(engine: Engine, run_id: str, node: GraphNode) -> list[str]:
+    """What a check or a gate has instead of a transcript: the command, exit code, time and output
+    tail of a check; the question and the answer (and when it came) of a gate."""
+    if node.kind == "check":
+        row = next((s for s in await engine.journal.load_steps(run_id) if s.key == node.key), None)
+        if row is None or row.output is None:
+            return []
+        from loopcraft.engine.artifacts import RunFiles
+        from loopcraft.engine.verify import CheckResult
+
+        try:
+            check = CheckResult.model_validate(RunFiles(engine.root, run_id).load_output(row.output))
+        except (OSError, ValueError):
+            return []
+        lines = [
+            f"command: {check.cmd}",
+            f"exit code: {check.code if check.code is not None else 'none'} · "
+            f"{_elapsed(check.duration)} · timed_out: {str(check.timed_out).lower()}",
+        ]
+        if check.artifact:
+            lines.append(f"full output: {check.artifact}")
+        tail = check.output.rstrip().splitlines()[-20:]
+        return lines + (["output (tail):", *(f"  {line}" for line in tail)] if tail else ["output: (none)"])
+    if node.kind == "prompt":
+        prompts = [p for p in await engine.journal.prompts(run_id) if p.step_key == node.key]
+        if not prompts:
+            return []
+        prompt = prompts[-1]
+        lines = [f"question: {prompt.question}"]
+        if prompt.status == "answered":
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(prompt.answered_at or prompt.created))
+            lines.append(f"answer: {prompt.answer!r} (answered {when})")
+        else:
+            lines.append(f"answer: none ({prompt.status})")
+        return lines
+    return []
 
 
 def _stage_end(node: GraphNode) -> str:
