@@ -419,6 +419,8 @@ def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
         outcome = check_outcome(node.info)
         if outcome:  # "failed (exit 3)", "passed", "timed out"
             facts[0] = outcome if outcome.startswith(status) else f"{status}, {outcome}"
+        if node.summary:  # a group's round ("check passed · 2/3 approve"), an experiment's "keep · 0.812"
+            facts.insert(1, node.summary)
         if node.model:
             facts.append(node.model)
         if node.tokens:

@@ -141,13 +141,13 @@ def build_graph(run_id: str, steps: list[StepRow], load_output: Callable[[Any], 
             _failed_reviewers(group)
     for group in groups.values():  # every parallel settled first: a turn's summary reads its reviewers
         group.usage = _descendant_usage(group)
-        group.summary = group_summary(_round_members(group))
+        group.summary = group_summary(_round_members(group)) or result_outcome(group.info)
     return graph
 
 
 def _node_info(step: StepRow, load: Callable[[Any], Any]) -> dict[str, Any]:
     """What a node shows of its step's output: a check's outcome, a verdict, a parallel's branches."""
-    if step.output is None or step.kind not in ("check", "task", "parallel"):
+    if step.output is None or step.kind not in ("check", "task", "parallel", "workflow"):
         return {}
     try:
         output = load(step.output)
@@ -155,6 +155,8 @@ def _node_info(step: StepRow, load: Callable[[Any], Any]) -> dict[str, Any]:
         return {}
     if step.kind == "parallel":
         return dict(output) if isinstance(output, dict) else {}
+    if step.kind == "workflow":
+        return _result_info(output)
     if step.kind == "check":
         try:
             check = CheckResult.model_validate(output)
@@ -162,6 +164,28 @@ def _node_info(step: StepRow, load: Callable[[Any], Any]) -> dict[str, Any]:
             return {}
         return {"check": {"passed": check.passed, "code": check.code, "timed_out": check.timed_out}}
     return _verdict_info(output.get("structured") if isinstance(output, dict) else None)
+
+
+def _result_info(output: Any) -> dict[str, Any]:
+    """A nested workflow whose output has a ``status`` and a ``metric`` or ``score`` (an improve
+    experiment): both, for its node's summary (``keep · 0.812``)."""
+    if not isinstance(output, dict) or not isinstance(output.get("status"), str):
+        return {}
+    score = output.get("metric", output.get("score"))
+    if not isinstance(score, int | float) and score is not None:
+        return {}
+    if "metric" not in output and "score" not in output:
+        return {}
+    return {"result": {"status": output["status"], "score": score}}
+
+
+def result_outcome(info: dict[str, Any]) -> str | None:
+    """``keep · 0.812`` (``crash · -`` without a score) for a nested workflow's result info."""
+    result = info.get("result")
+    if not result:
+        return None
+    score = result.get("score")
+    return f"{result['status']} · {'-' if score is None else f'{score:.4g}'}"
 
 
 def _verdict_info(structured: Any) -> dict[str, Any]:

@@ -214,3 +214,28 @@ def test_show_names_a_fan_out_after_its_parent_never_as_its_parent() -> None:
         "✓ demo › demo-review › r0",
         "✓ demo › demo-review › r1",
     ]
+
+
+def test_a_nested_workflow_with_a_status_and_a_metric_is_summarised_on_its_node() -> None:
+    """``improve``'s ``experiment-N``: its output's status and metric on the group node, in the
+    app (``✓ experiment-3 · keep · 0.812``) and in ``show``; other outputs get no summary."""
+    from loopcraft.headless import graph_lines
+    from loopcraft.tui.panes.graph import model_from_graph, node_label
+
+    exp = "root/2:workflow:experiment-3"
+    steps = [
+        _row(0, exp, "workflow", output={"experiment": 3, "metric": 0.8123, "status": "keep"}),
+        _row(1, f"{exp}/0:task:agent", "task", output={"text": "done", "structured": None}),
+        _row(
+            2,
+            "root/3:workflow:experiment-4",
+            "workflow",
+            output={"experiment": 4, "status": "crash", "metric": None},
+        ),
+        _row(3, "root/4:workflow:plain", "workflow", output={"status": "ok"}),
+    ]
+    graph = build_graph("r1", steps)
+    assert [n.summary for n in graph.nodes] == ["keep · 0.8123", "crash · -", None]
+    model = model_from_graph("r1", graph)
+    assert node_label(model.nodes[exp]).plain.startswith("✓ experiment-3 · keep · 0.8123")
+    assert graph_lines(graph, "improve")[0].startswith("✓ improve › experiment-3  (completed, keep · 0.8123,")
