@@ -451,7 +451,8 @@ class GraphPane(Vertical):
             self.tree_widget.root.expand()
 
     def on_resize(self) -> None:
-        self._dirty = True  # labels are fitted to the width
+        if self.model.nodes:
+            self._dirty = True  # labels are fitted to the width
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
         event.stop()
