@@ -137,6 +137,7 @@ class LoopcraftApp(App[None]):
         self._call_started: float | None = None  # the model call in flight (for the spinner)
         self._call_chars = 0
         self._trust_pending = False  # the "Trust this folder?" question is open
+        self._trust_screen: TrustScreen | None = None
 
     def _start_with_theme(self, name: str) -> None:
         """Choose the theme before anything is parsed or styled. Setting ``self.theme`` would do
@@ -197,12 +198,16 @@ class LoopcraftApp(App[None]):
             self._host_triggers()
         if not is_trusted(self.root):
             self._trust_pending = True
-            self.push_screen(TrustScreen(self.root), self._trust_answered)
+            self._trust_screen = TrustScreen(self.root)
+            self.push_screen(self._trust_screen, self._trust_answered)
 
     def _trust_answered(self, trusted: bool | None) -> None:
         """Trust: recorded, and the folder's full config used from now on; Not now: this session
         keeps the restricted one. The engine (which imports workflow files) opens after the answer."""
         self._trust_pending = False
+        typed = self._trust_screen.typed.rstrip("\n") if self._trust_screen else ""
+        if typed:  # typed while the question was up: kept in the prompt, not lost
+            self.input.value = self.input.value + typed
         if trusted:
             trust(self.root)
             try:
