@@ -21,6 +21,7 @@ from loopcraft.tui.panes.runs import ACTIVE_STATES, STATUS_STYLE, RunsPane, form
 from loopcraft.tui.panes.transcript import RoundRow, TranscriptPane
 
 FLUSH_S = 0.05  # engine events are applied to the panes in batches, at most this often
+FOLLOW_S = 1.0  # the journal is re-read this often: runs changed by other processes (a CLI kill)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,6 +53,8 @@ class LoopcraftApp(Protocol):
     def run_worker(self, work: Any, *, group: str = ..., exit_on_error: bool = ...) -> Any: ...
 
     def bell(self) -> None: ...
+
+    def set_interval(self, interval: float, callback: Any = ...) -> Any: ...
 
     def push_screen(self, screen: Any, callback: Any = ...) -> Any: ...
 
@@ -92,6 +95,7 @@ class WorkflowController:
         self._events: list[Any] = []
         self._outcomes: set[str] = set()  # runs with a finished check or task: reread outcomes
         self._wake = asyncio.Event()
+        self._follow: Any = None  # the timer of :meth:`_follow_journal`
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -110,8 +114,43 @@ class WorkflowController:
         for prompt in await self._pending_prompts():
             await self.prompts_pane.add(prompt)
         self._status()
+        self._follow = self.app.set_interval(FOLLOW_S, self._follow_journal)
+
+    async def _follow_journal(self) -> None:
+        """Re-read runs and pending prompts from the journal: another process (``loopcraft kill``,
+        ``loopcraft answer``, a headless run) changes them without an event on this engine's bus."""
+        if self.engine is None:
+            return
+        try:
+            runs = await self.engine.runs()
+            pending = await self._pending_prompts()
+        except Exception as exc:  # a busy or closing journal: try again next tick
+            self.app.log.warning(f"re-reading the journal failed: {exc!r}")
+            return
+        for run in runs:
+            known = self.runs_pane.runs.get(run.id)
+            if known is None or (known.status, known.updated) != (run.status, run.updated):
+                await self._run_changed(run)
+                self._retitle(run.id)
+        live = {p.prompt_id for p in pending}
+        for prompt_id in [i for i in self.prompts_pane.pending if i not in live]:
+            await self.prompts_pane.resolve(prompt_id)
+        for prompt in pending:
+            await self._offer(prompt)
+        self._status()
+
+    async def _offer(self, prompt: PendingPrompt) -> None:
+        """Show a newly pending prompt (once) and call the user to it."""
+        if await self.prompts_pane.add(prompt):
+            self.app.show_side()
+            self.app.bell()
+            self.app.notify(
+                f"{prompt.question}  (F4 to answer)", title="loopcraft needs you", severity="warning"
+            )
 
     async def close(self) -> None:
+        if self._follow is not None:
+            self._follow.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self.engine is not None:
@@ -255,12 +294,7 @@ class WorkflowController:
                 getattr(event, "default", None),
                 self._workflow_of(run_id),
             )
-            if await self.prompts_pane.add(prompt):
-                self.app.show_side()
-                self.app.bell()
-                self.app.notify(
-                    f"{prompt.question}  (F4 to answer)", title="loopcraft needs you", severity="warning"
-                )
+            await self._offer(prompt)
         elif kind == "prompt_answered":
             await self.prompts_pane.resolve(event.prompt_id)
 

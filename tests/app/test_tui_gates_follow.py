@@ -76,3 +76,32 @@ async def test_several_runs_waiting_and_none_chosen_asks_which(git_repo: Path) -
         line = next(t for t in chat_texts(app) if "several runs" in t)
         assert first in line and second in line
         assert len(await controller.eng.prompts()) == 2  # nothing was answered
+
+
+async def test_a_run_killed_by_another_process_leaves_the_app(git_repo: Path) -> None:
+    """Review-10 item 1: a run killed from the CLI (another engine on the same journal) while the
+    app shows it leaves its prompt card and the status bar count, and reads ``killed``."""
+    from loopcraft.engine.service import Engine
+
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        folder = app.root / ".loopcraft" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gate.py").write_text(GATE)
+        other = await Engine.open(app.root, app.config)  # the CLI's engine: another owner
+        try:
+            run_id = await other.start("gate", {})
+            for _ in range(200):
+                if await other.prompts(run_id):
+                    break
+                await pilot.pause(0.05)
+            controller = await app.open_workflows()
+            await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+            assert app.status.info.pending_prompts == 1
+            killed = await other.kill(run_id)
+            assert killed.status == "killed"
+            await wait_for(pilot, lambda: not app.query(PromptCard))
+            await wait_for(pilot, lambda: app.status.info.pending_prompts == 0)
+            await wait_for(pilot, lambda: controller.runs_pane.runs[run_id].status == "killed")
+        finally:
+            await other.close()
