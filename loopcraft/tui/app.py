@@ -138,6 +138,7 @@ class LoopcraftApp(App[None]):
         self._call_chars = 0
         self._trust_pending = False  # the "Trust this folder?" question is open
         self._trust_screen: TrustScreen | None = None
+        self._which_said: frozenset[str] = frozenset()  # pending prompts F4's "which one" listed
 
     def _start_with_theme(self, name: str) -> None:
         """Choose the theme before anything is parsed or styled. Setting ``self.theme`` would do
@@ -455,7 +456,10 @@ class LoopcraftApp(App[None]):
                 self.workflows.focus_prompt()
             except LoopcraftError as exc:  # several runs waiting, none chosen: say which
                 message = str(exc)
-                self.enqueue(lambda: self.show_error(message))
+                pending = frozenset(self.query_one(PromptsPane).pending)
+                if pending != self._which_said:  # once per change of the pending set
+                    self._which_said = pending
+                    self.enqueue(lambda: self.show_error(message))
                 self.query_one(PromptsPane).focus_first()
             return
         target = self.query_one(f"#{name}")

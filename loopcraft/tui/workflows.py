@@ -562,11 +562,7 @@ class WorkflowController:
                 return mine[0]
         if len({p.run_id for p in pending}) == 1:
             return pending[0]
-        listed = "; ".join(f"run {p.run_id}: {p.question!r} (prompt {p.prompt_id})" for p in pending)
-        raise LoopcraftError(
-            f"prompts are pending in several runs, answer one by selecting its run (F2) or by id "
-            f"(/workflow answer --prompt ID VALUE): {listed}"
-        )
+        raise LoopcraftError(which_prompt(pending))
 
     async def answer(self, answer: Any, prompt_id: str | None = None) -> tuple[PendingPrompt, Any]:
         """Answer the :meth:`target_prompt`; returns it and the typed answer the engine took."""
@@ -697,6 +693,20 @@ class _ToolHost:
 
     async def resume(self, run_id: str, message: str | None) -> str:
         return await self.wf.resume(run_id, message)
+
+
+def which_prompt(pending: list[PendingPrompt]) -> str:
+    """Several runs wait and none is chosen: one short line per prompt, and how to pick one."""
+    lines = [f"  run {short_id(p.run_id)} · prompt {p.prompt_id} · {_clip(p.question, 48)}" for p in pending]
+    return (
+        f"{len(pending)} prompts are pending in several runs; pick one: F2 to select its run, "
+        "or /workflow answer --prompt ID VALUE\n" + "\n".join(lines)
+    )
+
+
+def _clip(text: str, width: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _graph_title(run: Any) -> str:

@@ -74,8 +74,19 @@ async def test_several_runs_waiting_and_none_chosen_asks_which(git_repo: Path) -
         await pilot.press(*"/workflow answer yes", "enter")
         await wait_for(pilot, lambda: _said(app, "prompts are pending in several runs"))
         line = next(t for t in chat_texts(app) if "several runs" in t)
-        assert first in line and second in line
+        rows = line.splitlines()
+        assert "F2" in rows[0] and "/workflow answer --prompt ID" in rows[0]
+        assert len(rows) == 3 and first not in line  # one short line per prompt, no full run ids
+        for run_id, row in zip((first, second), rows[1:], strict=True):
+            assert f"run {short_id(run_id)} · prompt " in row and row.endswith("Apply the plan?")
         assert len(await controller.eng.prompts()) == 2  # nothing was answered
+        app.screen.set_focus(None)
+        for _ in range(3):  # F4 lists them once, not on every press
+            await pilot.press("f4")
+            await pilot.pause(0.1)
+        await wait_for(pilot, lambda: sum("several runs" in t for t in chat_texts(app)) == 2)
+        await pilot.pause(0.3)
+        assert sum("several runs" in t for t in chat_texts(app)) == 2
 
 
 async def test_a_run_killed_by_another_process_leaves_the_app(git_repo: Path) -> None:
