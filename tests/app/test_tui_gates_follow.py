@@ -116,3 +116,25 @@ async def test_a_run_killed_by_another_process_leaves_the_app(git_repo: Path) ->
             await wait_for(pilot, lambda: controller.runs_pane.runs[run_id].status == "killed")
         finally:
             await other.close()
+
+
+async def test_quitting_at_a_gate_leaves_the_run_waiting_not_crashed(git_repo: Path) -> None:
+    """Review-10 defect D: the app quit while its run waited at a gate; the run read ``crashed``.
+    It now reads needs_human with what to do, and resumes after an answer."""
+    from loopcraft.engine.service import Engine
+
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        folder = app.root / ".loopcraft" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gate.py").write_text(GATE)
+        controller = await app.open_workflows()
+        run_id = await controller.run("gate", {})
+        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+    async with await Engine.open(git_repo, app.config) as engine:
+        run = next(r for r in await engine.runs() if r.id == run_id)
+        assert run.status == "needs_human", run.status
+        assert run.error is not None and "loopcraft answer" in run.error
+        await engine.answer(run_id, None, True)
+        await engine.resume(run_id)
+        assert (await engine.wait(run_id)).output == "applied"
