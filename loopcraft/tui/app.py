@@ -20,6 +20,7 @@ from textual.widgets import Static
 
 from loopcraft.config import Config, load_config
 from loopcraft.errors import LoopcraftError
+from loopcraft.paths import outside_git_note
 from loopcraft.trust import is_trusted, trust
 from loopcraft.tui import commands
 from loopcraft.tui.chat import ChatRenderer, ChatView, CommandEcho, Notice, PermissionPrompt, UserMessage
@@ -197,6 +198,9 @@ class LoopcraftApp(App[None]):
         self.call_after_refresh(self._after_first_paint)
         if self.config.serve:
             self._host_triggers()
+        note = outside_git_note(self.root)
+        if note is not None:  # said once: what will not work outside git
+            self.call_later(self.chat_view.add, Notice(note, "warning"))
         if not is_trusted(self.root):
             self._trust_pending = True
             self._trust_screen = TrustScreen(self.root)

@@ -13,6 +13,7 @@ from textual.widget import Widget
 from loopcraft.engine.graph import check_outcome, verdict_outcome
 from loopcraft.engine.journal import CLOSED_RUN_STATES
 from loopcraft.engine.names import short_id, step_path
+from loopcraft.engine.results import FINAL_STATES
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.tui import commands
 from loopcraft.tui.panes.graph import GraphModel, GraphPane, model_from_graph
@@ -96,6 +97,7 @@ class WorkflowController:
         self._outcomes: set[str] = set()  # runs with a finished check or task: reread outcomes
         self._wake = asyncio.Event()
         self._follow: Any = None  # the timer of :meth:`_follow_journal`
+        self._ended: set[str] = set()  # runs whose end the chat announced
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -310,7 +312,17 @@ class WorkflowController:
         await self._run_changed(run)
 
     async def _run_changed(self, run: Any) -> None:
+        before = self.runs_pane.runs.get(run.id)
         self.runs_pane.update_run(run)
+        if (
+            run.status in FINAL_STATES
+            and run.id not in self._ended
+            and (before is None or before.status not in FINAL_STATES)
+        ):
+            self._ended.add(run.id)  # announced once, however it is noticed (event or journal)
+            reason = f": {run.error}" if run.error else ""
+            kind = "info" if run.status == "completed" else "warning"
+            await self.app.show_info(f"run {run.workflow} {short_id(run.id)} {run.status}{reason}", kind)
         if run.status in CLOSED_RUN_STATES:  # its gates can take no answer: never offer them
             await self.prompts_pane.drop_run(run.id)
             if run.id in self.graphs:

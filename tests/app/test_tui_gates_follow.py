@@ -9,6 +9,7 @@ from typing import Any
 
 from loopcraft.engine.names import short_id
 from loopcraft.tui.panes.prompts import PromptCard
+from loopcraft.tui.workflows import FOLLOW_S
 from tests.app.tui_support import chat_texts, make_app, wait_for
 
 GATE = """
@@ -138,3 +139,27 @@ async def test_quitting_at_a_gate_leaves_the_run_waiting_not_crashed(git_repo: P
         await engine.answer(run_id, None, True)
         await engine.resume(run_id)
         assert (await engine.wait(run_id)).output == "applied"
+
+
+async def test_a_runs_end_is_announced_once(git_repo: Path) -> None:
+    """Review-10 item 6: the chat says when a run ends, with its handle, status and reason."""
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller, first, second = await _two_gated_runs(app, pilot)
+        await controller.answer(True, next(iter(controller.prompts_pane.pending)))
+        await wait_for(pilot, lambda: _said(app, f"run gate {short_id(first)} completed"))
+        await pilot.press(*f"/workflow kill {second}", "enter")
+        await wait_for(pilot, lambda: _said(app, f"run gate {short_id(second)} killed: killed by the user"))
+        await pilot.pause(FOLLOW_S * 1.5)  # the journal re-read must not say it again
+        ends = [t for t in chat_texts(app) if t.startswith("run gate ")]
+        assert len(ends) == 2, ends
+
+
+async def test_outside_git_the_chat_says_what_will_not_work(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    app = make_app(folder, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: _said(app, "is not a git repository"))
+        assert sum("is not a git repository" in t for t in chat_texts(app)) == 1
+        assert _said(app, "worktrees") and _said(app, "merges")
