@@ -67,6 +67,12 @@ log = logging.getLogger(__name__)
 
 # Open steps a run's end settles (a gate awaiting its answer keeps waiting: it can still be answered).
 SETTLED_STATES = frozenset({"running", "paused", "budget_exceeded", "cancelled"})
+CLOSED_WHILE = {
+    "awaiting_input": "waiting for an answer; the app (or command) running it was closed — "
+    "answer with `loopcraft answer`, then `loopcraft resume`",
+    "paused": "paused; the app (or command) running it was closed — continue with `loopcraft resume`",
+}
+"""A run cancelled while only waiting ends as needs_human with these reasons, not as crashed."""
 
 
 class Execution:
@@ -187,12 +193,13 @@ class Execution:
                 status,
                 f": {error}" if error else "",
             )
-        except BaseException:
+        except BaseException as exc:
             # Stopped abnormally (crash, Engine.close): give the lease up so the run can be
-            # resumed at once; its status stays live, so it shows as crashed.
+            # resumed at once; its status stays live, so it shows as crashed, except a run that
+            # was only waiting (at a gate, or paused) when closed: that one reads as needs_human.
             if not self.lease.lost:
                 with contextlib.suppress(Exception):
-                    await self.lease.release()
+                    await self.lease.release(**await self._closed_while_waiting(exc))
             raise
         finally:
             heartbeat.cancel()
@@ -270,6 +277,16 @@ class Execution:
             row.usage = spent.to_dict()
             self.usage = self.usage + spent
         return total
+
+    async def _closed_while_waiting(self, exc: BaseException) -> dict[str, str]:
+        """The fields a run stopped by ``exc`` keeps: needs_human (with what to do) when it was
+        cancelled (the app or CLI closed) while waiting at a gate or paused; else none."""
+        if not isinstance(exc, asyncio.CancelledError):
+            return {}
+        row = await self.journal.get_run(self.run_id)
+        if row is None or row.status not in CLOSED_WHILE:
+            return {}
+        return {"status": "needs_human", "error": CLOSED_WHILE[row.status]}
 
     async def set_status(self, status: str) -> None:
         if status == "running" and self.control.run_paused:

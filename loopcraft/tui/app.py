@@ -20,6 +20,7 @@ from textual.widgets import Static
 
 from loopcraft.config import Config, load_config
 from loopcraft.errors import LoopcraftError
+from loopcraft.paths import outside_git_note
 from loopcraft.trust import is_trusted, trust
 from loopcraft.tui import commands
 from loopcraft.tui.chat import ChatRenderer, ChatView, CommandEcho, Notice, PermissionPrompt, UserMessage
@@ -137,6 +138,8 @@ class LoopcraftApp(App[None]):
         self._call_started: float | None = None  # the model call in flight (for the spinner)
         self._call_chars = 0
         self._trust_pending = False  # the "Trust this folder?" question is open
+        self._trust_screen: TrustScreen | None = None
+        self._which_said: frozenset[str] = frozenset()  # pending prompts F4's "which one" listed
 
     def _start_with_theme(self, name: str) -> None:
         """Choose the theme before anything is parsed or styled. Setting ``self.theme`` would do
@@ -195,14 +198,21 @@ class LoopcraftApp(App[None]):
         self.call_after_refresh(self._after_first_paint)
         if self.config.serve:
             self._host_triggers()
+        note = outside_git_note(self.root)
+        if note is not None:  # said once: what will not work outside git
+            self.call_later(self.chat_view.add, Notice(note, "warning"))
         if not is_trusted(self.root):
             self._trust_pending = True
-            self.push_screen(TrustScreen(self.root), self._trust_answered)
+            self._trust_screen = TrustScreen(self.root)
+            self.push_screen(self._trust_screen, self._trust_answered)
 
     def _trust_answered(self, trusted: bool | None) -> None:
         """Trust: recorded, and the folder's full config used from now on; Not now: this session
         keeps the restricted one. The engine (which imports workflow files) opens after the answer."""
         self._trust_pending = False
+        typed = self._trust_screen.typed.rstrip("\n") if self._trust_screen else ""
+        if typed:  # typed while the question was up: kept in the prompt, not lost
+            self.input.value = self.input.value + typed
         if trusted:
             trust(self.root)
             try:
@@ -450,7 +460,10 @@ class LoopcraftApp(App[None]):
                 self.workflows.focus_prompt()
             except LoopcraftError as exc:  # several runs waiting, none chosen: say which
                 message = str(exc)
-                self.enqueue(lambda: self.show_error(message))
+                pending = frozenset(self.query_one(PromptsPane).pending)
+                if pending != self._which_said:  # once per change of the pending set
+                    self._which_said = pending
+                    self.enqueue(lambda: self.show_error(message))
                 self.query_one(PromptsPane).focus_first()
             return
         target = self.query_one(f"#{name}")

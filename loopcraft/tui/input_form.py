@@ -6,6 +6,7 @@ the defaults, checked with the workflow's own pydantic validation before the run
 from __future__ import annotations
 
 import json
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
@@ -29,13 +30,29 @@ class FormField:
     required: bool
     default: str  # the default as the user would type it ("" when required or None)
     description: str
+    text: bool = False  # a plain text input: an empty (non-blank) value is kept as typed
+
+
+_FRIENDLY = {str: "text", int: "whole number", float: "number", bool: "yes/no"}
 
 
 def _type_name(annotation: Any) -> str:
-    if annotation is None:
+    """The input's type as a user reads it: ``text``, ``number``, ``one of ask, yes, no``…"""
+    if annotation is None or annotation is Any:
         return "any"
-    if isinstance(annotation, type) and not typing.get_args(annotation):
-        return annotation.__name__
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if args and type(None) in args and origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        inner = _type_name(rest[0]) if len(rest) == 1 else " or ".join(_type_name(a) for a in rest)
+        return f"{inner}, optional"
+    if origin in (list, tuple, set):
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict or annotation is dict:
+        return "JSON object"
+    if isinstance(annotation, type):
+        return _FRIENDLY.get(annotation, annotation.__name__)
     return str(annotation).replace("typing.", "")
 
 
@@ -48,7 +65,9 @@ def _as_text(value: Any) -> str:
 def _field(name: str, info: FieldInfo) -> FormField:
     required = info.is_required()
     default = "" if required else _as_text(info.get_default(call_default_factory=True))
-    return FormField(name, _type_name(info.annotation), required, default, info.description or "")
+    return FormField(
+        name, _type_name(info.annotation), required, default, info.description or "", info.annotation is str
+    )
 
 
 def form_fields(workflow: Workflow) -> list[FormField]:
@@ -66,13 +85,14 @@ class InputForm(ModalScreen[dict[str, Any] | None]):
 
     DEFAULT_CSS = """
     InputForm { align: center middle; }
-    InputForm > VerticalScroll { width: 84; max-height: 90%; height: auto; border: thick $accent;
+    InputForm > Vertical { width: 84; max-height: 90%; height: auto; border: thick $accent;
         padding: 1 2; background: $surface; }
+    InputForm > Vertical > VerticalScroll { height: auto; max-height: 1fr; }
     InputForm .form-title { text-style: bold; }
     InputForm .form-label { margin-top: 1; }
     InputForm .form-help { color: $text-muted; }
-    InputForm #form-error { color: $error; margin-top: 1; }
-    InputForm Horizontal { height: auto; margin-top: 1; }
+    InputForm #form-error { color: $error; height: auto; }
+    InputForm #form-buttons { height: auto; margin-top: 1; dock: bottom; }
     InputForm Button { margin-right: 2; }
     """
     BINDINGS = [Binding("escape", "cancel", "cancel")]
@@ -84,19 +104,22 @@ class InputForm(ModalScreen[dict[str, Any] | None]):
         self.fields = form_fields(workflow)
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with Vertical():  # title and error on top, the fields scroll, the buttons always show
             yield Static(f"Run {self.workflow.name}", classes="form-title", markup=False)
-            if self.workflow.description:
-                yield Static(self.workflow.description, classes="form-help", markup=False)
-            for field in self.fields:
-                need = "required" if field.required else f"default {field.default or 'none'}"
-                yield Static(f"{field.name}: {field.type_name} ({need})", classes="form-label", markup=False)
-                if field.description:
-                    yield Static(field.description, classes="form-help", markup=False)
-                value = _as_text(self.given[field.name]) if field.name in self.given else field.default
-                yield Input(value=value, id=f"input-{field.name}", placeholder=field.type_name)
             yield Static("", id="form-error", markup=False)
-            with Horizontal():
+            with VerticalScroll(id="form-fields"):
+                if self.workflow.description:
+                    yield Static(self.workflow.description, classes="form-help", markup=False)
+                for field in self.fields:
+                    need = "required" if field.required else f"default {field.default or 'none'}"
+                    yield Static(
+                        f"{field.name}: {field.type_name} ({need})", classes="form-label", markup=False
+                    )
+                    if field.description:
+                        yield Static(field.description, classes="form-help", markup=False)
+                    value = _as_text(self.given[field.name]) if field.name in self.given else field.default
+                    yield Input(value=value, id=f"input-{field.name}", placeholder=field.type_name)
+            with Horizontal(id="form-buttons"):
                 yield Button("Submit", id="form-submit", variant="primary")
                 yield Button("Cancel", id="form-cancel")
 
@@ -115,7 +138,7 @@ class InputForm(ModalScreen[dict[str, Any] | None]):
         raw: dict[str, str] = {}
         for field in self.fields:
             text = self.query_one(f"#input-{field.name}", Input).value
-            if text.strip() or field.required or (field.type_name == "str" and text):
+            if text.strip() or field.required or (field.text and text):
                 raw[field.name] = text
         return raw
 

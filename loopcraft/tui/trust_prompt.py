@@ -1,12 +1,18 @@
 """The "Trust this folder?" question the app asks once, on first start in an untrusted folder: what
 trusting allows (its workflow files and config can run code and send keys elsewhere), answered
 Trust (recorded through :mod:`loopcraft.trust`) or Not now (this session keeps the restricted
-config)."""
+config).
+
+Enter never decides on its own: no button is focused when the question opens, ``t`` trusts and
+``n``/Esc mean Not now (Tab then Enter, or a click, also answer). Text typed while the question is
+up is not lost: it is kept (shown under the question) and handed to the prompt after the answer;
+while a line is being typed ``t``/``n`` are part of it, and answer again once Enter ended it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -18,6 +24,7 @@ EXPLANATION = (
     ".loopcraft/config.toml may set api_base, headers, api_key_env, MCP servers, hooks, triggers "
     "and looser permissions. Until then only its harmless settings are used."
 )
+KEYS = "t: Trust · n or Esc: Not now · Tab then Enter: the focused button · what you type is kept"
 
 
 class TrustScreen(ModalScreen[bool]):
@@ -30,12 +37,17 @@ class TrustScreen(ModalScreen[bool]):
     TrustScreen #trust-path { color: $accent; margin-bottom: 1; }
     TrustScreen Horizontal { height: auto; margin-top: 1; }
     TrustScreen Button { margin-right: 2; }
+    TrustScreen #trust-keys { color: $text-muted; margin-top: 1; }
+    TrustScreen #trust-typed { color: $accent; }
     """
+    AUTO_FOCUS = ""  # no default button (None would mean the app's "*"): Enter must not answer
     BINDINGS = [Binding("escape", "not_now", "not now")]
 
     def __init__(self, root: Path) -> None:
         super().__init__()
         self.root = root
+        self.typed = ""  # keys typed while the question is up, for the prompt afterwards
+        self._line_open = False  # a line is being typed: t/n are text until Enter ends it
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -45,9 +57,36 @@ class TrustScreen(ModalScreen[bool]):
             with Horizontal():
                 yield Button("Trust", id="trust-yes", variant="warning")
                 yield Button("Not now", id="trust-no", variant="primary")
+            yield Static(KEYS, id="trust-keys", markup=False)
+            yield Static("", id="trust-typed", markup=False)
 
-    def on_mount(self) -> None:
-        self.query_one("#trust-no", Button).focus()
+    def on_key(self, event: events.Key) -> None:
+        """Answer on t/n; keep any other typing (and Enter, which only ends the typed line)."""
+        if isinstance(self.focused, Button) and event.key in ("enter", "space"):
+            return  # a button chosen with Tab: Enter presses it
+        key, char = event.key, event.character
+        if not self._line_open and key in ("t", "n"):
+            event.stop()
+            self.dismiss(key == "t")
+            return
+        if key == "enter":
+            self._line_open = False
+        elif key == "backspace":
+            self.typed = self.typed[:-1]
+            self._line_open = bool(self.typed) and not self.typed.endswith("\n")
+        elif char is not None and char.isprintable():
+            self.typed += char
+            self._line_open = True
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+        if key == "enter" and self.typed and not self.typed.endswith("\n"):
+            self.typed += "\n"
+        shown = self.typed.rstrip("\n").replace("\n", " ⏎ ")
+        self.query_one("#trust-typed", Static).update(
+            f"kept for the prompt: {shown}  (answer t or n first)" if shown else ""
+        )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "trust-yes")

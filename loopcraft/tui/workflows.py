@@ -13,6 +13,7 @@ from textual.widget import Widget
 from loopcraft.engine.graph import check_outcome, verdict_outcome
 from loopcraft.engine.journal import CLOSED_RUN_STATES
 from loopcraft.engine.names import short_id, step_path
+from loopcraft.engine.results import FINAL_STATES
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.tui import commands
 from loopcraft.tui.panes.graph import GraphModel, GraphPane, model_from_graph
@@ -21,6 +22,7 @@ from loopcraft.tui.panes.runs import ACTIVE_STATES, STATUS_STYLE, RunsPane, form
 from loopcraft.tui.panes.transcript import RoundRow, TranscriptPane
 
 FLUSH_S = 0.05  # engine events are applied to the panes in batches, at most this often
+FOLLOW_S = 1.0  # the journal is re-read this often: runs changed by other processes (a CLI kill)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,6 +54,8 @@ class LoopcraftApp(Protocol):
     def run_worker(self, work: Any, *, group: str = ..., exit_on_error: bool = ...) -> Any: ...
 
     def bell(self) -> None: ...
+
+    def set_interval(self, interval: float, callback: Any = ...) -> Any: ...
 
     def push_screen(self, screen: Any, callback: Any = ...) -> Any: ...
 
@@ -92,6 +96,8 @@ class WorkflowController:
         self._events: list[Any] = []
         self._outcomes: set[str] = set()  # runs with a finished check or task: reread outcomes
         self._wake = asyncio.Event()
+        self._follow: Any = None  # the timer of :meth:`_follow_journal`
+        self._ended: set[str] = set()  # runs whose end the chat announced
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -110,8 +116,43 @@ class WorkflowController:
         for prompt in await self._pending_prompts():
             await self.prompts_pane.add(prompt)
         self._status()
+        self._follow = self.app.set_interval(FOLLOW_S, self._follow_journal)
+
+    async def _follow_journal(self) -> None:
+        """Re-read runs and pending prompts from the journal: another process (``loopcraft kill``,
+        ``loopcraft answer``, a headless run) changes them without an event on this engine's bus."""
+        if self.engine is None:
+            return
+        try:
+            runs = await self.engine.runs()
+            pending = await self._pending_prompts()
+        except Exception as exc:  # a busy or closing journal: try again next tick
+            self.app.log.warning(f"re-reading the journal failed: {exc!r}")
+            return
+        for run in runs:
+            known = self.runs_pane.runs.get(run.id)
+            if known is None or (known.status, known.updated) != (run.status, run.updated):
+                await self._run_changed(run)
+                self._retitle(run.id)
+        live = {p.prompt_id for p in pending}
+        for prompt_id in [i for i in self.prompts_pane.pending if i not in live]:
+            await self.prompts_pane.resolve(prompt_id)
+        for prompt in pending:
+            await self._offer(prompt)
+        self._status()
+
+    async def _offer(self, prompt: PendingPrompt) -> None:
+        """Show a newly pending prompt (once) and call the user to it."""
+        if await self.prompts_pane.add(prompt):
+            self.app.show_side()
+            self.app.bell()
+            self.app.notify(
+                f"{prompt.question}  (F4 to answer)", title="loopcraft needs you", severity="warning"
+            )
 
     async def close(self) -> None:
+        if self._follow is not None:
+            self._follow.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self.engine is not None:
@@ -255,12 +296,7 @@ class WorkflowController:
                 getattr(event, "default", None),
                 self._workflow_of(run_id),
             )
-            if await self.prompts_pane.add(prompt):
-                self.app.show_side()
-                self.app.bell()
-                self.app.notify(
-                    f"{prompt.question}  (F4 to answer)", title="loopcraft needs you", severity="warning"
-                )
+            await self._offer(prompt)
         elif kind == "prompt_answered":
             await self.prompts_pane.resolve(event.prompt_id)
 
@@ -276,7 +312,17 @@ class WorkflowController:
         await self._run_changed(run)
 
     async def _run_changed(self, run: Any) -> None:
+        before = self.runs_pane.runs.get(run.id)
         self.runs_pane.update_run(run)
+        if (
+            run.status in FINAL_STATES
+            and run.id not in self._ended
+            and (before is None or before.status not in FINAL_STATES)
+        ):
+            self._ended.add(run.id)  # announced once, however it is noticed (event or journal)
+            reason = f": {run.error}" if run.error else ""
+            kind = "info" if run.status == "completed" else "warning"
+            await self.app.show_info(f"run {run.workflow} {short_id(run.id)} {run.status}{reason}", kind)
         if run.status in CLOSED_RUN_STATES:  # its gates can take no answer: never offer them
             await self.prompts_pane.drop_run(run.id)
             if run.id in self.graphs:
@@ -528,11 +574,7 @@ class WorkflowController:
                 return mine[0]
         if len({p.run_id for p in pending}) == 1:
             return pending[0]
-        listed = "; ".join(f"run {p.run_id}: {p.question!r} (prompt {p.prompt_id})" for p in pending)
-        raise LoopcraftError(
-            f"prompts are pending in several runs, answer one by selecting its run (F2) or by id "
-            f"(/workflow answer --prompt ID VALUE): {listed}"
-        )
+        raise LoopcraftError(which_prompt(pending))
 
     async def answer(self, answer: Any, prompt_id: str | None = None) -> tuple[PendingPrompt, Any]:
         """Answer the :meth:`target_prompt`; returns it and the typed answer the engine took."""
@@ -663,6 +705,20 @@ class _ToolHost:
 
     async def resume(self, run_id: str, message: str | None) -> str:
         return await self.wf.resume(run_id, message)
+
+
+def which_prompt(pending: list[PendingPrompt]) -> str:
+    """Several runs wait and none is chosen: one short line per prompt, and how to pick one."""
+    lines = [f"  run {short_id(p.run_id)} · prompt {p.prompt_id} · {_clip(p.question, 48)}" for p in pending]
+    return (
+        f"{len(pending)} prompts are pending in several runs; pick one: F2 to select its run, "
+        "or /workflow answer --prompt ID VALUE\n" + "\n".join(lines)
+    )
+
+
+def _clip(text: str, width: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _graph_title(run: Any) -> str:

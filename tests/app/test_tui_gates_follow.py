@@ -9,6 +9,7 @@ from typing import Any
 
 from loopcraft.engine.names import short_id
 from loopcraft.tui.panes.prompts import PromptCard
+from loopcraft.tui.workflows import FOLLOW_S
 from tests.app.tui_support import chat_texts, make_app, wait_for
 
 GATE = """
@@ -74,5 +75,91 @@ async def test_several_runs_waiting_and_none_chosen_asks_which(git_repo: Path) -
         await pilot.press(*"/workflow answer yes", "enter")
         await wait_for(pilot, lambda: _said(app, "prompts are pending in several runs"))
         line = next(t for t in chat_texts(app) if "several runs" in t)
-        assert first in line and second in line
+        rows = line.splitlines()
+        assert "F2" in rows[0] and "/workflow answer --prompt ID" in rows[0]
+        assert len(rows) == 3 and first not in line  # one short line per prompt, no full run ids
+        for run_id, row in zip((first, second), rows[1:], strict=True):
+            assert f"run {short_id(run_id)} · prompt " in row and row.endswith("Apply the plan?")
         assert len(await controller.eng.prompts()) == 2  # nothing was answered
+        app.screen.set_focus(None)
+        for _ in range(3):  # F4 lists them once, not on every press
+            await pilot.press("f4")
+            await pilot.pause(0.1)
+        await wait_for(pilot, lambda: sum("several runs" in t for t in chat_texts(app)) == 2)
+        await pilot.pause(0.3)
+        assert sum("several runs" in t for t in chat_texts(app)) == 2
+
+
+async def test_a_run_killed_by_another_process_leaves_the_app(git_repo: Path) -> None:
+    """Review-10 item 1: a run killed from the CLI (another engine on the same journal) while the
+    app shows it leaves its prompt card and the status bar count, and reads ``killed``."""
+    from loopcraft.engine.service import Engine
+
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        folder = app.root / ".loopcraft" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gate.py").write_text(GATE)
+        other = await Engine.open(app.root, app.config)  # the CLI's engine: another owner
+        try:
+            run_id = await other.start("gate", {})
+            for _ in range(200):
+                if await other.prompts(run_id):
+                    break
+                await pilot.pause(0.05)
+            controller = await app.open_workflows()
+            await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+            assert app.status.info.pending_prompts == 1
+            killed = await other.kill(run_id)
+            assert killed.status == "killed"
+            await wait_for(pilot, lambda: not app.query(PromptCard))
+            await wait_for(pilot, lambda: app.status.info.pending_prompts == 0)
+            await wait_for(pilot, lambda: controller.runs_pane.runs[run_id].status == "killed")
+        finally:
+            await other.close()
+
+
+async def test_quitting_at_a_gate_leaves_the_run_waiting_not_crashed(git_repo: Path) -> None:
+    """Review-10 defect D: the app quit while its run waited at a gate; the run read ``crashed``.
+    It now reads needs_human with what to do, and resumes after an answer."""
+    from loopcraft.engine.service import Engine
+
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        folder = app.root / ".loopcraft" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gate.py").write_text(GATE)
+        controller = await app.open_workflows()
+        run_id = await controller.run("gate", {})
+        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+    async with await Engine.open(git_repo, app.config) as engine:
+        run = next(r for r in await engine.runs() if r.id == run_id)
+        assert run.status == "needs_human", run.status
+        assert run.error is not None and "loopcraft answer" in run.error
+        await engine.answer(run_id, None, True)
+        await engine.resume(run_id)
+        assert (await engine.wait(run_id)).output == "applied"
+
+
+async def test_a_runs_end_is_announced_once(git_repo: Path) -> None:
+    """Review-10 item 6: the chat says when a run ends, with its handle, status and reason."""
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller, first, second = await _two_gated_runs(app, pilot)
+        await controller.answer(True, next(iter(controller.prompts_pane.pending)))
+        await wait_for(pilot, lambda: _said(app, f"run gate {short_id(first)} completed"))
+        await pilot.press(*f"/workflow kill {second}", "enter")
+        await wait_for(pilot, lambda: _said(app, f"run gate {short_id(second)} killed: killed by the user"))
+        await pilot.pause(FOLLOW_S * 1.5)  # the journal re-read must not say it again
+        ends = [t for t in chat_texts(app) if t.startswith("run gate ")]
+        assert len(ends) == 2, ends
+
+
+async def test_outside_git_the_chat_says_what_will_not_work(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    app = make_app(folder, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: _said(app, "is not a git repository"))
+        assert sum("is not a git repository" in t for t in chat_texts(app)) == 1
+        assert _said(app, "worktrees") and _said(app, "merges")
