@@ -3,10 +3,10 @@ trusting allows (its workflow files and config can run code and send keys elsewh
 Trust (recorded through :mod:`loopcraft.trust`) or Not now (this session keeps the restricted
 config).
 
-Enter never decides on its own: no button is focused when the question opens, ``t`` trusts and
-``n``/Esc mean Not now (Tab then Enter, or a click, also answer). Text typed while the question is
-up is not lost: it is kept (shown under the question) and handed to the prompt after the answer;
-while a line is being typed ``t``/``n`` are part of it, and answer again once Enter ended it."""
+Trusting is never an accident of typing: no button is focused when the question opens (Enter
+decides nothing), Ctrl+T trusts, Esc means Not now, and Tab then Enter (or a click) answers with
+the focused button. Every printable key is text: what is typed while the question is up is kept
+(shown under the question) and handed to the prompt after the answer."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ EXPLANATION = (
     ".loopcraft/config.toml may set api_base, headers, api_key_env, MCP servers, hooks, triggers "
     "and looser permissions. Until then only its harmless settings are used."
 )
-KEYS = "t: Trust · n or Esc: Not now · Tab then Enter: the focused button · what you type is kept"
+KEYS = "Ctrl+T: Trust · Esc: Not now · Tab then Enter: the focused button · what you type is kept"
 
 
 class TrustScreen(ModalScreen[bool]):
@@ -41,13 +41,12 @@ class TrustScreen(ModalScreen[bool]):
     TrustScreen #trust-typed { color: $accent; }
     """
     AUTO_FOCUS = ""  # no default button (None would mean the app's "*"): Enter must not answer
-    BINDINGS = [Binding("escape", "not_now", "not now")]
+    BINDINGS = [Binding("escape", "not_now", "not now"), Binding("ctrl+t", "trust", "trust")]
 
     def __init__(self, root: Path) -> None:
         super().__init__()
         self.root = root
         self.typed = ""  # keys typed while the question is up, for the prompt afterwards
-        self._line_open = False  # a line is being typed: t/n are text until Enter ends it
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -61,31 +60,30 @@ class TrustScreen(ModalScreen[bool]):
             yield Static("", id="trust-typed", markup=False)
 
     def on_key(self, event: events.Key) -> None:
-        """Answer on t/n; keep any other typing (and Enter, which only ends the typed line)."""
+        """Keep typing (and Enter, which only ends the typed line) for the prompt; never answer."""
         if isinstance(self.focused, Button) and event.key in ("enter", "space"):
             return  # a button chosen with Tab: Enter presses it
         key, char = event.key, event.character
-        if not self._line_open and key in ("t", "n"):
+        if key == "ctrl+t":
             event.stop()
-            self.dismiss(key == "t")
+            event.prevent_default()
+            self.dismiss(True)
             return
-        if key == "enter":
-            self._line_open = False
-        elif key == "backspace":
+        if "+" in key and key != "shift+enter":
+            return  # a key with a modifier (a binding's), never text
+        if key == "backspace":
             self.typed = self.typed[:-1]
-            self._line_open = bool(self.typed) and not self.typed.endswith("\n")
-        elif char is not None and char.isprintable():
-            self.typed += char
-            self._line_open = True
-        else:
+        elif key != "enter" and (char is None or not char.isprintable()):
             return
+        elif key != "enter":
+            self.typed += char or ""
         event.stop()
         event.prevent_default()
         if key == "enter" and self.typed and not self.typed.endswith("\n"):
             self.typed += "\n"
         shown = self.typed.rstrip("\n").replace("\n", " ⏎ ")
         self.query_one("#trust-typed", Static).update(
-            f"kept for the prompt: {shown}  (answer t or n first)" if shown else ""
+            f"kept for the prompt: {shown}  (answer with Ctrl+T or Esc first)" if shown else ""
         )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -93,3 +91,6 @@ class TrustScreen(ModalScreen[bool]):
 
     def action_not_now(self) -> None:
         self.dismiss(False)
+
+    def action_trust(self) -> None:
+        self.dismiss(True)

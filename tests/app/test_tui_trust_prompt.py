@@ -75,26 +75,31 @@ async def test_a_trusted_folder_is_not_asked(git_repo: Path) -> None:
 
 async def test_a_command_typed_while_asked_is_kept_and_enter_does_not_answer(untrusted: Path) -> None:
     """Review-10 defect B: the keys typed while the question is up went to it and Enter picked
-    Not now, losing the command. Now Enter decides nothing, the text is kept, ``t`` trusts and the
-    typed command is in the prompt afterwards."""
+    Not now, losing the command. Now Enter decides nothing, letters are text (a message starting
+    with "t" must not trust the folder), Ctrl+T trusts and the typed command is in the prompt
+    afterwards."""
     app = make_app(untrusted, "scripted/demo")
     async with app.run_test() as pilot:
         screen = await _asked(pilot, untrusted)
-        assert "t: Trust" in str(screen.query_one("#trust-keys", Static).render())
+        assert "Ctrl+T: Trust" in str(screen.query_one("#trust-keys", Static).render())
+        for key in ("t", "n", "backspace", "backspace"):  # letters are text, never an answer
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        assert app.screen is screen and not is_trusted(untrusted) and screen.typed == ""
         await pilot.press(*["space" if c == " " else c for c in "/workflow run demo"], "enter")
         await pilot.pause(0.1)
         assert app.screen is screen and not is_trusted(untrusted)
         assert "/workflow run demo" in str(screen.query_one("#trust-typed", Static).render())
-        await pilot.press("t")
+        await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: not isinstance(app.screen, TrustScreen))
         assert is_trusted(untrusted)
         assert app.input.value == "/workflow run demo"
 
 
-async def test_n_answers_not_now_and_keeps_the_typed_text(untrusted: Path) -> None:
+async def test_esc_answers_not_now_and_keeps_the_typed_text(untrusted: Path) -> None:
     app = make_app(untrusted, "scripted/demo")
     async with app.run_test() as pilot:
         await _asked(pilot, untrusted)
-        await pilot.press(*"hi", "enter", "n")
+        await pilot.press(*"tn", "backspace", "backspace", *"hi", "enter", "escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, TrustScreen))
         assert not is_trusted(untrusted) and app.input.value == "hi"
