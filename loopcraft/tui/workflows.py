@@ -645,8 +645,13 @@ class WorkflowController:
                 f"killed run {rid}" if status == "killed" else f"kill sent to run {rid} ({status})"
             )
         elif sub == "answer":
-            if not cmd.args:
-                self.focus_prompt(cmd.options.get("prompt"))
+            if not cmd.args:  # focus the prompt's card, and say so: the next keys answer it
+                prompt = self.target_prompt(cmd.options.get("prompt"))
+                self.focus_prompt(prompt.prompt_id)
+                await app.show_info(
+                    f"answering {prompt.question!r} (run {short_id(prompt.run_id)}) in the prompts pane: "
+                    "y / n (select: ↑↓ Enter; text: type, Enter); F5 goes back to the prompt"
+                )
                 return
             prompt, value = await self.answer(" ".join(cmd.args), cmd.options.get("prompt"))
             await self.confirm_answer(prompt, value)

@@ -110,6 +110,11 @@ async def test_status_list_reload_and_errors(git_repo: Path) -> None:
         await wait_for(pilot, lambda: app.query(PromptCard))
         await app.run_command(f"/workflow status {run_id[:10]}")
         assert "awaiting_input" in chat_texts(app)[-1] and "stages:" in chat_texts(app)[-1]
+        await app.run_command("/workflow answer")  # bare: focuses the card and says the keys answer it
+        assert (
+            chat_texts(app)[-1].startswith("answering 'Apply the demo plan")
+            and "y / n" in chat_texts(app)[-1]
+        )
         await app.run_command("/workflow answer maybe")
         assert "answer yes or no" in chat_texts(app)[-1]
         for command, said in (
