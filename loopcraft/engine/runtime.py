@@ -278,15 +278,17 @@ class Execution:
             self.usage = self.usage + spent
         return total
 
-    async def _closed_while_waiting(self, exc: BaseException) -> dict[str, str]:
-        """The fields a run stopped by ``exc`` keeps: needs_human (with what to do) when it was
-        cancelled (the app or CLI closed) while waiting at a gate or paused; else none."""
+    async def _closed_while_waiting(self, exc: BaseException) -> dict[str, object]:
+        """The fields a run stopped by ``exc`` keeps: needs_human (with what to do, and what its
+        stages spent so far) when it was cancelled (the app or CLI closed) while waiting at a gate
+        or paused; else none."""
         if not isinstance(exc, asyncio.CancelledError):
             return {}
         row = await self.journal.get_run(self.run_id)
         if row is None or row.status not in CLOSED_WHILE:
             return {}
-        return {"status": "needs_human", "error": CLOSED_WHILE[row.status]}
+        usage = spent_total(await self.journal.load_steps(self.run_id)).to_dict()
+        return {"status": "needs_human", "error": CLOSED_WHILE[row.status], "usage": usage}
 
     async def set_status(self, status: str) -> None:
         if status == "running" and self.control.run_paused:

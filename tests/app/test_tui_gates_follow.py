@@ -163,3 +163,19 @@ async def test_outside_git_the_chat_says_what_will_not_work(tmp_path: Path) -> N
         await wait_for(pilot, lambda: _said(app, "is not a git repository"))
         assert sum("is not a git repository" in t for t in chat_texts(app)) == 1
         assert _said(app, "worktrees") and _said(app, "merges")
+
+
+async def test_quitting_at_a_gate_keeps_what_the_run_spent(git_repo: Path) -> None:
+    """Review-10 leftover: a run left needs_human by quitting the app at its gate read 0 tokens in
+    ``show``; its row now carries what its finished stages spent."""
+    from loopcraft.engine.service import Engine
+
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller = await app.open_workflows()
+        run_id = await controller.run("demo", {})
+        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1, timeout=30)
+    async with await Engine.open(git_repo, app.config) as engine:
+        info, _ = await engine.live_view(run_id)
+        assert info.status == "needs_human", info.status
+        assert info.usage.total_tokens > 0
