@@ -385,5 +385,6 @@ async def goal(
     ledger.set(result=result)
     _artifact(ctx, "result.json", result.model_dump_json(indent=2))
     if end_run and status != "complete":
-        ctx.exit(status, decision.reason)
+        kept = f"; the work so far is on branch {branch}" if branch and not merged else ""
+        ctx.exit(status, decision.reason + kept)
     return result

@@ -207,6 +207,7 @@ def test_a_turn_that_changes_nothing_is_blocked_naming_it(git_repo: Path) -> Non
     out, info = run_goal(git_repo, "objective=add feature.txt")
     assert out.returncode == 3, out.stderr
     assert "no progress: turn 2 changed nothing" in (info.get("error") or "")
+    assert "the work so far is on branch loopcraft/" in (info.get("error") or "")
     assert "turn 2: blocked" in out.stderr
 
 
