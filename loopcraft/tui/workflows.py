@@ -447,12 +447,12 @@ class WorkflowController:
         if key is None:
             key = _default_stage(model)
             if key is None:
-                raise LoopcraftError(f"run {run_id} has no stages yet; try again in a moment")
+                raise LoopcraftError(f"run {short_id(run_id)} has no stages yet; try again in a moment")
         elif key not in model.nodes:
             matches = [k for k, n in model.nodes.items() if n.name == key or k.endswith(key)]
             if len(matches) != 1:
                 names = ", ".join(n.name for n in model.nodes.values())
-                raise NotFoundError(f"no single stage {key!r} in run {run_id}; stages: {names}")
+                raise NotFoundError(f"no single stage {key!r} in run {short_id(run_id)}; stages: {names}")
             key = matches[0]
         entries = await self.eng.stage_transcript(run_id, key)
         self.attached = (run_id, key)
@@ -513,15 +513,15 @@ class WorkflowController:
         rid = self._run_or_selected(run_id)
         run = await self.eng.get_run(rid)
         if run.status == "completed":
-            raise LoopcraftError(f"run {rid} is already completed; nothing to resume")
+            raise LoopcraftError(f"run {short_id(rid)} is already completed; nothing to resume")
         if run.status == "killed":  # said now, not after "resuming run …"
-            raise LoopcraftError(f"run {rid} was killed; killed runs cannot be resumed")
+            raise LoopcraftError(f"run {short_id(rid)} was killed; killed runs cannot be resumed")
 
         async def resume() -> None:
             try:
                 await self.eng.resume(rid, message)
             except LoopcraftError as exc:
-                await self.app.show_error(f"resume {rid}: {exc}")
+                await self.app.show_error(f"resume {short_id(rid)}: {exc}")
 
         self.app.run_worker(resume(), group="resume", exit_on_error=False)
         await self.select(rid)
@@ -634,15 +634,21 @@ class WorkflowController:
             await self.detach()
             await app.show_info("detached: typing talks to the chat agent again")
         elif sub == "pause":
-            await app.show_info(f"pausing run {await self.pause(cmd.arg(0))} at its next safe point")
+            await app.show_info(
+                f"pausing run {short_id(await self.pause(cmd.arg(0)))} at its next safe point"
+            )
         elif sub == "resume":
-            await app.show_info(f"resuming run {await self.resume(cmd.arg(0), cmd.options.get('message'))}")
+            await app.show_info(
+                f"resuming run {short_id(await self.resume(cmd.arg(0), cmd.options.get('message')))}"
+            )
         elif sub == "interrupt":
-            await app.show_info(f"interrupting run {await self.interrupt(cmd.arg(0))}")
+            await app.show_info(f"interrupting run {short_id(await self.interrupt(cmd.arg(0)))}")
         elif sub == "kill":
             rid, status = await self.kill(cmd.arg(0))
             await app.show_info(
-                f"killed run {rid}" if status == "killed" else f"kill sent to run {rid} ({status})"
+                f"killed run {short_id(rid)}"
+                if status == "killed"
+                else f"kill sent to run {short_id(rid)} ({status})"
             )
         elif sub == "answer":
             if not cmd.args:  # focus the prompt's card, and say so: the next keys answer it

@@ -99,12 +99,12 @@ async def test_pause_then_resume_with_a_message(git_repo: Path) -> None:
 
         await pilot.press(*"/workflow pause", "enter")
         await _wait_status(pilot, app, run_id, "paused")
-        assert _said(app, f"pausing run {run_id}")
+        assert _said(app, f"pausing run {short_id(run_id)}")
         await wait_for(pilot, lambda: app.workflows.runs_pane.runs[run_id].status == "paused")
 
         await pilot.press(*"/workflow resume --message 'add a title'", "enter")
         await _wait_status(pilot, app, run_id, "completed")
-        assert _said(app, f"resuming run {run_id}")
+        assert _said(app, f"resuming run {short_id(run_id)}")
         assert "add a title" in await _user_messages(app, run_id, "writer")  # the message reached the stage
         assert (await app.workflows.eng.get_run(run_id)).output == "second turn"
         await app.run_command("/workflow resume")
@@ -118,7 +118,7 @@ async def test_interrupt_resume_and_kill(git_repo: Path) -> None:
             return next(n.status for n in app.workflows.graphs[run_id].nodes.values() if n.name == "writer")
 
         await app.submit(f"/workflow interrupt {run_id[:15]}")  # what Enter does; a unique prefix is enough
-        await wait_for(pilot, lambda: _said(app, f"interrupting run {run_id}"))
+        await wait_for(pilot, lambda: _said(app, f"interrupting run {short_id(run_id)}"))
         await wait_for(pilot, lambda: writer_status() == "paused", timeout=10)
         steps = (await app.workflows.eng.graph(run_id)).walk()
         assert [n.status for n in steps if n.name == "writer"] == ["paused"]  # the journal agrees
@@ -128,7 +128,7 @@ async def test_interrupt_resume_and_kill(git_repo: Path) -> None:
 
         await pilot.press(*"/workflow kill", "enter")
         await _wait_status(pilot, app, run_id, "killed")
-        await wait_for(pilot, lambda: _said(app, f"killed run {run_id}"), timeout=10)
+        await wait_for(pilot, lambda: _said(app, f"killed run {short_id(run_id)}"), timeout=10)
         await wait_for(pilot, lambda: app.workflows.runs_pane.runs[run_id].status == "killed")
 
         await app.run_command("/workflow pause")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from loopcraft.agent.tools.base import ToolContext
+from loopcraft.engine.names import short_id
 from loopcraft.tui.chat import Notice
 from loopcraft.tui.panes.graph import GraphPane
 from loopcraft.tui.panes.prompts import PromptCard
@@ -124,7 +125,7 @@ async def test_status_list_reload_and_errors(git_repo: Path) -> None:
         ):
             await app.run_command(f"/workflow {command}")
             last = [b for b in app.chat_view.blocks() if isinstance(b, Notice)][-1]
-            assert last.text.startswith(f"{said} {run_id}"), last.text
+            assert last.text.startswith(f"{said} {short_id(run_id)}"), last.text
         assert (await app.workflows.eng.get_run(run_id)).status == "killed"
 
 
