@@ -7,6 +7,7 @@ nothing is ever deleted or rewritten to "repair" a database.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -21,7 +22,7 @@ import aiosqlite
 
 from loopcraft.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from loopcraft.errors import LoopcraftError
-from loopcraft.paths import private_dir
+from loopcraft.paths import blocking_file, place_error, private_dir
 
 
 class JournalError(LoopcraftError):
@@ -281,9 +282,48 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
             f"the journal {path} is damaged ({text}); move it aside to start a fresh journal "
             "(nothing was changed in it)"
         )
+    if "disk is full" in text or "disk I/O" in text:
+        return f"the disk holding the journal {path} is full or failing ({text}); free some space and retry"
     if "readonly" in text or "unable to open" in text:
         return f"the journal {path} cannot be written ({text}); check the folder's permissions"
     return f"journal error in {path}: {text}"
+
+
+def check_place(path: Path) -> None:
+    """Make sure ``path`` can hold a journal: a regular file (or none yet) in an existing folder;
+    only a ``.loopcraft`` folder is created. Raises :class:`JournalError` with the fix."""
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise JournalError(
+            f"the journal {path} is {kind}; set LOOPCRAFT_DB to a file path (or unset it to use "
+            ".loopcraft/loopcraft.db in the repository)"
+        )
+    if path.parent.name == ".loopcraft":
+        private_dir(path.parent)
+    elif not path.parent.is_dir():
+        blocker = blocking_file(path)
+        if blocker is not None:
+            raise JournalError(
+                f"the journal {path} cannot be made: {blocker} is a file, not a folder; "
+                "set LOOPCRAFT_DB to a path in an existing folder"
+            )
+        raise JournalError(
+            f"the journal {path} cannot be made: its folder {path.parent} does not exist; "
+            f"create it (mkdir -p {path.parent}) or set LOOPCRAFT_DB to a path in an existing folder"
+        )
+
+
+async def _connect(path: Path, busy_timeout: float) -> aiosqlite.Connection:
+    """An aiosqlite connection; when it fails, its worker thread is let finish while the event
+    loop still runs (else it reports to a closed loop: "RuntimeError: Event loop is closed")."""
+    conn = aiosqlite.connect(str(path), timeout=busy_timeout, isolation_level=None)
+    try:
+        return await conn
+    except BaseException:
+        worker = getattr(conn, "_thread", None)
+        if worker is not None and worker.is_alive():
+            await asyncio.to_thread(worker.join, 5.0)
+        raise
 
 
 class Journal:
@@ -298,17 +338,14 @@ class Journal:
     @classmethod
     async def open(cls, path: Path, *, busy_timeout: float = 5.0) -> Journal:
         """Open (creating and migrating as needed); raises :class:`JournalError` on a bad file."""
-        if path.parent.name == ".loopcraft":
-            private_dir(path.parent)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        check_place(path)
         try:
-            conn = await aiosqlite.connect(str(path), timeout=busy_timeout, isolation_level=None)
-            os.chmod(path, 0o600)  # before WAL mode: SQLite gives the -wal and -shm files the same mode
+            conn = await _connect(path, busy_timeout)
         except sqlite3.Error as exc:
             raise JournalError(_explain(path, exc)) from exc
         journal = cls(conn, path)
         try:
+            os.chmod(path, 0o600)  # before WAL mode: SQLite gives the -wal and -shm files the same mode
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
@@ -317,6 +354,9 @@ class Journal:
         except sqlite3.Error as exc:
             await conn.close()
             raise JournalError(_explain(path, exc)) from exc
+        except OSError as exc:
+            await conn.close()
+            raise JournalError(str(place_error(path, exc))) from exc
         except BaseException:
             await conn.close()
             raise
