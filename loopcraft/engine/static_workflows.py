@@ -39,6 +39,7 @@ _NAMESPACE: dict[str, Any] = {
     "Field": Field,
 }
 _NO_DEFAULT = object()
+_UNSAFE = object()
 _UNKNOWN_DEFAULT = object()
 
 
@@ -116,8 +117,20 @@ def _literal(node: ast.AST) -> bool:
     return True
 
 
-def _annotation(node: ast.expr | None) -> Any:
-    """The type an annotation names, evaluated in the closed namespace; ``Any`` when it cannot be."""
+def _evaluate(node: ast.expr, names: dict[str, Any]) -> Any:
+    """The value of a type expression (or ``Field(...)``) in the closed namespace plus ``names``
+    (the file's own type aliases); :data:`_UNSAFE` when it is anything else."""
+    if not _safe(node):
+        return _UNSAFE
+    try:
+        code = compile(ast.Expression(node), "<annotation>", "eval")
+        return eval(code, {"__builtins__": {}}, {**_NAMESPACE, **names})  # names checked by _safe
+    except Exception:
+        return _UNSAFE
+
+
+def _annotation(node: ast.expr | None, names: dict[str, Any]) -> Any:
+    """The type an annotation names; ``Any`` when it cannot be known without importing."""
     if node is None:
         return Any
     if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "str", a forward reference
@@ -125,25 +138,41 @@ def _annotation(node: ast.expr | None) -> Any:
             node = ast.parse(node.value, mode="eval").body
         except SyntaxError:
             return Any
-    if not _safe(node):
-        return Any
-    try:
-        code = compile(ast.Expression(node), "<annotation>", "eval")
-        return eval(code, {"__builtins__": {}}, dict(_NAMESPACE))  # names checked by _safe
-    except Exception:
-        return Any
+    value = _evaluate(node, names)
+    return Any if value is _UNSAFE else value
 
 
-def _default(node: ast.expr | None) -> Any:
+def _aliases(tree: ast.Module) -> dict[str, Any]:
+    """The file's top-level type aliases (``Direction = Literal["min", "max"]``), in order."""
+    names: dict[str, Any] = {}
+    for node in tree.body:
+        target, value = None, None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target, value = node.targets[0].id, node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            target, value = node.target.id, node.value
+        if target is not None and value is not None and not isinstance(value, ast.Constant):
+            evaluated = _evaluate(value, names)
+            if evaluated is not _UNSAFE:
+                names[target] = evaluated
+    return names
+
+
+def _default(node: ast.expr | None, names: dict[str, Any]) -> Any:
     if node is None:
         return _NO_DEFAULT
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return _UNKNOWN_DEFAULT
+        pass
+    if isinstance(node, ast.Call):  # Field(default=2, ge=1)
+        value = _evaluate(node, names)
+        if value is not _UNSAFE:
+            return value
+    return _UNKNOWN_DEFAULT
 
 
-def _inputs(fn: ast.AsyncFunctionDef) -> dict[str, Any]:
+def _inputs(fn: ast.AsyncFunctionDef, names: dict[str, Any]) -> dict[str, Any]:
     """The JSON schema of the function's inputs, as pydantic gives it for the imported function."""
     args = fn.args
     if args.vararg or args.kwarg:
@@ -158,11 +187,11 @@ def _inputs(fn: ast.AsyncFunctionDef) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     unknown: list[str] = []
     for arg, default_node in params:
-        default = _default(default_node)
+        default = _default(default_node, names)
         if default is _UNKNOWN_DEFAULT:
             unknown.append(arg.arg)
             default = None
-        fields[arg.arg] = (_annotation(arg.annotation), ... if default is _NO_DEFAULT else default)
+        fields[arg.arg] = (_annotation(arg.annotation, names), ... if default is _NO_DEFAULT else default)
     try:
         model = create_model(  # type: ignore[call-overload]
             f"{fn.name}_inputs", __config__=ConfigDict(extra="forbid"), **fields
@@ -199,6 +228,7 @@ def read_workflows(path: Path, source: str) -> list[StaticWorkflow]:
         raise StaticError(f"cannot read the file: {exc.strerror}") from exc
     tree = ast.parse(text, filename=str(path))
     names, modules = _workflow_aliases(tree)
+    aliases = _aliases(tree)
     found: list[StaticWorkflow] = []
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -216,7 +246,7 @@ def read_workflows(path: Path, source: str) -> list[StaticWorkflow]:
                 name=_text(_keyword(call, "name")) or node.name.replace("_", "-"),
                 function=node.name,
                 description=_text(_keyword(call, "description")) or doc,
-                inputs=_inputs(node),
+                inputs=_inputs(node, aliases),
                 path=path,
                 source=source,
                 has_triggers=triggers is not None
