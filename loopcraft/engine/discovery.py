@@ -64,6 +64,7 @@ class WorkflowCatalog:
     untrusted: Path | None = None  # the repo's workflow folder, not imported: the folder is not trusted
     static: dict[str, StaticWorkflow] = field(default_factory=dict)
     _failed: dict[str, str] = field(default_factory=dict)  # file -> why importing it failed
+    undeclared: dict[str, tuple[Path, str]] = field(default_factory=dict)  # name -> a file with no @workflow
 
     def names(self) -> list[str]:
         return sorted({*self.by_name, *self.static})
@@ -84,7 +85,12 @@ class WorkflowCatalog:
             if candidate in self.by_name:
                 return self.by_name[candidate]
             if candidate in self.static:
-                return self._import(self.static[candidate])
+                return self._import_one(self.static[candidate])
+        stem = name.replace("_", "-")
+        if stem in self.undeclared:  # no @workflow read, but a file of that name: import it
+            file, source = self.undeclared.pop(stem)  # (bounded); it may define it another way
+            self._import(StaticWorkflow(stem, "", "", {}, file, source), adopt=True)
+            return self.get(name)
         for path, error in self.errors:  # its own file exists but failed to load: bad input
             if Path(path).stem.replace("_", "-") == name.replace("_", "-"):
                 raise LoopcraftError(
@@ -97,13 +103,19 @@ class WorkflowCatalog:
         ``@workflow(triggers=...)`` says so (imported now; one that fails is a load error)."""
         for entry in [s for s in self.static.values() if s.has_triggers]:
             try:
-                self._import(entry)
+                self._import_one(entry)
             except LoopcraftError:
                 continue  # listed in errors; its triggers are not loaded
         return tuple(sorted(self.by_name.values(), key=lambda w: w.name))
 
-    def _import(self, entry: StaticWorkflow) -> Workflow:
-        """Import ``entry``'s file (bounded); its workflows become imported ones."""
+    def _import_one(self, entry: StaticWorkflow) -> Workflow:
+        loaded = self._import(entry)
+        assert loaded is not None
+        return loaded
+
+    def _import(self, entry: StaticWorkflow, *, adopt: bool = False) -> Workflow | None:
+        """Import ``entry``'s file (bounded); its workflows become imported ones (``adopt``: also
+        those not read statically, from a file that declared none)."""
         where = str(entry.path)
         if where not in self._failed:
             try:
@@ -119,11 +131,15 @@ class WorkflowCatalog:
                     if known is not None and known.path == entry.path:
                         del self.static[wf.name]
                         self.by_name[wf.name] = wf
+                    elif adopt and known is None and wf.name not in self.by_name:
+                        self.by_name[wf.name] = wf
         if where in self._failed:
             raise LoopcraftError(
                 f"workflow {entry.name!r} could not be loaded: {where}: {self._failed[where]}; "
                 "fix the file and retry"
             )
+        if adopt:
+            return None
         loaded = self.by_name.get(entry.name)
         if loaded is None or loaded.source != entry.path:
             raise LoopcraftError(
@@ -242,8 +258,11 @@ def discover(root: Path, extra: list[Workflow] | None = None) -> WorkflowCatalog
                     for wf in load_file(path, source):
                         catalog.add(wf)
                 else:
-                    for entry in read_workflows(path, source):
+                    entries = read_workflows(path, source)
+                    for entry in entries:
                         catalog.add_static(entry)
+                    if not entries:
+                        catalog.undeclared[path.stem.replace("_", "-")] = (path, source)
             except BaseException as exc:  # a broken file must never take the others down
                 if isinstance(exc, KeyboardInterrupt):
                     raise

@@ -84,14 +84,18 @@ class Engine:
         """Open the repo's journal (created on first use). ``runner`` replaces the agent (tests)."""
         ensure_state_dir(root)  # first use: .loopcraft/ with its .gitignore
         journal = await Journal.open(db_path(root), busy_timeout=busy_timeout)
-        if runner is None:
-            from loopcraft.engine.agent_runner import AgentTaskRunner
+        try:
+            if runner is None:
+                from loopcraft.engine.agent_runner import AgentTaskRunner
 
-            agents = AgentTaskRunner(config, client)
-            engine = cls(root, config, journal, agents, client)
-            agents.extra_tools["workflow"] = engine.stage_workflow_tool
-            return engine
-        return cls(root, config, journal, runner, client)
+                agents = AgentTaskRunner(config, client)
+                engine = cls(root, config, journal, agents, client)
+                agents.extra_tools["workflow"] = engine.stage_workflow_tool
+                return engine
+            return cls(root, config, journal, runner, client)
+        except BaseException:
+            await journal.close()  # its worker thread must not outlive the event loop
+            raise
 
     def stage_workflow_tool(self, request: Any) -> Any:
         """The ``workflow`` tool for a stage that opts in (``tools=[..., "workflow"]``): one level

@@ -118,6 +118,7 @@ def test_a_damaged_run_cell_is_listed_as_damaged_and_the_other_runs_list_normall
         line = _one_error_line(out.stderr)
         assert bad in line and named in line and f"loopcraft rm {bad}" in line
     assert lc("show", good, cwd=repo).returncode == 0
+    assert lc("stats", cwd=repo).returncode == 0  # the damaged run is left out, the others counted
     steps = sqlite3.connect(repo / ".loopcraft" / "loopcraft.db").execute(
         "SELECT COUNT(*) FROM steps WHERE run_id = ?", (bad,)
     )
