@@ -109,6 +109,16 @@ def run_command() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def _filesystem_failure(exc: OSError) -> bool:
+    """A file or folder that cannot be made or written (full disk, read-only, a file in the way):
+    the user's to fix, so one line naming the path and exit 8, not a bug report."""
+    import errno
+
+    places = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+    places |= {errno.ENOTDIR, errno.EEXIST, errno.ENOENT, errno.EISDIR}
+    return exc.filename is not None and exc.errno in places
+
+
 def main() -> None:
     """Console-script entry point."""
     completing = "_LOOPCRAFT_COMPLETE" in os.environ  # the shell asks typer for completions
@@ -124,6 +134,14 @@ def main() -> None:
         if not line.opens_app:
             raise
         _exit_with("interrupted", 130)
+    except OSError as exc:
+        if not _filesystem_failure(exc):
+            from loopcraft.logs import log_unexpected
+
+            _exit_with(log_unexpected(exc), 1)
+        from loopcraft.paths import place_error
+
+        _exit_with(str(place_error(exc.filename, exc)), 8)
     except Exception as exc:  # a bug: one line naming the log file, the traceback in it
         from loopcraft.logs import log_unexpected
 

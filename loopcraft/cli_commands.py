@@ -151,9 +151,23 @@ def trust_cmd(
 
 @app.command()
 @friendly
-def doctor() -> None:
+def doctor(
+    journal: bool = typer.Option(
+        False,
+        "--journal",
+        help="Check the journal instead: integrity, every JSON cell, every transcript (exit 8 if damaged).",
+    ),
+) -> None:
     """Check Python, git, the configured models and which API keys are present."""
     root, config = _config()
+    if journal:
+        from loopcraft.engine.journal_check import check_journal
+        from loopcraft.engine.service import db_path
+        from loopcraft.paths import state_dir
+
+        report = check_journal(db_path(root), state_dir(root) / "runs")
+        typer.echo("\n".join(report.lines()))
+        raise typer.Exit(8 if report.problems else 0)
     from loopcraft.models.resolve import api_key_status, resolve_model
 
     typer.echo(f"loopcraft {__version__}")
@@ -333,7 +347,7 @@ def show_cmd(
     if raw and stage is None:
         raise LoopcraftError("--raw prints a stage's transcript: add --stage NAME")
     root, config = _config()
-    run_async(show_run(root, config, run_id, stage=stage, as_json=as_json, raw=raw))
+    raise typer.Exit(run_async(show_run(root, config, run_id, stage=stage, as_json=as_json, raw=raw)))
 
 
 # ----- run control (any process; goes through the journal's mailbox) ----------------------------

@@ -20,6 +20,7 @@ from loopcraft.engine.graph import Graph, GraphNode, check_outcome, display_stat
 from loopcraft.engine.names import short_id, step_names, step_path
 from loopcraft.engine.results import RunInfo
 from loopcraft.engine.service import Engine
+from loopcraft.engine.steps.stage import TranscriptScan
 from loopcraft.errors import LoopcraftError
 
 ICONS = {
@@ -36,6 +37,7 @@ ICONS = {
     "cancelled": "⊘",
     "killed": "⊘",
     "crashed": "!",
+    "damaged": "!",
 }
 
 
@@ -406,6 +408,8 @@ async def print_runs(root: Path, config: Config, *, as_json: bool, limit: int) -
             f"{r.short:<7} {r.id:<22} {r.workflow:<20} {r.status:<16} "
             f"{_elapsed(r.elapsed):>8} {_money(r.cost):>9}"
         )
+        if r.damage:  # the other runs list normally; `show` says what to do
+            line += f"  <- damaged: {'; '.join(r.damage)}"
         print(line + (f"  <- trigger {sources[r.id]['trigger']}" if r.id in sources else ""))
 
 
@@ -486,30 +490,22 @@ def usage_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 async def show_run(
     root: Path, config: Config, run_id: str, *, stage: str | None, as_json: bool, raw: bool = False
-) -> None:
+) -> int:
     """``loopcraft show``: the run and its stage graph (live totals while it runs), or one stage's
-    transcript (readable; ``raw`` prints its JSONL, ``as_json`` a JSON list)."""
+    transcript (readable; ``raw`` prints its JSONL, ``as_json`` a JSON list); returns the exit code
+    (8 when the transcript has damaged lines)."""
     async with await Engine.open(root, config) as engine:
         info, graph = await engine.live_view(run_id)
         if stage is not None:
+            from loopcraft.engine.steps.stage import scan_transcript
+
             node = find_stage(graph, info, stage)
-            entries = await engine.stage_transcript(info.id, node.key)
+            scan = await asyncio.to_thread(
+                scan_transcript, await engine.stage_transcript_path(info.id, node.key)
+            )
             facts = await _step_facts(engine, info.id, node)
     if stage is not None:
-        if as_json:
-            _dump(entries)
-        elif raw:
-            for entry in entries:
-                print(json.dumps(entry, default=str))
-        else:
-            from loopcraft.transcript_view import transcript_lines
-
-            head = f"stage {node_path(node, info.workflow)}  (run {info.short}, {node.kind})"
-            if node.status not in ("running", "pending"):  # the agent's first status, not how it ended
-                entries = _without_leading_running(entries)
-            body = transcript_lines(entries) if entries or not facts else []
-            print("\n".join([head, *facts, *body, _stage_end(node)]))
-        return
+        return _print_transcript(info, node, scan, facts, as_json=as_json, raw=raw)
     by_workflow = usage_by_workflow(info, graph)
     from loopcraft.triggers.inbox import run_source
 
@@ -519,12 +515,56 @@ async def show_run(
         graph_data = {"run_id": graph.run_id, "nodes": nodes}
         extra = {"source": source} if source else {}
         _dump({"run": info.to_dict(), "graph": graph_data, "usage_by_workflow": by_workflow, **extra})
-        return
+        return 0
     print_summary(info)
     if source:
         print(f"started by: trigger {source['trigger']} (event {source['event']})")
     print("\n".join(graph_lines(graph, info.workflow)))
     print("\n".join(usage_lines(by_workflow)))
+    return 0
+
+
+_SESSION_KINDS = ("task", "stage", "stage_prompt")
+
+
+def _print_transcript(
+    info: RunInfo, node: GraphNode, scan: TranscriptScan, facts: list[str], *, as_json: bool, raw: bool
+) -> int:
+    """One stage's transcript; damaged lines are shown as ``[damaged line N]`` where they are, counted
+    at the end (exit 8); a finished stage's missing transcript is one line (exit 4)."""
+    from loopcraft.errors import NotFoundError
+
+    path = node_path(node, info.workflow)
+    if scan.missing and node.kind in _SESSION_KINDS and node.status not in ("running", "pending"):
+        raise NotFoundError(
+            f"stage {path} of run {info.short} has no transcript: {scan.path} does not exist "
+            "(it was moved away or never written)"
+        )
+    entries = scan.entries
+    if as_json:
+        _dump(entries)
+    elif raw:
+        for entry in entries:
+            print(json.dumps(entry, default=str))
+    else:
+        from loopcraft.transcript_view import transcript_lines
+
+        head = f"stage {path}  (run {info.short}, {node.kind})"
+        if node.status not in ("running", "pending"):  # the agent's first status, not how it ended
+            entries = _without_leading_running(entries)
+        body = transcript_lines(entries) if entries or not facts else []
+        print("\n".join([head, *facts, *body, _stage_end(node)]))
+    if scan.damaged:
+        lines = ", ".join(map(str, scan.damaged[:10])) + (", …" if len(scan.damaged) > 10 else "")
+        count = len(scan.damaged)
+        print(
+            f"error: {count} damaged line{'s' if count != 1 else ''} in {scan.path} (line {lines}): "
+            "not UTF-8 or not a JSON object; restore the file, or `loopcraft doctor --journal` "
+            "to check every run",
+            file=sys.stderr,
+        )
+        return 8
+    return 0
 
 
 def _without_leading_running(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

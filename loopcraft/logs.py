@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from loopcraft.errors import ConfigError
+from loopcraft.errors import ConfigError, LoopcraftError
 
 LEVEL_ENV = "LOOPCRAFT_LOG_LEVEL"
 MAX_BYTES = 2_000_000
@@ -80,20 +80,17 @@ def setup_logging(root: Path | None, level: int = logging.INFO, *, echo: bool = 
     global _handler
     _teardown()
     path = log_path(root)
-    if root is not None and (root / ".git").exists():
-        from loopcraft.paths import ensure_state_dir
-
-        ensure_state_dir(root)  # first use: owner-only, with its .gitignore
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ignore = path.parent / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# loopcraft's log files never go into git\n*\n")
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
-    )
-    handler.setFormatter(_utc_formatter())
     ours = logging.getLogger("loopcraft")
-    _add(ours, handler)
+    try:
+        _log_folder(root, path)
+    except (OSError, LoopcraftError):  # a read-only repo, `.loopcraft` a file: no log file; the
+        handler = None  # command that needs the folder says so in one line
+    else:
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
+        )
+        handler.setFormatter(_utc_formatter())
+        _add(ours, handler)
     ours.setLevel(level)
     if echo:
         stream = logging.StreamHandler(sys.stderr)
@@ -102,6 +99,17 @@ def setup_logging(root: Path | None, level: int = logging.INFO, *, echo: bool = 
     _handler = handler
     quiet_litellm()
     return path
+
+
+def _log_folder(root: Path | None, path: Path) -> None:
+    if root is not None and (root / ".git").exists():
+        from loopcraft.paths import ensure_state_dir
+
+        ensure_state_dir(root)  # first use: owner-only, with its .gitignore
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ignore = path.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# loopcraft's log files never go into git\n*\n")
 
 
 def _add(logger: logging.Logger, handler: logging.Handler) -> None:

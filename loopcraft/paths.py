@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 from pathlib import Path
 
+from loopcraft.errors import LoopcraftError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class PlaceError(LoopcraftError):
+    """A file or folder loopcraft needs cannot be made or written (exit 8, with the fix)."""
+
+    exit_code = 8
+
+
+def blocking_file(path: Path) -> Path | None:
+    """The first existing non-folder on the way to ``path`` (its own parents), if any."""
+    for candidate in reversed(path.parents):
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return None
+
+
+def place_error(path: Path | str, exc: OSError) -> PlaceError:
+    """The one line for a filesystem failure at ``path``: what went wrong and what to do."""
+    where = Path(path)
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "the disk is full (or a file size limit was hit): free some space and retry"
+    elif code == errno.EROFS:
+        fix = "the file system is read-only: run loopcraft in a writable folder (or set LOOPCRAFT_DB)"
+    elif code in (errno.EACCES, errno.EPERM):
+        fix = "permission denied: make the folder writable for you (or set LOOPCRAFT_DB to a writable place)"
+    elif code in (errno.ENOTDIR, errno.EEXIST) and blocking_file(where / "x") is not None:
+        fix = f"{blocking_file(where / 'x')} is a file where a folder is needed: move it away and retry"
+    elif code == errno.ENOENT:
+        fix = f"a folder on the way does not exist: create {where.parent} and retry"
+    else:
+        fix = f"{exc.strerror or exc}"
+    return PlaceError(f"cannot write {where}: {fix}")
 
 
 def home_dir() -> Path:
@@ -40,9 +76,13 @@ def state_dir(root: Path | None = None) -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """``path`` created if needed and made owner-only (0700): the journal and transcripts live there."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    """``path`` created if needed and made owner-only (0700): the journal and transcripts live there
+    (a :class:`PlaceError` with the fix when it cannot be)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        raise place_error(path, exc) from exc
     return path
 
 
@@ -76,7 +116,10 @@ def ensure_state_dir(root: Path) -> Path:
     folder = private_dir(state_dir(root))
     ignore = folder / ".gitignore"
     if not ignore.exists():
-        ignore.write_text(STATE_GITIGNORE)
+        try:
+            ignore.write_text(STATE_GITIGNORE)
+        except OSError as exc:
+            raise place_error(ignore, exc) from exc
     return folder
 
 

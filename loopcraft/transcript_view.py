@@ -95,6 +95,8 @@ def entry_lines(entry: dict[str, Any]) -> list[str]:
         ]
     if kind == "compaction":
         return ["[compaction] earlier turns summarised"]
+    if kind == "damaged":  # a line that is not UTF-8 or not a JSON object (``show`` counts them)
+        return [f"[damaged line {entry.get('line', '?')}]"]
     return []  # header, usage, tool_call_start
 
 

@@ -434,7 +434,8 @@ def _parse(path: Path, raw: bytes) -> tuple[SessionHeader, list[dict[str, Any]],
                 break  # torn last line
             raise SessionError(
                 f"session {path} is damaged at line {number} of {len(lines)} (not a JSON entry); "
-                f"fix or delete line {number} by hand, or move the file away to start over"
+                f"fix or delete line {number} by hand (or move the file away to start over), "
+                "then resume the run"
             )
         if header is None:
             if data.get("type") != "header":

@@ -65,7 +65,7 @@ async def remove_run(engine: Engine, row: RunRow) -> Removed:
 
 async def remove_runs(engine: Engine, run_ids: list[str]) -> list[Removed]:
     """``loopcraft rm``: every run is checked first, so one running run removes none."""
-    rows = [await engine.find_run(run_id) for run_id in run_ids]
+    rows = [await engine.find_run(run_id, damaged_ok=True) for run_id in run_ids]
     busy = [r.id for r in rows if is_running(r)]
     if busy:
         raise RunInUse(

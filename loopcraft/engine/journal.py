@@ -7,6 +7,7 @@ nothing is ever deleted or rewritten to "repair" a database.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -21,7 +22,7 @@ import aiosqlite
 
 from loopcraft.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from loopcraft.errors import LoopcraftError
-from loopcraft.paths import private_dir
+from loopcraft.paths import blocking_file, place_error, private_dir
 
 
 class JournalError(LoopcraftError):
@@ -36,6 +37,59 @@ def dumps(value: Any) -> str:
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+RUN_STATES = frozenset(
+    {
+        "pending",
+        "running",
+        "paused",
+        "awaiting_input",
+        "completed",
+        "failed",
+        "blocked",
+        "needs_human",
+        "budget_exceeded",
+        "cancelled",
+        "killed",
+        "crashed",
+    }
+)
+"""Every status a run row may hold; any other is damage (never resumed)."""
+
+_JSON_KINDS: dict[str, tuple[type, ...]] = {"object": (dict,), "list": (list,), "any": (object,)}
+
+
+class RowCells:
+    """Decodes one row's cells, collecting what is damaged (``runs.inputs is not JSON``) instead
+    of raising: a damaged cell gets its default and the row says so."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.damage: list[str] = []
+
+    def json(self, column: str, text: Any, default: Any = None, kind: str = "any") -> Any:
+        if text is None:
+            return default
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError, RecursionError):
+            self.damage.append(f"{self.table}.{column} is not JSON")
+            return default
+        if value is None:
+            return default
+        if not isinstance(value, _JSON_KINDS[kind]):
+            self.damage.append(f"{self.table}.{column} is not a JSON {kind}")
+            return default
+        return value
+
+    def time(self, column: str, value: Any, *, required: bool = False) -> float | None:
+        if value is None and not required:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+            return float(value)
+        self.damage.append(f"{self.table}.{column} is not a time ({str(value)[:20]!r})")
+        return 0.0 if required else None
 
 
 def dumps_or_none(value: Any) -> str | None:
@@ -60,6 +114,7 @@ class RunRow:
     owner: str | None = None
     lease_expires: float | None = None
     heartbeat_at: float | None = None
+    damage: list[str] = field(default_factory=list)  # damaged columns, e.g. "runs.inputs is not JSON"
 
 
 @dataclass
@@ -80,6 +135,7 @@ class StepRow:
     parents: list[str] = field(default_factory=list)
     seq: int = 0
     grants: list[str] = field(default_factory=list)  # what the stage was granted (paths, network)
+    damage: list[str] = field(default_factory=list)  # damaged columns, e.g. "steps.output is not JSON"
 
 
 @dataclass
@@ -123,23 +179,29 @@ run is live again, and its gate's prompt with it)."""
 
 
 def _run_row(r: sqlite3.Row | tuple[Any, ...]) -> RunRow:
+    """A run row decoded cell by cell: a damaged cell is recorded in ``damage``, never raised."""
+    cells = RowCells("runs")
+    status = r[3]
+    if status not in RUN_STATES:
+        cells.damage.append(f"runs.status {str(status)[:20]!r} is not a run state")
     return RunRow(
-        r[0],
-        r[1],
-        loads(r[2]) or {},
-        r[3],
-        loads(r[4]),
-        r[5],
-        r[6],
-        r[7],
-        r[8],
+        str(r[0]),
+        str(r[1]),
+        cells.json("inputs", r[2], {}, "object"),
+        str(status),
+        cells.json("output", r[4]),
+        r[5] if r[5] is None else str(r[5]),
+        cells.time("created", r[6], required=True) or 0.0,
+        cells.time("updated", r[7], required=True) or 0.0,
+        cells.time("finished", r[8]),
         r[9],
         r[10],
-        loads(r[11]),
-        loads(r[12]),
+        cells.json("budget", r[11], None, "object"),
+        cells.json("usage", r[12], None, "object"),
         r[13],
-        r[14],
-        r[15],
+        cells.time("lease_expires", r[14]),
+        cells.time("heartbeat_at", r[15]),
+        damage=cells.damage,
     )
 
 
@@ -168,6 +230,8 @@ def _outcome_values(step: StepRow) -> tuple[Any, ...]:
 
 
 def _step_row(r: sqlite3.Row | tuple[Any, ...]) -> StepRow:
+    """A step row decoded cell by cell (damage recorded, as for runs)."""
+    cells = RowCells("steps")
     return StepRow(
         r[0],
         r[1],
@@ -175,21 +239,36 @@ def _step_row(r: sqlite3.Row | tuple[Any, ...]) -> StepRow:
         r[3],
         r[4],
         r[5],
-        loads(r[6]),
-        loads(r[7]),
+        cells.json("output", r[6]),
+        cells.json("error", r[7], None, "object"),
         r[8],
-        loads(r[9]),
+        cells.json("usage", r[9], None, "object"),
         r[10],
-        r[11],
-        r[12],
-        loads(r[13]) or [],
+        cells.time("started", r[11]),
+        cells.time("finished", r[12]),
+        cells.json("parents", r[13], [], "list"),
         r[14],
-        loads(r[15]) or [],
+        cells.json("grants", r[15], [], "list"),
+        damage=cells.damage,
     )
 
 
 def _prompt_row(r: sqlite3.Row | tuple[Any, ...]) -> PromptRow:
-    return PromptRow(r[0], r[1], r[2], r[3], r[4], loads(r[5]), loads(r[6]), r[7], loads(r[8]), r[9], r[10])
+    cells = RowCells("prompts")  # a damaged cell reads as empty; `doctor --journal` reports it
+    options = cells.json("options", r[5], None, "list")
+    return PromptRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        options,
+        cells.json("default", r[6]),
+        r[7],
+        cells.json("answer", r[8]),
+        r[9],
+        r[10],
+    )
 
 
 def _explain(path: Path, exc: sqlite3.Error) -> str:
@@ -203,9 +282,48 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
             f"the journal {path} is damaged ({text}); move it aside to start a fresh journal "
             "(nothing was changed in it)"
         )
+    if "disk is full" in text or "disk I/O" in text:
+        return f"the disk holding the journal {path} is full or failing ({text}); free some space and retry"
     if "readonly" in text or "unable to open" in text:
         return f"the journal {path} cannot be written ({text}); check the folder's permissions"
     return f"journal error in {path}: {text}"
+
+
+def check_place(path: Path) -> None:
+    """Make sure ``path`` can hold a journal: a regular file (or none yet) in an existing folder;
+    only a ``.loopcraft`` folder is created. Raises :class:`JournalError` with the fix."""
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise JournalError(
+            f"the journal {path} is {kind}; set LOOPCRAFT_DB to a file path (or unset it to use "
+            ".loopcraft/loopcraft.db in the repository)"
+        )
+    if path.parent.name == ".loopcraft":
+        private_dir(path.parent)
+    elif not path.parent.is_dir():
+        blocker = blocking_file(path)
+        if blocker is not None:
+            raise JournalError(
+                f"the journal {path} cannot be made: {blocker} is a file, not a folder; "
+                "set LOOPCRAFT_DB to a path in an existing folder"
+            )
+        raise JournalError(
+            f"the journal {path} cannot be made: its folder {path.parent} does not exist; "
+            f"create it (mkdir -p {path.parent}) or set LOOPCRAFT_DB to a path in an existing folder"
+        )
+
+
+async def _connect(path: Path, busy_timeout: float) -> aiosqlite.Connection:
+    """An aiosqlite connection; when it fails, its worker thread is let finish while the event
+    loop still runs (else it reports to a closed loop: "RuntimeError: Event loop is closed")."""
+    conn = aiosqlite.connect(str(path), timeout=busy_timeout, isolation_level=None)
+    try:
+        return await conn
+    except BaseException:
+        worker = getattr(conn, "_thread", None)
+        if worker is not None and worker.is_alive():
+            await asyncio.to_thread(worker.join, 5.0)
+        raise
 
 
 class Journal:
@@ -220,17 +338,14 @@ class Journal:
     @classmethod
     async def open(cls, path: Path, *, busy_timeout: float = 5.0) -> Journal:
         """Open (creating and migrating as needed); raises :class:`JournalError` on a bad file."""
-        if path.parent.name == ".loopcraft":
-            private_dir(path.parent)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        check_place(path)
         try:
-            conn = await aiosqlite.connect(str(path), timeout=busy_timeout, isolation_level=None)
-            os.chmod(path, 0o600)  # before WAL mode: SQLite gives the -wal and -shm files the same mode
+            conn = await _connect(path, busy_timeout)
         except sqlite3.Error as exc:
             raise JournalError(_explain(path, exc)) from exc
         journal = cls(conn, path)
         try:
+            os.chmod(path, 0o600)  # before WAL mode: SQLite gives the -wal and -shm files the same mode
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
@@ -239,6 +354,9 @@ class Journal:
         except sqlite3.Error as exc:
             await conn.close()
             raise JournalError(_explain(path, exc)) from exc
+        except OSError as exc:
+            await conn.close()
+            raise JournalError(str(place_error(path, exc))) from exc
         except BaseException:
             await conn.close()
             raise
@@ -492,7 +610,10 @@ class Journal:
             "SELECT seq, ts, type, payload FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
             (run_id, after_seq),
         )
-        return [{"seq": s, "ts": t, "type": ty, "payload": loads(p)} for s, t, ty, p in rows]
+        return [
+            {"seq": s, "ts": t, "type": ty, "payload": RowCells("events").json("payload", p)}
+            for s, t, ty, p in rows
+        ]
 
     # -- artifacts -------------------------------------------------------------------------
 
@@ -539,7 +660,12 @@ class Journal:
             "WHERE run_id = ? AND consumed_at IS NULL ORDER BY id",
             (run_id,),
         )
-        return [MailRow(r[0], r[1], r[2], r[3], loads(r[4]) or {}, r[5], r[6]) for r in rows]
+        return [
+            MailRow(
+                r[0], r[1], r[2], r[3], RowCells("mailbox").json("payload", r[4], {}, "object"), r[5], r[6]
+            )
+            for r in rows
+        ]
 
     async def consume_mail(self, mail_id: int) -> bool:
         """Mark one command consumed; False when another consumer got it first."""

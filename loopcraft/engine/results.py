@@ -53,6 +53,7 @@ EXIT_CODES: dict[str, int] = {
     "killed": 7,
     "paused": 7,
     "crashed": 8,
+    "damaged": 8,  # its journal row cannot be read (`loopcraft doctor --journal`)
     "pending": 8,
     "running": 8,
 }
@@ -121,6 +122,7 @@ class RunInfo:
     usage: Usage
     cost: float
     model: str | None = None
+    damage: list[str] = field(default_factory=list)  # status "damaged": what cannot be read
 
     @property
     def exit_code(self) -> int:
@@ -135,4 +137,6 @@ class RunInfo:
         data = asdict(self)
         data["short"] = self.short
         data["usage"] = self.usage.to_dict()
+        if not self.damage:
+            del data["damage"]
         return data

@@ -21,7 +21,7 @@ from loopcraft.engine.discovery import WorkflowCatalog, discover
 from loopcraft.engine.events import EventBus, PromptAnswered
 from loopcraft.engine.gates import normalize_answer
 from loopcraft.engine.graph import Graph, build_graph, load_graph
-from loopcraft.engine.journal import CLOSED_RUN_STATES, Journal, PromptRow, RunRow
+from loopcraft.engine.journal import CLOSED_RUN_STATES, Journal, JournalError, PromptRow, RunRow, StepRow
 from loopcraft.engine.leases import Lease, RunBusy, held, new_owner_id
 from loopcraft.engine.names import short_id
 from loopcraft.engine.results import FINAL_STATES, RunInfo
@@ -84,14 +84,18 @@ class Engine:
         """Open the repo's journal (created on first use). ``runner`` replaces the agent (tests)."""
         ensure_state_dir(root)  # first use: .loopcraft/ with its .gitignore
         journal = await Journal.open(db_path(root), busy_timeout=busy_timeout)
-        if runner is None:
-            from loopcraft.engine.agent_runner import AgentTaskRunner
+        try:
+            if runner is None:
+                from loopcraft.engine.agent_runner import AgentTaskRunner
 
-            agents = AgentTaskRunner(config, client)
-            engine = cls(root, config, journal, agents, client)
-            agents.extra_tools["workflow"] = engine.stage_workflow_tool
-            return engine
-        return cls(root, config, journal, runner, client)
+                agents = AgentTaskRunner(config, client)
+                engine = cls(root, config, journal, agents, client)
+                agents.extra_tools["workflow"] = engine.stage_workflow_tool
+                return engine
+            return cls(root, config, journal, runner, client)
+        except BaseException:
+            await journal.close()  # its worker thread must not outlive the event loop
+            raise
 
     def stage_workflow_tool(self, request: Any) -> Any:
         """The ``workflow`` tool for a stage that opts in (``tools=[..., "workflow"]``): one level
@@ -171,9 +175,10 @@ class Engine:
         self._launch(run_id, wf.name, checked, model, lease, run_budget)
         return run_id
 
-    async def find_run(self, run_id: str) -> RunRow:
-        """A run's journal row, by id or unique prefix (:class:`NotFoundError` otherwise)."""
-        return await self._row(run_id)
+    async def find_run(self, run_id: str, *, damaged_ok: bool = False) -> RunRow:
+        """A run's journal row, by id or unique prefix (:class:`NotFoundError` otherwise); a
+        damaged row is a :class:`JournalError` unless ``damaged_ok`` (removing it)."""
+        return await self._row(run_id, damaged_ok=damaged_ok)
 
     def run_info(self, row: RunRow) -> RunInfo:
         """What a journal row says of its run (a live run no process holds shows as crashed)."""
@@ -247,6 +252,7 @@ class Engine:
             if row.id in self._tasks:
                 return await self.wait(row.id)
             raise RunBusy(f"run {row.id} is being run by {row.owner}; wait for it, or stop it first")
+        await self.intact_steps(row.id)  # a damaged step is never replayed
         self.workflow_of(row.workflow, row.inputs)
         lease = self._lease(row.id)
         await lease.claim()
@@ -309,21 +315,57 @@ class Engine:
 
     # -- inspection ------------------------------------------------------------------------
 
-    async def _row(self, run_id: str) -> RunRow:
-        """The run named by its id, a unique prefix of it (4+ characters) or its short handle."""
+    async def _row(self, run_id: str, *, damaged_ok: bool = False) -> RunRow:
+        """The run named by its id, a unique prefix of it (4+ characters) or its short handle;
+        a damaged row is a :class:`JournalError` (exit 8) saying what is damaged, unless ``damaged_ok``."""
         row = await self.journal.get_run(run_id)
+        matches: list[RunRow] = []
+        if row is None:
+            matches = await self.journal.find_runs(run_id) if len(run_id) >= 4 else []
+            row = matches[0] if len(matches) == 1 else None
         if row is not None:
+            if row.damage and not damaged_ok:
+                raise JournalError(self._damaged(row.id, row.damage))
             return row
-        matches = await self.journal.find_runs(run_id) if len(run_id) >= 4 else []
-        if len(matches) == 1:
-            return matches[0]
         if matches:
             raise LoopcraftError(
                 f"run {run_id!r} is ambiguous: it matches {_handles(matches)}; give more of the id"
             )
         raise NotFoundError(f"unknown run {run_id!r}; `loopcraft runs` lists them")
 
+    def _damaged(self, run_id: str, damage: list[str]) -> str:
+        """The one line for a run whose journal rows cannot be read, and what to do about it."""
+        return (
+            f"run {run_id} is damaged in the journal {self.journal.path} ({'; '.join(damage)}); "
+            f"restore the journal from a backup, or remove the run with `loopcraft rm {run_id}` "
+            "(`loopcraft doctor --journal` checks the whole file)"
+        )
+
+    async def intact_steps(self, run_id: str) -> list[StepRow]:
+        """The run's steps; a damaged one is a :class:`JournalError` naming the step and column."""
+        steps = await self.journal.load_steps(run_id)
+        bad = [f"step {s.key}: {', '.join(s.damage)}" for s in steps if s.damage]
+        if bad:
+            raise JournalError(self._damaged(run_id, bad))
+        return steps
+
     def _info(self, row: RunRow) -> RunInfo:
+        if row.damage:  # listed, never resumed: `show`/`resume` say what is damaged
+            return RunInfo(
+                id=row.id,
+                workflow=row.workflow,
+                status="damaged",
+                inputs=row.inputs,
+                output=None,
+                error=f"damaged: {'; '.join(row.damage)}",
+                created=row.created,
+                updated=row.updated,
+                elapsed=0.0,
+                usage=Usage(),
+                cost=0.0,
+                model=row.model,
+                damage=list(row.damage),
+            )
         status = row.status
         if status in _LIVE_STATES and row.id not in self._tasks and not held(row):
             status = "crashed" if row.owner else status
@@ -366,7 +408,7 @@ class Engine:
         """The run and its graph as of now: while the run is unfinished (live in any process, or
         crashed), its open stages count what their transcripts say they spent so far."""
         info = await self.get_run(run_id)
-        steps = await self.journal.load_steps(info.id)
+        steps = await self.intact_steps(info.id)
         row = await self._row(info.id)
         if row.status in _LIVE_STATES:
             from loopcraft.engine.artifacts import RunFiles
@@ -380,6 +422,10 @@ class Engine:
 
     async def stage_transcript(self, run_id: str, stage_key: str) -> list[dict[str, Any]]:
         """The stage's session entries (JSONL lines); the stage may be named by key or by name."""
+        return read_transcript(await self.stage_transcript_path(run_id, stage_key))
+
+    async def stage_transcript_path(self, run_id: str, stage_key: str) -> Path:
+        """Where the stage's transcript is (it may not exist); named by key or by name."""
         row = await self._row(run_id)
         graph = await load_graph(self.journal, row.id)
         node = graph.find(stage_key)
@@ -388,7 +434,7 @@ class Engine:
             raise NotFoundError(f"run {row.id} has no stage {stage_key!r}; stages: {names}")
         from loopcraft.engine.artifacts import RunFiles, session_key
 
-        return read_transcript(RunFiles(self.root, row.id).session_path(session_key(node.kind, node.key)))
+        return RunFiles(self.root, row.id).session_path(session_key(node.kind, node.key))
 
     async def events(self, run_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
         row = await self._row(run_id)

@@ -204,6 +204,22 @@ _USAGE_SQL = ", ".join(
 )
 
 
+_NUMBER = "typeof({0}) IN ('integer', 'real')"
+_INTACT_RUN = " AND ".join(
+    [
+        _NUMBER.format("created"),
+        _NUMBER.format("updated"),
+        f"(finished IS NULL OR {_NUMBER.format('finished')})",
+        "(usage IS NULL OR json_valid(usage))",
+    ]
+)
+_INTACT_STEP = (
+    "(usage IS NULL OR json_valid(usage)) AND (error IS NULL OR json_valid(error)) "
+    f"AND (started IS NULL OR {_NUMBER.format('started')}) "
+    f"AND (finished IS NULL OR {_NUMBER.format('finished')})"
+)
+
+
 def _usage_cols(col: str) -> str:
     """SQL for a usage column's five figures (SQLite's JSON functions: no JSON parsed in Python)."""
     return _USAGE_SQL.format(col=col)
@@ -216,8 +232,9 @@ async def load_facts(
     since: float | None = None,
     run_ids: list[str] | None = None,
 ) -> list[RunFacts]:
-    """The facts of the runs matching the filters (``since`` in seconds before now)."""
-    where: list[str] = ["1 = 1"]
+    """The facts of the runs matching the filters (``since`` in seconds before now); a damaged run
+    (``loopcraft doctor --journal`` names it) is left out instead of failing the whole query."""
+    where: list[str] = [_INTACT_RUN]
     params: list[Any] = []
     if workflow is not None:
         where.append("workflow = ?")
@@ -243,7 +260,7 @@ async def load_facts(
     for rid, kind, name, status, error_type, started, finished, *u in await journal.select(
         "SELECT run_id, kind, name, status, json_extract(error, '$.type'), started, finished, "
         f"{_usage_cols('usage')} FROM steps "
-        f"WHERE kind IN ({kinds}) AND run_id IN (SELECT id FROM runs WHERE {clause})",
+        f"WHERE kind IN ({kinds}) AND {_INTACT_STEP} AND run_id IN (SELECT id FROM runs WHERE {clause})",
         params,
     ):
         run = runs.get(rid)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loopcraft.engine.journal import JournalError, _explain
+from loopcraft.engine.journal import JournalError, _explain, check_place
 from loopcraft.engine.leases import owner_alive
 from loopcraft.errors import LoopcraftError
 
@@ -123,7 +123,7 @@ class Inbox:
     """The inbox tables of one journal database file."""
 
     def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        check_place(path)
         existed = path.exists()
         self.path = path
         try:
@@ -136,6 +136,10 @@ class Inbox:
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise JournalError(_explain(path, exc)) from exc
+        except OSError as exc:
+            from loopcraft.paths import place_error
+
+            raise JournalError(str(place_error(path, exc))) from exc
 
     def close(self) -> None:
         self._conn.close()

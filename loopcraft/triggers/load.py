@@ -48,7 +48,7 @@ def triggers_file(root: Path) -> Path:
 def load_triggers(root: Path, catalog: WorkflowCatalog) -> TriggerSet:
     """Every trigger of the repo, checked; raises :class:`TriggerError` on the first bad one."""
     found = TriggerSet()
-    for wf in sorted(catalog.by_name.values(), key=lambda w: w.name):
+    for wf in catalog.with_triggers():
         for index, raw in enumerate(wf.extras.get("triggers") or []):
             where = f"workflow {wf.name!r} ({wf.source or '<code>'})"
             if not isinstance(raw, Trigger):

@@ -178,7 +178,7 @@ class WorkflowController:
         return sum(float(run.cost or 0.0) for run in self.runs_pane.runs.values())
 
     def completion_values(self) -> dict[str, list[str]]:
-        names = sorted(self.eng.workflows().by_name) if self.engine else []
+        names = self.eng.workflows().names() if self.engine else []
         return {"workflow": names, "run": [r.id for r in self.runs_pane.runs.values()]}
 
     async def select(self, run_id: str) -> None:

@@ -72,4 +72,4 @@ async def test_a_chat_fan_out_is_a_run_in_the_graph_and_promotes(git_repo: Path,
         last = [b for b in app.chat_view.blocks() if isinstance(b, Notice)][-1]
         assert "triple.py" in last.text, last.text
         assert (git_repo / ".loopcraft" / "workflows" / "triple.py").is_file()
-        assert "triple" in app.workflows.eng.workflows().by_name
+        assert "triple" in app.workflows.eng.workflows().names()  # read from the file, not imported

@@ -94,7 +94,7 @@ async def test_status_list_reload_and_errors(git_repo: Path) -> None:
         assert "demo: The offline demo" in chat_texts(app)[-1] and "[topic?]" in chat_texts(app)[-1]
         broken = git_repo / ".loopcraft" / "workflows"
         broken.mkdir(parents=True)
-        (broken / "bad.py").write_text("this is not python\n")
+        (broken / "bad.py").write_text("this is not python (\n")
         await app.run_command("/workflow reload")
         assert "1 broken" in chat_texts(app)[-1]
         await app.run_command("/workflow run nosuch")

@@ -100,7 +100,7 @@ def test_exit_codes_and_one_line_errors(git_repo: Path) -> None:
 
 def test_workflows_lists_builtins_and_reports_broken_files(git_repo: Path) -> None:
     _setup(git_repo)
-    (git_repo / ".loopcraft" / "workflows" / "bad.py").write_text("this is not python\n")
+    (git_repo / ".loopcraft" / "workflows" / "bad.py").write_text("this is not python (\n")
     out = lc("workflows", "--json", cwd=git_repo)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)

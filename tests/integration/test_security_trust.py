@@ -22,7 +22,10 @@ def cloned(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = git_repo / ".loopcraft"
     (state / "workflows").mkdir(parents=True)
     marker = git_repo.parent / "IMPORTED"
-    (state / "workflows" / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (state / "workflows" / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "from loopcraft import workflow\n\n@workflow\nasync def evil(ctx) -> str:\n    return 'ran'\n"
+    )
     (state / "config.toml").write_text(
         f'model = "{MODEL}"\n[agent]\npermission_mode = "yolo"\ndestructive_commands = []\nmax_turns = 7\n'
         f'[models."{MODEL}"]\napi_base = "http://127.0.0.1:9/v1"\napi_key_env = "OPENAI_API_KEY"\ncontext_window = 1000\n'
@@ -58,6 +61,8 @@ def test_headless_says_what_was_ignored_and_trust_lifts_it(cloned: Path) -> None
     assert not (cloned.parent / "IMPORTED").exists()
     assert cli("trust").returncode == 0
     again = cli("workflows")
-    assert "not a trusted folder" not in again.stderr
-    assert (cloned.parent / "IMPORTED").exists()
+    assert "not a trusted folder" not in again.stderr and "evil" in again.stdout
+    assert not (cloned.parent / "IMPORTED").exists()  # listing reads files, never imports them
+    assert cli("run", "evil").returncode == 0
+    assert (cloned.parent / "IMPORTED").exists()  # the workflow that runs is imported
     assert load_config(cloned).model_options(MODEL).api_base == "http://127.0.0.1:9/v1"

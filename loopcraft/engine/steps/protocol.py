@@ -197,7 +197,7 @@ async def run_step(
         if kind in STAGE_KINDS:
             scope.settle(key, row.parents)
         return value
-    if row is not None and row.status == "failed":
+    if row is not None and row.status == "failed" and not _recheck(row):
         if row.usage and kind in USAGE_KINDS:
             rt.usage = rt.usage + Usage.from_dict(row.usage)
             rt.current_budget().charge(Usage.from_dict(row.usage))
@@ -292,6 +292,15 @@ async def record_failure(rt: Runtime, row: StepRow, exc: BaseException) -> None:
     await rt.journal.finish_step(row)
     if row.kind in STAGE_KINDS:
         rt.emit(StageStatus(rt.run_id, row.key, "failed", row.model, message, row.started, row.finished))
+
+
+RECHECKED_ERRORS = frozenset({"SessionError"})
+"""Failures of a step's files, not of its work (a damaged transcript): checked again on every
+resume instead of replayed, so a restored file makes the run resumable again."""
+
+
+def _recheck(row: StepRow) -> bool:
+    return (row.error or {}).get("type") in RECHECKED_ERRORS
 
 
 def recorded_error(row: StepRow) -> StepError:

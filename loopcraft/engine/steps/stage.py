@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from loopcraft.engine.tasks import (
     shape_output,
     stage_result,
 )
+from loopcraft.errors import LoopcraftError
 from loopcraft.models.types import Usage
 
 
@@ -129,6 +130,42 @@ def read_transcript(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             break
     return entries
+
+
+@dataclass
+class TranscriptScan:
+    """A transcript read for people (``show --stage``): every line, a damaged one (not UTF-8, not a
+    JSON object) as a ``{"type": "damaged", "line": N}`` entry in its place, never a cut."""
+
+    path: Path
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    damaged: list[int] = field(default_factory=list)
+    missing: bool = False
+
+
+def scan_transcript(path: Path) -> TranscriptScan:
+    """Every line of the transcript at ``path``; damage is marked where it is, not raised."""
+    scan = TranscriptScan(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        scan.missing = True
+        return scan
+    except OSError as exc:
+        raise LoopcraftError(f"cannot read the transcript {path}: {exc.strerror}", exit_code=8) from exc
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            entry = None
+        if isinstance(entry, dict):
+            scan.entries.append(entry)
+        else:
+            scan.damaged.append(number)
+            scan.entries.append({"type": "damaged", "line": number})
+    return scan
 
 
 def sent_prompt_state(entries: list[dict[str, Any]], earlier: int) -> tuple[bool, int]:

@@ -20,7 +20,7 @@ ACTIVE_STATES = frozenset({"pending", "running", "paused", "awaiting_input"})
 STATUS_STYLE = {
     "running": "bold cyan", "awaiting_input": "bold yellow", "paused": "yellow", "completed": "green",
     "failed": "bold red", "crashed": "bold red", "killed": "red", "cancelled": "red",
-    "blocked": "yellow", "needs_human": "yellow", "budget_exceeded": "yellow",
+    "blocked": "yellow", "needs_human": "yellow", "budget_exceeded": "yellow", "damaged": "bold red",
 }  # fmt: skip
 
 
