@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from loopcraft import (
     Context,
+    Ledger,
     close_worktree,
     commit_all,
     git_diff,
@@ -142,6 +143,24 @@ async def trace_review(
     file and ``.loopcraft/skills/**``); ``model``; ``merge`` (``ask``: a human gate; ``no``: leave
     the branch)."""
     ledger = ctx.ledger()
+    result = await _review(ctx, ledger, workflow, failed, expensive, since, min_runs, files, model, merge)
+    ledger.set(result=result.model_dump(mode="json"))
+    _artifact(ctx, "result.json", result.model_dump_json(indent=2))
+    return result
+
+
+async def _review(
+    ctx: Context,
+    ledger: Ledger,
+    workflow: str,
+    failed: int,
+    expensive: int,
+    since: str | None,
+    min_runs: int,
+    files: list[str] | None,
+    model: str | None,
+    merge: str,
+) -> TraceReviewResult:
     pack = await ctx.traces(
         workflow, failed=failed, expensive=expensive, since=since, folder=f"{FOLDER}/traces"
     )
@@ -222,6 +241,4 @@ async def trace_review(
     else:
         why = "rejected at the gate" if result.approved is False else "merge=no"
         result.reason = f"not merged ({why}): the proposal stays on branch {tree['branch']}"
-    ledger.set(result=result.model_dump(mode="json"))
-    _artifact(ctx, "result.json", result.model_dump_json(indent=2))
     return result

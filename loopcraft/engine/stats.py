@@ -144,6 +144,12 @@ def _usage_figures(runs: list[RunFacts]) -> dict[str, Any]:
     }
 
 
+def _cache_share(usages: list[Usage]) -> float | None:
+    """Cache reads as a share of input tokens (None without input tokens)."""
+    input_tokens = sum(u.input_tokens for u in usages)
+    return sum(u.cache_read_tokens for u in usages) / input_tokens if input_tokens else None
+
+
 def retry_counts(runs: list[RunFacts]) -> dict[str, dict[str, int]]:
     """``{"retry": {error_class: n}, "fallback": {...}, "gave_up": {...}}`` over the runs' attempts."""
     counts: dict[str, Counter[str]] = {then: Counter() for then in ("retry", "fallback", "gave_up")}
@@ -177,6 +183,7 @@ def stage_stats(runs: list[RunFacts]) -> list[dict[str, Any]]:
                 "cost": spread(costs),
                 "tokens": spread([float(s.usage.total_tokens) for s in stages]),
                 "duration": spread([s.duration for s in stages]),
+                "cache_read_share": _cache_share([s.usage for s in stages]),
                 "retries": tries[name]["retry"],
                 "fallbacks": tries[name]["fallback"],
             }
@@ -218,8 +225,6 @@ def workflow_stats(name: str, runs: list[RunFacts]) -> dict[str, Any]:
     for run in done:
         if run.status != "completed":
             ended[run.status][end_class(run)] += 1
-    input_tokens = sum(r.usage.input_tokens for r in done)
-    cache_read = sum(r.usage.cache_read_tokens for r in done)
     stages = stage_stats(done)
     tries = retry_counts(done)
     return {
@@ -232,7 +237,7 @@ def workflow_stats(name: str, runs: list[RunFacts]) -> dict[str, Any]:
         "per_run": _usage_figures(done),
         "per_completed_run": _usage_figures(completed),
         "duration": spread([r.duration for r in done]),
-        "cache_read_share": cache_read / input_tokens if input_tokens else None,
+        "cache_read_share": _cache_share([r.usage for r in done]),
         "ended": {status: dict(counts) for status, counts in sorted(ended.items())},
         "retries": tries["retry"],
         "fallbacks": tries["fallback"],

@@ -6,6 +6,7 @@ approves (approved: merged; rejected: the branch stays, nothing merged)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,10 @@ async def test_trace_review_cites_real_runs_and_merges_only_when_approved(git_re
         assert NEW in Path(out["diff"]).read_text()
         scores = {s.name: s.output for s in await engine.journal.load_steps(review_id) if s.kind == "score"}
         assert scores == {"findings": 1, "dropped": 3, "approved": 1}
-        findings_md = (Path(out["diff"]).parent / "findings.md").read_text()
-        assert f"run {runs[0]}, stage `writer`, line" in findings_md
+        folder = Path(out["diff"]).parent
+        assert f"run {runs[0]}, stage `writer`, line" in (folder / "findings.md").read_text()
+        ledger = json.loads((folder.parent.parent / "ledger.json").read_text())
+        assert "trace-review:findings" in json.dumps(ledger) and ledger["state"]["result"]["approved"] is True
     finally:
         await engine.close()
 

@@ -132,7 +132,7 @@ async def test_stats_match_hand_computed_values(tmp_path: Path) -> None:
             1,
             10.0,
         )
-        assert worker["duration"]["p50"] == 2.5
+        assert worker["duration"]["p50"] == 2.5 and worker["cache_read_share"] == 0.0
         assert entry["most_expensive"] == ["worker"] and entry["most_failing"] == ["worker"]
         [all_time] = await journal_stats(journal)
         assert all_time["runs"] == 5  # the 30-day-old run counts without --since
