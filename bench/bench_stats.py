@@ -1,5 +1,6 @@
 """Stats benchmark: ``loopcraft stats`` (all workflows, every figure) over 10,000 recorded runs
-of three workflows, each with four stages and two scores, in a real SQLite journal (target < 1 s)."""
+of three workflows, each with four stages and two scores, a fifth of them with a journaled model
+retry, in a real SQLite journal (target < 1 s)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ STATUSES = ("completed",) * 7 + ("failed", "blocked", "budget_exceeded")
 def _seed(path: Path) -> None:
     rng = random.Random(16)
     now = time.time()
-    runs, steps = [], []
+    runs, steps, events = [], [], []
     for index in range(RUNS):
         rid = f"run-{index:05d}"
         status = rng.choice(STATUSES)
@@ -66,6 +67,11 @@ def _seed(path: Path) -> None:
                     pos,
                 )
             )
+        if rng.random() < 0.2:
+            attempts = [{"model": "m", "error_class": "rate_limit", "then": "retry"}]
+            body = {"turn": 1, "attempts": attempts, "kind": "model_retries"}
+            payload = {"key": "root/1:task:worker", "kind": "model_retries", "event": body}
+            events.append((rid, 1, created, "stage_event", json.dumps(payload, separators=(",", ":"))))
         for pos, (name, value) in enumerate(
             (("turns", rng.randint(1, 4)), ("approvals", rng.randint(0, 3))), 4
         ):
@@ -96,6 +102,7 @@ def _seed(path: Path) -> None:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             steps,
         )
+        db.executemany("INSERT INTO events (run_id, seq, ts, type, payload) VALUES (?, ?, ?, ?, ?)", events)
 
 
 async def _measure(path: Path) -> tuple[float, int]:

@@ -69,12 +69,13 @@ __all__ = [
     "quorum",
     "reduce_verdicts",
     "snapshot",
+    "traces",
     "unanimous",
     "workflow",
 ]
 
 if TYPE_CHECKING:
-    from loopcraft.engine import gitops
+    from loopcraft.engine import gitops, traces
     from loopcraft.engine.context import Context, StageResult
     from loopcraft.engine.definition import workflow
     from loopcraft.engine.gitops import (
@@ -118,6 +119,10 @@ def __getattr__(name: str) -> Any:
         from loopcraft.engine import gitops
 
         return gitops
+    if name == "traces":
+        from loopcraft.engine import traces
+
+        return traces
     if name in _TRIGGERS:
         from loopcraft.triggers import spec
 

@@ -103,6 +103,17 @@ class Stopped:
     kind: str = field(default="stopped", init=False)
 
 
+@dataclass
+class ModelRetries:
+    """A model call that took more than one attempt: each failed attempt (``model``,
+    ``error_class``) and what came next (``then``: ``retry`` the same model, ``fallback`` to the
+    next in the chain, ``gave_up``: the call failed). Journaled, so ``loopcraft stats`` counts them."""
+
+    turn: int
+    attempts: list[dict[str, Any]]
+    kind: str = field(default="model_retries", init=False)
+
+
 AgentEvent = (
     TurnStart
     | TextDelta
@@ -115,5 +126,6 @@ AgentEvent = (
     | Steered
     | FollowUpQueued
     | Stopped
+    | ModelRetries
 )
 EventCallback = Callable[[AgentEvent], Awaitable[None] | None]

@@ -27,6 +27,7 @@ from loopcraft.agent.events import (
     Compaction,
     EventCallback,
     FollowUpQueued,
+    ModelRetries,
     Steered,
     Stopped,
     TextDelta,
@@ -45,6 +46,7 @@ from loopcraft.models.callbacks import deliver
 from loopcraft.models.client import ModelClient
 from loopcraft.models.errors import ContextOverflowError, ModelCallError
 from loopcraft.models.info import client_context_window
+from loopcraft.models.retry import failed_outcomes
 from loopcraft.models.types import (
     CompletionRequest,
     CompletionResult,
@@ -328,9 +330,13 @@ class Agent:
                 return ("interrupted", "interrupted by the user during a model call")
             raise
         except Exception as exc:  # the model layer already retried and walked the fallbacks
+            if isinstance(exc, ModelCallError) and exc.attempts:
+                await self._emit(ModelRetries(turn, failed_outcomes(exc.attempts)))
             return ("failed", f"model call failed: {exc}")
         if isinstance(result, tuple):
             return result
+        if any(not a.ok for a in result.attempts):
+            await self._emit(ModelRetries(turn, failed_outcomes(result.attempts)))
         self.turns = turn
         for budget in self._budgets():
             budget.add_turn()

@@ -8,6 +8,7 @@ execution's :class:`~loopcraft.engine.steps.protocol.Runtime` seam.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from loopcraft.engine.budgets import check_budget
 from loopcraft.engine.events import LoopNote
 from loopcraft.engine.results import EXIT_STATUSES, StageResult
+from loopcraft.engine.stats import parse_age
 from loopcraft.engine.steps.chain import run_chain
 from loopcraft.engine.steps.check import run_check
 from loopcraft.engine.steps.gate import run_prompt
@@ -35,6 +37,7 @@ from loopcraft.errors import LoopcraftError
 
 if TYPE_CHECKING:
     from loopcraft.engine.definition import Workflow
+    from loopcraft.engine.traces import TracePack
 
 __all__ = ["Context", "StageResult", "TaskSpec", "WorkflowExit"]
 
@@ -185,6 +188,53 @@ class Context:
         """Record a numeric metric on the run (durable, once per name; ``loopcraft stats`` reads it)."""
         pos, key = self._scope.reserve("score", name)
         return run_score(self._exec, self._scope, pos, key, name, value)
+
+    def traces(
+        self,
+        workflow: str,
+        *,
+        failed: int = 5,
+        expensive: int = 2,
+        since: str | None = None,
+        folder: str = "traces",
+    ) -> Coroutine[Any, Any, TracePack]:
+        """The data of a trace review, as a durable step: ``workflow``'s stats and the transcripts of
+        its ``failed`` most recent unsuccessful runs and ``expensive`` costliest others (``since``: an
+        age such as ``7d``), written as files under ``artifacts_dir / folder`` (see
+        :mod:`loopcraft.engine.traces`); this run is never among them."""
+        from loopcraft.engine.traces import TracePack, collect_traces
+
+        rt = self._exec
+        name, source = workflow, None
+        if rt.catalog is not None:
+            try:
+                found = rt.catalog.get(workflow)
+                name, source = found.name, found.source
+            except LoopcraftError:
+                pass  # a workflow no longer defined: its runs can still be reviewed
+
+        async def collect() -> Any:
+            cutoff = time.time() - parse_age(since, "since") if since else None
+            pack = await collect_traces(
+                rt.journal,
+                rt.files.root,
+                name,
+                self.artifacts_dir / folder,
+                failed=failed,
+                expensive=expensive,
+                since=cutoff,
+                exclude=self.run_id,
+                source=source,
+            )
+            return pack.model_dump(mode="json")
+
+        pos, key = self._scope.reserve("tool", "traces")
+        step = run_tool(rt, self._scope, pos, key, "traces", collect, 0, None)
+
+        async def typed() -> TracePack:
+            return TracePack.model_validate(await step)
+
+        return typed()
 
     def ledger(self, name: str = "ledger.json") -> Ledger:
         """The run's ledger (``ledger.json`` in the run folder); a resumed run continues the same one."""

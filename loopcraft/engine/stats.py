@@ -2,12 +2,15 @@
 
 :func:`load_facts` reads the runs, their stage steps and their scores in a few queries;
 everything else is pure functions over those facts (rates, mean / std / ICIR of each score,
-percentiles of cost, tokens and duration, how runs ended, the costliest and most failing stages).
-A run's final status is a score too: ``completed`` is 1 for a completed run, 0 otherwise.
+percentiles of cost, tokens and duration, how runs ended, the costliest and most failing stages,
+the model layer's retries and fallbacks by error class, from the agents' journaled
+``model_retries`` events). A run's final status is a score too: ``completed`` is 1 for a completed
+run, 0 otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -27,6 +30,7 @@ _LIMIT = re.compile(r"\b(tokens|dollars|seconds|stages|turns|tool_calls)\s*=")
 _RAISED = re.compile(r"workflow raised (\w+)")
 STAGE_STEP_KINDS = tuple(sorted(GRAPH_KINDS - {"workflow"}))
 TOP = 3
+BUCKETS = 24
 
 
 def parse_age(text: str, option: str = "--since") -> float:
@@ -45,6 +49,16 @@ class StageFacts:
     duration: float
     usage: Usage
     error_type: str | None
+    key: str = ""
+
+
+@dataclass
+class RetryFact:
+    """One failed model attempt of a stage and what followed it (retry, fallback, gave_up)."""
+
+    stage: str
+    error_class: str
+    then: str
 
 
 @dataclass
@@ -58,6 +72,7 @@ class RunFacts:
     usage: Usage
     scores: dict[str, float] = field(default_factory=dict)
     stages: list[StageFacts] = field(default_factory=list)
+    retries: list[RetryFact] = field(default_factory=list)
 
 
 # -- pure statistics --------------------------------------------------------------------------
@@ -107,6 +122,10 @@ def end_class(run: RunFacts) -> str:
         match = _LIMIT.search(error)
         return match.group(1) if match else "unknown"
     if run.status == "failed":
+        failing = {s.name for s in run.stages if s.status == "failed"}
+        gave_up = [r for r in run.retries if r.then == "gave_up" and r.stage in failing]
+        if gave_up:  # every model of the chain failed: the model layer's error class says why
+            return f"model {gave_up[-1].error_class}"
         failed = next((s.error_type for s in run.stages if s.status == "failed" and s.error_type), None)
         if failed:
             return failed
@@ -125,12 +144,30 @@ def _usage_figures(runs: list[RunFacts]) -> dict[str, Any]:
     }
 
 
+def _cache_share(usages: list[Usage]) -> float | None:
+    """Cache reads as a share of input tokens (None without input tokens)."""
+    input_tokens = sum(u.input_tokens for u in usages)
+    return sum(u.cache_read_tokens for u in usages) / input_tokens if input_tokens else None
+
+
+def retry_counts(runs: list[RunFacts]) -> dict[str, dict[str, int]]:
+    """``{"retry": {error_class: n}, "fallback": {...}, "gave_up": {...}}`` over the runs' attempts."""
+    counts: dict[str, Counter[str]] = {then: Counter() for then in ("retry", "fallback", "gave_up")}
+    for run in runs:
+        for fact in run.retries:
+            counts.setdefault(fact.then, Counter())[fact.error_class] += 1
+    return {then: dict(sorted(c.items())) for then, c in counts.items()}
+
+
 def stage_stats(runs: list[RunFacts]) -> list[dict[str, Any]]:
-    """Per stage name: how often it ran and failed, its cost, tokens and duration."""
+    """Per stage name: how often it ran and failed, its cost, tokens, duration, retries and fallbacks."""
     by_name: dict[str, list[StageFacts]] = defaultdict(list)
+    tries: dict[str, Counter[str]] = defaultdict(Counter)
     for run in runs:
         for stage in run.stages:
             by_name[stage.name].append(stage)
+        for fact in run.retries:
+            tries[fact.stage][fact.then] += 1
     rows = []
     for name, stages in sorted(by_name.items()):
         failed = sum(1 for s in stages if s.status == "failed")
@@ -146,9 +183,33 @@ def stage_stats(runs: list[RunFacts]) -> list[dict[str, Any]]:
                 "cost": spread(costs),
                 "tokens": spread([float(s.usage.total_tokens) for s in stages]),
                 "duration": spread([s.duration for s in stages]),
+                "cache_read_share": _cache_share([s.usage for s in stages]),
+                "retries": tries[name]["retry"],
+                "fallbacks": tries[name]["fallback"],
             }
         )
     return rows
+
+
+def trend(runs: list[RunFacts], buckets: int = BUCKETS) -> dict[str, Any]:
+    """Cost per run and completion rate over time: the runs' span cut into ``buckets`` equal slices
+    (oldest first; a slice with no run is None), for the app's sparklines."""
+    if not runs:
+        return {"start": None, "step": 0.0, "cost": [], "completion": []}
+    start = min(r.created for r in runs)
+    span = max(r.created for r in runs) - start
+    count = buckets if span > 0 else 1
+    step = span / count if span > 0 else 0.0
+    slices: list[list[RunFacts]] = [[] for _ in range(count)]
+    for run in runs:
+        index = min(int((run.created - start) / step), count - 1) if step else 0
+        slices[index].append(run)
+    return {
+        "start": start,
+        "step": step,
+        "cost": [mean([r.usage.cost_usd for r in part]) for part in slices],
+        "completion": [mean([1.0 if r.status == "completed" else 0.0 for r in part]) for part in slices],
+    }
 
 
 def workflow_stats(name: str, runs: list[RunFacts]) -> dict[str, Any]:
@@ -164,9 +225,8 @@ def workflow_stats(name: str, runs: list[RunFacts]) -> dict[str, Any]:
     for run in done:
         if run.status != "completed":
             ended[run.status][end_class(run)] += 1
-    input_tokens = sum(r.usage.input_tokens for r in done)
-    cache_read = sum(r.usage.cache_read_tokens for r in done)
     stages = stage_stats(done)
+    tries = retry_counts(done)
     return {
         "workflow": name,
         "runs": len(done),
@@ -177,13 +237,17 @@ def workflow_stats(name: str, runs: list[RunFacts]) -> dict[str, Any]:
         "per_run": _usage_figures(done),
         "per_completed_run": _usage_figures(completed),
         "duration": spread([r.duration for r in done]),
-        "cache_read_share": cache_read / input_tokens if input_tokens else None,
+        "cache_read_share": _cache_share([r.usage for r in done]),
         "ended": {status: dict(counts) for status, counts in sorted(ended.items())},
+        "retries": tries["retry"],
+        "fallbacks": tries["fallback"],
+        "gave_up": tries["gave_up"],
         "stages": stages,
         "most_expensive": [
             s["stage"] for s in sorted(stages, key=lambda s: -s["cost_total"]) if s["cost_total"] > 0
         ][:TOP],
         "most_failing": [s["stage"] for s in sorted(stages, key=lambda s: -s["failed"]) if s["failed"]][:TOP],
+        "trend": trend(done),
     }
 
 
@@ -257,8 +321,9 @@ async def load_facts(
         usage = Usage(int(u[0]), int(u[1]), int(u[2]), int(u[3]), float(u[4]))
         runs[rid] = RunFacts(rid, wf, status, error, created, max(0.0, end - created), usage)
     kinds = ", ".join(f"'{k}'" for k in STAGE_STEP_KINDS)
-    for rid, kind, name, status, error_type, started, finished, *u in await journal.select(
-        "SELECT run_id, kind, name, status, json_extract(error, '$.type'), started, finished, "
+    names: dict[tuple[str, str], str] = {}
+    for rid, key, kind, name, status, error_type, started, finished, *u in await journal.select(
+        "SELECT run_id, key, kind, name, status, json_extract(error, '$.type'), started, finished, "
         f"{_usage_cols('usage')} FROM steps "
         f"WHERE kind IN ({kinds}) AND {_INTACT_STEP} AND run_id IN (SELECT id FROM runs WHERE {clause})",
         params,
@@ -267,7 +332,20 @@ async def load_facts(
         if run is not None:
             usage = Usage(int(u[0]), int(u[1]), int(u[2]), int(u[3]), float(u[4]))
             duration = max(0.0, (finished or started or 0.0) - (started or 0.0))
-            run.stages.append(StageFacts(name, kind, status, duration, usage, error_type))
+            run.stages.append(StageFacts(name, kind, status, duration, usage, error_type, key))
+            names[(rid, key)] = name
+    for rid, key, attempts in await journal.select(
+        "SELECT run_id, json_extract(payload, '$.key'), json_extract(payload, '$.event.attempts') "
+        "FROM events WHERE type = 'stage_event' AND payload LIKE '%\"kind\":\"model_retries\"%' "
+        f"AND run_id IN (SELECT id FROM runs WHERE {clause})",
+        params,
+    ):
+        run = runs.get(rid)
+        if run is None or not attempts:
+            continue
+        stage = names.get((rid, key)) or str(key).rpartition(":")[2]
+        for attempt in json.loads(attempts):
+            run.retries.append(RetryFact(stage, str(attempt.get("error_class")), str(attempt.get("then"))))
     for rid, name, value in await journal.select(
         "SELECT run_id, name, CAST(output AS REAL) FROM steps WHERE kind = 'score' AND status = 'completed' "
         f"AND run_id IN (SELECT id FROM runs WHERE {clause})",
@@ -323,6 +401,10 @@ def stats_lines(entries: list[dict[str, Any]]) -> list[str]:
         lines.append(f"  cache reads    {share} of input tokens")
         for status, counts in e["ended"].items():
             lines.append(f"  {status:<14} " + "; ".join(f"{k} ×{v}" for k, v in counts.items()))
+        for label in ("retries", "fallbacks", "gave_up"):
+            if e[label]:
+                name = "gave up" if label == "gave_up" else label
+                lines.append(f"  {name:<14} " + "; ".join(f"{k} ×{v}" for k, v in e[label].items()))
         if e["most_expensive"]:
             lines.append("  most expensive " + ", ".join(e["most_expensive"]))
         if e["most_failing"]:
@@ -331,5 +413,7 @@ def stats_lines(entries: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"    {s['stage']:<24} {s['runs']:>5}×  failed {s['failed']:>3}  "
                 f"cost {_money(s['cost_total'])}  p50 {_num(s['duration']['p50'], '{:.1f}s')}"
+                + (f"  retries {s['retries']}" if s["retries"] else "")
+                + (f"  fallbacks {s['fallbacks']}" if s["fallbacks"] else "")
             )
     return lines

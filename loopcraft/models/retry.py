@@ -7,7 +7,7 @@ import random
 from typing import Literal
 
 from loopcraft.config import RetryConfig
-from loopcraft.models.types import ErrorClass
+from loopcraft.models.types import Attempt, ErrorClass
 
 Decision = Literal["retry", "next_model", "stop"]
 
@@ -46,3 +46,16 @@ def backoff_delay(
     ceiling = min(config.base_delay * (2**retries_done), config.max_delay)
     jitter = (rng or random).uniform(0.5, 1.0)
     return ceiling * jitter
+
+
+def failed_outcomes(attempts: list[Attempt]) -> list[dict[str, str | None]]:
+    """Each failed attempt of one call with what followed it: ``retry`` (the same model again),
+    ``fallback`` (the next model of the chain) or ``gave_up`` (nothing: the call failed)."""
+    out: list[dict[str, str | None]] = []
+    for index, attempt in enumerate(attempts):
+        if attempt.ok:
+            continue
+        after = attempts[index + 1] if index + 1 < len(attempts) else None
+        then = "gave_up" if after is None else "retry" if after.model == attempt.model else "fallback"
+        out.append({"model": attempt.model, "error_class": attempt.error_class or "unknown", "then": then})
+    return out

@@ -701,6 +701,23 @@ class LoopcraftApp(App[None]):
             self._refresh_status()
         await self.show_info(f"permission mode: {self.chat.permission_mode}")
 
+    async def cmd_stats(self, cmd: commands.ParsedCommand) -> None:
+        from loopcraft.engine.stats import journal_stats, parse_age
+        from loopcraft.tui.stats_view import StatsScreen
+
+        workflow, since = cmd.arg(0), cmd.options.get("since")
+        age = parse_age(since) if since else None
+        engine = self.workflows.engine if self.workflows is not None else None
+        if engine is not None:
+            entries = await journal_stats(engine.journal, workflow=workflow, since=age)
+        else:
+            from loopcraft.engine.service import Engine
+
+            async with await Engine.open(self.root, self.config) as opened:
+                entries = await journal_stats(opened.journal, workflow=workflow, since=age)
+        title = f"stats: {workflow or 'every workflow'}" + (f", last {since}" if since else "")
+        await self.push_screen(StatsScreen(entries, title))
+
     async def cmd_triggers(self, cmd: commands.ParsedCommand) -> None:
         from loopcraft.triggers.commands import trigger_lines, trigger_rows
 

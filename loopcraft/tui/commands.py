@@ -74,6 +74,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     _one("theme", "NAME", "list themes, or switch to one (remembered)"),
     _bare("quit", "leave loopcraft"),
+    _spec(
+        "stats",
+        "/stats [WORKFLOW] [--since AGE]",
+        "run analytics per workflow with sparklines of cost and completion over time",
+        max_args=1,
+        options=("since",),
+    ),
     _bare("triggers", "list the repo's triggers: next fire, last event, last run"),
     _bare("inbox", "runs started by triggers: needing attention, or archived"),
     _bare("workflow list", "list the workflows you can run"),
@@ -216,7 +223,7 @@ def complete(text: str, dynamic: dict[str, list[str]] | None = None) -> list[str
     """Whole-line completions of ``text`` (a partial slash command), best first.
 
     ``dynamic`` offers values for arguments: keys ``"theme"``, ``"model"``, ``"workflow"``
-    (workflow names for run), ``"run"`` (run ids), ``"session"``, and ``"inputs:NAME"`` (the
+    (workflow names for run and stats), ``"run"`` (run ids), ``"session"``, and ``"inputs:NAME"`` (the
     inputs of workflow NAME, completed as ``key=`` after ``/workflow run NAME``).
     """
     if not text.startswith("/"):
@@ -248,6 +255,8 @@ def _argument_values(words: list[str], dynamic: dict[str, list[str]]) -> list[st
         return dynamic.get("session", [])
     if head == "help" and len(words) == 1:
         return sorted({s.name.split(" ")[0] for s in COMMANDS} | {"keys"})
+    if head == "stats" and len(words) == 1:
+        return dynamic.get("workflow", [])
     if head == "workflow" and len(words) == 2:
         sub = words[1].lower()
         if sub == "run":

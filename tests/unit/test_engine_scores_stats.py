@@ -132,7 +132,7 @@ async def test_stats_match_hand_computed_values(tmp_path: Path) -> None:
             1,
             10.0,
         )
-        assert worker["duration"]["p50"] == 2.5
+        assert worker["duration"]["p50"] == 2.5 and worker["cache_read_share"] == 0.0
         assert entry["most_expensive"] == ["worker"] and entry["most_failing"] == ["worker"]
         [all_time] = await journal_stats(journal)
         assert all_time["runs"] == 5  # the 30-day-old run counts without --since
@@ -180,3 +180,18 @@ def test_eval_cases_file_errors_name_the_line(tmp_path: Path) -> None:
     assert (second.name, second.inputs, second.check) == ("two", {"topic": "b"}, "true")
     with pytest.raises(EvalError, match="no cases file"):
         read_cases(tmp_path / "missing.jsonl")
+
+
+def test_trend_cuts_the_span_into_slices_oldest_first() -> None:
+    from loopcraft.engine.stats import RunFacts, trend
+    from loopcraft.models.types import Usage
+
+    def run(rid: str, created: float, status: str, cost: float) -> RunFacts:
+        return RunFacts(rid, "wf", status, None, created, 1.0, Usage(cost_usd=cost))
+
+    runs = [run("a", 0, "completed", 1.0), run("b", 10, "failed", 3.0), run("c", 40, "completed", 2.0)]
+    t = trend(runs, buckets=4)  # slices of 10 s: [0, 10) [10, 20) [20, 30) [30, 40]
+    assert (t["start"], t["step"]) == (0, 10.0)
+    assert t["cost"] == [1.0, 3.0, None, 2.0]
+    assert t["completion"] == [1.0, 0.0, None, 1.0]
+    assert trend([])["cost"] == [] and trend(runs[:1])["completion"] == [1.0]
