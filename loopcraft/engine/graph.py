@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loopcraft.engine.artifacts import RunFiles
-from loopcraft.engine.journal import Journal, StepRow
 from loopcraft.engine.names import node_name
-from loopcraft.engine.verify import CheckResult, parse_verdict
 from loopcraft.models.types import Usage
+
+if TYPE_CHECKING:  # the app's graph pane imports this module before its first frame: keep it light
+    from loopcraft.engine.artifacts import RunFiles
+    from loopcraft.engine.journal import Journal, StepRow
 
 # Step kinds that are stages (events, parent edges); chain is structure only (its children are the nodes).
 GRAPH_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt", "merge", "check"})
@@ -158,6 +159,8 @@ def _node_info(step: StepRow, load: Callable[[Any], Any]) -> dict[str, Any]:
     if step.kind == "workflow":
         return _result_info(output)
     if step.kind == "check":
+        from loopcraft.engine.verify import CheckResult
+
         try:
             check = CheckResult.model_validate(output)
         except ValueError:
@@ -191,6 +194,8 @@ def result_outcome(info: dict[str, Any]) -> str | None:
 def _verdict_info(structured: Any) -> dict[str, Any]:
     if not isinstance(structured, dict) or "approve" not in structured:
         return {}
+    from loopcraft.engine.verify import parse_verdict
+
     verdict, _ = parse_verdict(structured)
     if verdict is None:
         return {}
