@@ -193,6 +193,60 @@ async def memory(client: Any, length: int, calls: int) -> tuple[float, int, int]
     return retained / calls, held, _live_streams()
 
 
+FIRST_CALL_PROBE = """
+import asyncio, json, sys, time
+sys.path.insert(0, sys.argv[2])
+from bench.bench_models import _register, _request, history
+from loopcraft.config import Config
+from loopcraft.models.litellm_client import LiteLLMClient
+from loopcraft.models.litellm_loader import load_litellm, warm_litellm
+
+async def main():
+    _register()
+    litellm = load_litellm()
+    if sys.argv[1] == "warm":
+        warm_litellm(litellm)
+    started = time.perf_counter()
+    await LiteLLMClient(Config()).complete(_request(history(10)))
+    print(time.perf_counter() - started)
+
+asyncio.run(main())
+"""
+
+
+def first_call_ms(warm: bool, runs: int = 3) -> float:
+    """Median ms of the first call in a fresh process once litellm is imported: what litellm
+    still loads lazily on it, unless :func:`warm_litellm` (the headless preload) did it first."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", FIRST_CALL_PROBE, "warm" if warm else "cold", root],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        samples.append(float(out.stdout.split()[-1]) * 1000)
+    return statistics.median(samples)
+
+
+def parallel_ratio(runs: int = 3) -> tuple[float, float, float]:
+    """200 paced scripted stages at concurrency 50 (bench_engine's fan-out) through litellm: median
+    wall seconds, the ideal, and their ratio, after litellm is imported and warmed."""
+    from bench.bench_engine import _run, parallel_stages
+    from loopcraft.models.litellm_loader import load_litellm, warm_litellm
+
+    warm_litellm(load_litellm())
+    results = [_run(parallel_stages) for _ in range(runs)]
+    wall = statistics.median(r["wall_s"] for r in results)
+    ideal = results[0]["ideal_s"]
+    return wall, ideal, wall / ideal
+
+
 async def _run() -> None:
     from loopcraft.config import Config
     from loopcraft.models.litellm_client import LiteLLMClient
@@ -222,6 +276,16 @@ async def _run() -> None:
 
 def main() -> None:
     asyncio.run(_run())
+    cold, warm = first_call_ms(warm=False), first_call_ms(warm=True)
+    print(
+        f"first call once litellm is imported: {cold:.0f} ms; after warm_litellm (the headless "
+        f"preload does it in its thread): {warm:.0f} ms (median of 3 fresh processes)"
+    )
+    wall, ideal, ratio = parallel_ratio()
+    print(
+        f"200 parallel scripted stages at concurrency 50 through litellm: {wall:.2f} s against "
+        f"{ideal:.2f} s ideal = {ratio:.2f}x (target < 1.5x; median of 3)"
+    )
 
 
 if __name__ == "__main__":

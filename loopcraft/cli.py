@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from loopcraft.errors import LoopcraftError
 
@@ -38,6 +39,35 @@ def classify(argv: Sequence[str]) -> CommandLine:
     if len(args) == 1 and args[0].startswith("--model=") and not args[0].startswith("--model=-"):
         return CommandLine(True, args[0].removeprefix("--model="))
     return CommandLine(False)
+
+
+# Commands that call a model: litellm's import (seconds) starts before typer, config and the engine.
+_MODEL_COMMANDS = frozenset({"run", "resume", "fork", "eval", "serve"})
+_VALUED_GLOBALS = frozenset({"--model", "-m", "--log-level"})  # global options that take a value
+
+
+def needs_model(argv: Sequence[str], stdin_is_tty: bool = True) -> bool:
+    """True when ``argv`` runs a command that will call a model: ``run``, ``resume``, ``fork``,
+    ``eval``, ``serve``, and ``chat`` with ``-p`` or a prompt on stdin (``--help`` never does)."""
+    args = list(argv)
+    if any(a in ("--help", "-h") for a in args):
+        return False
+    command, index = None, 0
+    while index < len(args):
+        arg = args[index]
+        if arg in _VALUED_GLOBALS:
+            index += 2
+            continue
+        if not arg.startswith("-"):
+            command = arg
+            break
+        index += 1
+    if command in _MODEL_COMMANDS:
+        return True
+    if command != "chat":
+        return False
+    rest = args[index + 1 :]
+    return any(a in ("-p", "--prompt") or a.startswith("--prompt=") for a in rest) or not stdin_is_tty
 
 
 def open_app(model: str | None) -> None:
@@ -109,14 +139,53 @@ def run_command() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def entry() -> None:
+    """The ``loopcraft`` console script and ``python -m loopcraft``: :func:`main`, then exit
+    without the interpreter's teardown. Once litellm is loaded (thousands of modules), freeing
+    it all takes about a second after the command is done; non-daemon threads are joined and
+    exit handlers run first, as on a normal exit, so nothing but that teardown is skipped."""
+    try:
+        main()
+    except SystemExit as exc:
+        _exit_now(exc.code)
+    _exit_now(0)
+
+
+def _exit_now(code: object) -> NoReturn:
+    import atexit
+    import threading
+
+    shutdown = getattr(threading, "_shutdown", None)  # the interpreter's own join of non-daemon threads
+    if callable(shutdown):
+        shutdown()
+    atexit._run_exitfuncs()
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"), as the interpreter reports it
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (``| head``) or a closed stream
+            status = status or 1
+    os._exit(status)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """The command line: the app, or a headless command (see :func:`entry`)."""
     completing = "_LOOPCRAFT_COMPLETE" in os.environ  # the shell asks typer for completions
     line = CommandLine(False) if completing else classify(sys.argv[1:])
     try:
         if line.opens_app:
             open_app(line.model)
             return
+        if not completing and needs_model(sys.argv[1:], sys.stdin.isatty()):
+            from loopcraft.models.litellm_loader import preload_litellm
+
+            preload_litellm()
         run_command()
     except LoopcraftError as exc:  # the app's, or raised outside a command (e.g. in a callback)
         _exit_with(str(exc), exc.exit_code)

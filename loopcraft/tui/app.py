@@ -242,9 +242,9 @@ class LoopcraftApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="startup")
     def _load_litellm(self) -> None:
-        from loopcraft.models.litellm_loader import load_litellm
+        from loopcraft.models.litellm_loader import load_litellm, warm_litellm
 
-        load_litellm()
+        warm_litellm(load_litellm())  # the first answer then does not wait for litellm's lazy imports
         from loopcraft.tui import markdown  # noqa: F401  (markdown-it and pygments, for the first answer)
 
         self._freeze_heap()
