@@ -71,16 +71,20 @@ def needs_model(argv: Sequence[str], stdin_is_tty: bool = True) -> bool:
 
 
 def open_app(model: str | None) -> None:
-    """Load the configuration (with ``model`` as the command-line flag) and run the app.
+    """Run the app with ``model`` as the command-line flag. The first frame shows a preview of the
+    configuration (read without pydantic); the app validates it right after that frame, and a bad
+    one ends the app with its one ``error:`` line (``run_app`` raises it).
 
-    The imports before the first frame (Textual, pydantic) allocate a few hundred thousand
-    long-lived objects; the collector is off meanwhile, and they are frozen afterwards, as the
-    app's collection policy (``tui/gcpolicy.py``) would do first thing anyway."""
+    The imports before the first frame (Textual) allocate a few hundred thousand long-lived
+    objects; the collector is off meanwhile, and they are frozen afterwards, as the app's
+    collection policy (``tui/gcpolicy.py``) would do first thing anyway."""
     gc.disable()
     try:
-        from loopcraft.config import load_repo_config
+        from loopcraft.config_preview import preview_config
+        from loopcraft.paths import repo_root
 
-        root, config = load_repo_config(model)
+        root = repo_root()
+        preview = preview_config(root, model)
         if model:
             from loopcraft.models.spec import parse_model
 
@@ -93,7 +97,7 @@ def open_app(model: str | None) -> None:
     finally:
         gc.freeze()
         gc.enable()
-    run_app(root, config, model)
+    run_app(root, None, model, preview)
 
 
 NO_TERMINAL = (

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from textual.theme import Theme
 
-from loopcraft.config import user_config_path
 from loopcraft.errors import ConfigError
 from loopcraft.paths import builtin_dir, home_dir
 
@@ -69,6 +68,8 @@ def load_themes(dirs: list[Path] | None = None) -> ThemeSet:
 def remember_theme(name: str, path: Path | None = None) -> Path:
     """Write ``theme = "name"`` into the user config with tomlkit (every comment, key and
     layout kept, the name escaped), replacing the file atomically."""
+    from loopcraft.config import user_config_path  # pydantic: not before the first frame
+
     path = path or user_config_path()
     set_top_level(path, "theme", name)
     return path
