@@ -89,7 +89,13 @@ def open_app(model: str | None) -> None:
             from loopcraft.models.spec import parse_model
 
             parse_model(model)
-        require_terminal()
+        try:
+            require_terminal()
+        except LoopcraftError:  # no app to validate it after its first frame: a bad config is said first
+            from loopcraft.config import load_config
+
+            load_config(root, flags={"model": model})
+            raise
         from loopcraft.logs import resolve_level, setup_logging
 
         setup_logging(root, resolve_level(None))
