@@ -286,7 +286,7 @@ def main() -> None:
     paint, cli = first_paint()
     print(
         f"time to first paint: {paint * 1000:.0f} ms median of 5 (after one warm-up launch), from spawning `python -m loopcraft` "
-        f"(target < 500 ms; `import loopcraft.cli` alone takes {cli * 1000:.0f} ms)"
+        f"(target < 400 ms; `import loopcraft.cli` alone takes {cli * 1000:.0f} ms)"
     )
     latencies, still = keypress_latency()
     latencies.sort()

@@ -1,5 +1,5 @@
 """``python -m loopcraft``: same as the ``loopcraft`` console script."""
 
-from loopcraft.cli import main
+from loopcraft.cli import entry
 
-main()
+entry()

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from loopcraft.errors import LoopcraftError
 
@@ -40,22 +41,61 @@ def classify(argv: Sequence[str]) -> CommandLine:
     return CommandLine(False)
 
 
-def open_app(model: str | None) -> None:
-    """Load the configuration (with ``model`` as the command-line flag) and run the app.
+# Commands that call a model: litellm's import (seconds) starts before typer, config and the engine.
+_MODEL_COMMANDS = frozenset({"run", "resume", "fork", "eval", "serve"})
+_VALUED_GLOBALS = frozenset({"--model", "-m", "--log-level"})  # global options that take a value
 
-    The imports before the first frame (Textual, pydantic) allocate a few hundred thousand
-    long-lived objects; the collector is off meanwhile, and they are frozen afterwards, as the
-    app's collection policy (``tui/gcpolicy.py``) would do first thing anyway."""
+
+def needs_model(argv: Sequence[str], stdin_is_tty: bool = True) -> bool:
+    """True when ``argv`` runs a command that will call a model: ``run``, ``resume``, ``fork``,
+    ``eval``, ``serve``, and ``chat`` with ``-p`` or a prompt on stdin (``--help`` never does)."""
+    args = list(argv)
+    if any(a in ("--help", "-h") for a in args):
+        return False
+    command, index = None, 0
+    while index < len(args):
+        arg = args[index]
+        if arg in _VALUED_GLOBALS:
+            index += 2
+            continue
+        if not arg.startswith("-"):
+            command = arg
+            break
+        index += 1
+    if command in _MODEL_COMMANDS:
+        return True
+    if command != "chat":
+        return False
+    rest = args[index + 1 :]
+    return any(a in ("-p", "--prompt") or a.startswith("--prompt=") for a in rest) or not stdin_is_tty
+
+
+def open_app(model: str | None) -> None:
+    """Run the app with ``model`` as the command-line flag. The first frame shows a preview of the
+    configuration (read without pydantic); the app validates it right after that frame, and a bad
+    one ends the app with its one ``error:`` line (``run_app`` raises it).
+
+    The imports before the first frame (Textual) allocate a few hundred thousand long-lived
+    objects; the collector is off meanwhile, and they are frozen afterwards, as the app's
+    collection policy (``tui/gcpolicy.py``) would do first thing anyway."""
     gc.disable()
     try:
-        from loopcraft.config import load_repo_config
+        from loopcraft.config_preview import preview_config
+        from loopcraft.paths import repo_root
 
-        root, config = load_repo_config(model)
+        root = repo_root()
+        preview = preview_config(root, model)
         if model:
             from loopcraft.models.spec import parse_model
 
             parse_model(model)
-        require_terminal()
+        try:
+            require_terminal()
+        except LoopcraftError:  # no app to validate it after its first frame: a bad config is said first
+            from loopcraft.config import load_config
+
+            load_config(root, flags={"model": model})
+            raise
         from loopcraft.logs import resolve_level, setup_logging
 
         setup_logging(root, resolve_level(None))
@@ -63,7 +103,7 @@ def open_app(model: str | None) -> None:
     finally:
         gc.freeze()
         gc.enable()
-    run_app(root, config, model)
+    run_app(root, None, model, preview)
 
 
 NO_TERMINAL = (
@@ -119,14 +159,53 @@ def _filesystem_failure(exc: OSError) -> bool:
     return exc.filename is not None and exc.errno in places
 
 
+def entry() -> None:
+    """The ``loopcraft`` console script and ``python -m loopcraft``: :func:`main`, then exit
+    without the interpreter's teardown. Once litellm is loaded (thousands of modules), freeing
+    it all takes about a second after the command is done; non-daemon threads are joined and
+    exit handlers run first, as on a normal exit, so nothing but that teardown is skipped."""
+    try:
+        main()
+    except SystemExit as exc:
+        _exit_now(exc.code)
+    _exit_now(0)
+
+
+def _exit_now(code: object) -> NoReturn:
+    import atexit
+    import threading
+
+    shutdown = getattr(threading, "_shutdown", None)  # the interpreter's own join of non-daemon threads
+    if callable(shutdown):
+        shutdown()
+    atexit._run_exitfuncs()
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"), as the interpreter reports it
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (``| head``) or a closed stream
+            status = status or 1
+    os._exit(status)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """The command line: the app, or a headless command (see :func:`entry`)."""
     completing = "_LOOPCRAFT_COMPLETE" in os.environ  # the shell asks typer for completions
     line = CommandLine(False) if completing else classify(sys.argv[1:])
     try:
         if line.opens_app:
             open_app(line.model)
             return
+        if not completing and needs_model(sys.argv[1:], sys.stdin.isatty()):
+            from loopcraft.models.litellm_loader import preload_litellm
+
+            preload_litellm()
         run_command()
     except LoopcraftError as exc:  # the app's, or raised outside a command (e.g. in a callback)
         _exit_with(str(exc), exc.exit_code)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loopcraft.engine.artifacts import RunFiles
-from loopcraft.engine.journal import Journal, StepRow
 from loopcraft.engine.names import node_name
-from loopcraft.engine.verify import CheckResult, parse_verdict
-from loopcraft.models.types import Usage
+
+if TYPE_CHECKING:  # the app's graph pane imports this module before its first frame: keep it light
+    from loopcraft.engine.artifacts import RunFiles
+    from loopcraft.engine.journal import Journal, StepRow
+    from loopcraft.models.types import Usage
 
 # Step kinds that are stages (events, parent edges); chain is structure only (its children are the nodes).
 GRAPH_KINDS = frozenset({"task", "tool", "workflow", "stage", "prompt", "stage_prompt", "merge", "check"})
@@ -31,6 +32,13 @@ USAGE_KINDS = frozenset({"task", "stage_prompt"})
 KILLED_MESSAGE = "the run was killed"  # the error of every step a kill ended
 
 
+def _usage(recorded: dict[str, Any] | None = None) -> Usage:
+    """A :class:`Usage` (``recorded``: a step row's); models.types loads pydantic, so on first use."""
+    from loopcraft.models.types import Usage
+
+    return Usage.from_dict(recorded)
+
+
 @dataclass
 class GraphNode:
     key: str
@@ -41,7 +49,7 @@ class GraphNode:
     parents: list[str]
     started: float | None
     finished: float | None
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = field(default_factory=_usage)
     error: str | None = None
     children: list[GraphNode] = field(default_factory=list)
     # what the node's output says: a check's outcome, a reviewer's verdict, a parallel's branches
@@ -121,7 +129,7 @@ def build_graph(run_id: str, steps: list[StepRow], load_output: Callable[[Any], 
             list(step.parents),
             step.started,
             step.finished,
-            Usage.from_dict(step.usage),
+            _usage(step.usage),
             (step.error or {}).get("message") if step.error else None,
             grants=list(step.grants),
         )
@@ -158,6 +166,8 @@ def _node_info(step: StepRow, load: Callable[[Any], Any]) -> dict[str, Any]:
     if step.kind == "workflow":
         return _result_info(output)
     if step.kind == "check":
+        from loopcraft.engine.verify import CheckResult
+
         try:
             check = CheckResult.model_validate(output)
         except ValueError:
@@ -191,6 +201,8 @@ def result_outcome(info: dict[str, Any]) -> str | None:
 def _verdict_info(structured: Any) -> dict[str, Any]:
     if not isinstance(structured, dict) or "approve" not in structured:
         return {}
+    from loopcraft.engine.verify import parse_verdict
+
     verdict, _ = parse_verdict(structured)
     if verdict is None:
         return {}
@@ -306,7 +318,7 @@ def group_summary(members: list[Any]) -> str | None:
 
 def _descendant_usage(group: GraphNode) -> Usage:
     """What the stage steps anywhere under ``group`` spent (nested groups' own rows are not counted)."""
-    total = Usage()
+    total = _usage()
     stack = list(group.children)
     while stack:
         node = stack.pop()

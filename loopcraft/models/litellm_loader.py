@@ -2,7 +2,8 @@
 and litellm's own per-call cost pricing switched off (loopcraft prices usage in cost.py).
 
 Call :func:`load_litellm` inside functions, never at module import time, so that
-``import loopcraft`` stays fast and works without touching the network.
+``import loopcraft`` stays fast and works without touching the network. A command that will
+call a model starts the import at once in a background thread (:func:`preload_litellm`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from loopcraft.logs import quiet_litellm
 
 _loaded: Any = None
 _load_lock = threading.Lock()
+_preloading: threading.Thread | None = None
+_preload_lock = threading.Lock()  # not _load_lock: that one is held for the whole import
 
 
 def load_litellm() -> Any:
@@ -28,6 +31,61 @@ def load_litellm() -> Any:
             if _loaded is None:
                 _loaded = _import_and_configure()
     return _loaded
+
+
+def preload_litellm() -> None:
+    """Start importing litellm in a daemon thread, for a command that will call a model: the
+    import (seconds) overlaps config, journal and workflow loading. Idempotent; a failed import
+    is left for the first call to raise."""
+    global _preloading
+    with _preload_lock:
+        if _loaded is not None or _preloading is not None:
+            return
+        _preloading = threading.Thread(target=_preload, name="loopcraft-litellm-import", daemon=True)
+    _preloading.start()
+
+
+def _preload() -> None:
+    try:
+        warm_litellm(load_litellm())
+    except Exception:  # the call that needs litellm imports it again and reports the error
+        logging.getLogger(__name__).debug("background import of litellm failed", exc_info=True)
+
+
+# Modules litellm 1.106 imports on its first call, not at import (0.3 s together): the token
+# counter's default encoding, anyio's backend (stream assembly runs in a thread), file-id helpers,
+# the stream assembler's types.
+_FIRST_CALL_MODULES = (
+    "litellm.litellm_core_utils.default_encoding",
+    "anyio._backends._asyncio",
+    "litellm.proxy.openai_files_endpoints.common_utils",
+    "litellm.types.litellm_core_utils.streaming_chunk_builder_utils",
+    "litellm.llms.vertex_ai.vertex_ai_partner_models.anthropic.transformation",
+)
+
+
+def warm_litellm(litellm: Any) -> None:
+    """Do now, off the event loop, what litellm would do lazily on the first call: import
+    :data:`_FIRST_CALL_MODULES`, build its provider-config map, resolve a scripted model.
+    Best effort: a step that fails (another litellm version) is left to the first call."""
+    import importlib
+
+    for name in _FIRST_CALL_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            continue
+    steps = (
+        lambda: litellm.get_llm_provider(model="scripted/warm-up"),
+        lambda: litellm.utils.ProviderConfigManager.get_provider_chat_config(
+            model="warm-up", provider=litellm.LlmProviders.OPENAI_LIKE
+        ),
+    )
+    for step in steps:
+        try:
+            step()
+        except Exception:
+            continue
 
 
 def litellm_loaded() -> bool:
@@ -50,6 +108,9 @@ def _import_and_configure() -> Any:
     litellm.telemetry = False
     litellm.turn_off_message_logging = True
     litellm.drop_params = True
+    # Per-call work for logging loopcraft never reads (its usage and cost come from the stream):
+    litellm.disable_streaming_logging = True  # no success-logging job per streamed chunk
+    litellm.disable_end_user_cost_tracking = True  # no end-user id lookup in the logging payload
     quiet_litellm()  # never on the terminal; warnings into loopcraft's log file, when there is one
     _register_scripted(litellm)
     _skip_litellm_pricing()

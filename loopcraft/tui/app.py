@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from loopcraft.config import Config, load_config
+from loopcraft.config_preview import ConfigPreview
 from loopcraft.errors import LoopcraftError
 from loopcraft.paths import outside_git_note
 from loopcraft.trust import is_trusted, trust
@@ -38,6 +38,7 @@ from loopcraft.tui.trust_prompt import TrustScreen
 
 if TYPE_CHECKING:
     from loopcraft.agent.permissions import Answer, PermissionRequest
+    from loopcraft.config import Config
     from loopcraft.models.client import ModelClient
     from loopcraft.tui.workflows import WorkflowController
 
@@ -99,16 +100,21 @@ class LoopcraftApp(App[None]):
     def __init__(
         self,
         root: Path,
-        config: Config,
+        config: Config | None,
         model: str | None = None,
         *,
         client: ModelClient | None = None,
         background: bool = True,
         manage_gc: bool = False,
+        preview: ConfigPreview | None = None,
     ) -> None:
+        """``config`` None: the first frame uses ``preview`` (read without pydantic) and the
+        configuration is loaded and validated right after it (:meth:`_validate_config`)."""
         super().__init__()
         self.root = root
-        self.config = config
+        self.config: Config = config  # type: ignore[assignment]  # None only until the first frame
+        self.preview = preview or ConfigPreview()
+        self.startup_error: LoopcraftError | None = None  # a bad configuration, raised by run_app
         self.model_flag = model
         self.background = background
         self.first_paint_s: float | None = None
@@ -116,13 +122,15 @@ class LoopcraftApp(App[None]):
         self.theme_set = load_themes()
         for theme in self.theme_set.themes.values():
             self.register_theme(theme)
-        name = config.theme if config.theme in self.available_themes else "loopcraft-dark"
+        wanted = config.theme if config is not None else self.preview.theme
+        name = wanted if wanted in self.available_themes else "loopcraft-dark"
         if name in self.available_themes:
             self._start_with_theme(name)
+        configured_model = config.model if config is not None else self.preview.model
         self.chat = ChatSession(
             root,
-            config,
-            model or config.model or "scripted/demo",
+            config,  # type: ignore[arg-type]  # set with the validated one after the first frame
+            model or configured_model or "scripted/demo",
             on_event=self._on_agent_event,
             ask=self._ask_permission,
             client=client,
@@ -189,14 +197,15 @@ class LoopcraftApp(App[None]):
     def on_mount(self) -> None:
         for path, error in self.theme_set.errors:
             self.notify(f"theme file {path.name}: {error}", severity="warning")
-        self.status.update_info(model=self.chat.model, permission_mode=self.chat.permission_mode)
+        mode = self.chat.permission_mode if self.config is not None else self.preview.permission_mode
+        self.status.update_info(model=self.chat.model, permission_mode=mode)
         self.input.focus()
         self._run_jobs()
         if self.collector is not None:
             self.set_interval(0.5, self.collector.tick)
         self._spinner = self.set_interval(SPINNER_TICK_S, self._tick_spinner, pause=True)
         self.call_after_refresh(self._after_first_paint)
-        if self.config.serve:
+        if self.config is not None and self.config.serve:
             self._host_triggers()
         note = outside_git_note(self.root)
         if note is not None:  # said once: what will not work outside git
@@ -216,6 +225,8 @@ class LoopcraftApp(App[None]):
         if trusted:
             trust(self.root)
             try:
+                from loopcraft.config import load_config
+
                 self.config = load_config(self.root, flags={"model": self.model_flag})
             except LoopcraftError as exc:
                 self.notify(str(exc), severity="error")
@@ -234,17 +245,40 @@ class LoopcraftApp(App[None]):
     def _after_first_paint(self) -> None:
         self.first_paint_at = time.perf_counter()
         self.first_paint_s = self.first_paint_at - STARTED_AT
+        if self.config is None and not self._validate_config():
+            return
         if self.background:
             self._resolve_model()
             self._load_litellm()
             if not self._trust_pending:  # else after the answer: trusting changes what is imported
                 self._open_engine()
 
+    def _validate_config(self) -> bool:
+        """Load and validate the configuration the first frame previewed; a bad one ends the app
+        (:func:`run_app` raises it: one ``error:`` line, as before the app opens)."""
+        from loopcraft.config import load_config
+
+        try:
+            config = load_config(self.root, flags={"model": self.model_flag})
+        except LoopcraftError as exc:
+            self.startup_error = exc
+            self.exit(return_code=exc.exit_code)
+            return False
+        self.config = self.chat.config = config
+        if not self.chat.running and self.chat.agent is None:
+            self.chat.model = self.model_flag or config.model or "scripted/demo"
+        if config.theme != self.preview.theme and config.theme in self.available_themes:
+            self.theme = config.theme
+        self.status.update_info(model=self.chat.model, permission_mode=self.chat.permission_mode)
+        if config.serve:
+            self._host_triggers()
+        return True
+
     @work(thread=True, exit_on_error=False, group="startup")
     def _load_litellm(self) -> None:
-        from loopcraft.models.litellm_loader import load_litellm
+        from loopcraft.models.litellm_loader import load_litellm, warm_litellm
 
-        load_litellm()
+        warm_litellm(load_litellm())  # the first answer then does not wait for litellm's lazy imports
         from loopcraft.tui import markdown  # noqa: F401  (markdown-it and pygments, for the first answer)
 
         self._freeze_heap()
@@ -778,9 +812,12 @@ class LoopcraftApp(App[None]):
     cmd_workflow_promote = _workflow
 
 
-def run_app(root: Path, config: Config, model: str | None) -> None:
-    """Run the interactive app in ``root`` (the CLI calls this with no subcommand)."""
-    app = LoopcraftApp(root, config, model, manage_gc=True)
+def run_app(
+    root: Path, config: Config | None, model: str | None, preview: ConfigPreview | None = None
+) -> None:
+    """Run the interactive app in ``root`` (the CLI calls this with no subcommand); with ``config``
+    None it is validated after the first frame, and a bad one is raised here once the app ended."""
+    app = LoopcraftApp(root, config, model, manage_gc=True, preview=preview)
     if app.collector is not None:
         app.collector.install()
     try:
@@ -788,3 +825,5 @@ def run_app(root: Path, config: Config, model: str | None) -> None:
     finally:
         if app.collector is not None:
             app.collector.uninstall()
+    if app.startup_error is not None:
+        raise app.startup_error

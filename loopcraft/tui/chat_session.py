@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopcraft.config import Config
 from loopcraft.errors import LoopcraftError
 
 if TYPE_CHECKING:
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from loopcraft.agent.permissions import Answer, PermissionPolicy, PermissionRequest
     from loopcraft.agent.session import SessionInfo, SessionLog
     from loopcraft.agent.tools.base import Tool
+    from loopcraft.config import Config
     from loopcraft.models.client import ModelClient
     from loopcraft.models.types import Usage
 

@@ -11,12 +11,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomlkit
-import tomlkit.exceptions
 from textual.theme import Theme
 
-from loopcraft.agent.tools.fs import write_text_atomic
-from loopcraft.config import user_config_path
 from loopcraft.errors import ConfigError
 from loopcraft.paths import builtin_dir, home_dir
 
@@ -72,6 +68,8 @@ def load_themes(dirs: list[Path] | None = None) -> ThemeSet:
 def remember_theme(name: str, path: Path | None = None) -> Path:
     """Write ``theme = "name"`` into the user config with tomlkit (every comment, key and
     layout kept, the name escaped), replacing the file atomically."""
+    from loopcraft.config import user_config_path  # pydantic: not before the first frame
+
     path = path or user_config_path()
     set_top_level(path, "theme", name)
     return path
@@ -79,6 +77,11 @@ def remember_theme(name: str, path: Path | None = None) -> Path:
 
 def set_top_level(path: Path, key: str, value: str) -> None:
     """Set the top-level ``key`` of the TOML file at ``path`` (created if missing) to ``value``."""
+    import tomlkit  # tomlkit and the file tools (git, pathspec): loaded on a write, not at start-up
+    import tomlkit.exceptions
+
+    from loopcraft.agent.tools.fs import write_text_atomic
+
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     try:
         document = tomlkit.parse(text)
