@@ -197,11 +197,14 @@ class LiteLLMClient:
             "timeout": self.config.retry.request_timeout,
             "metadata": {"stage": request.stage},
         }
-        limit = request.max_tokens or fit_window(
+        fitted = fit_window(
             output_limit(spec, options.max_output_tokens),
             spec,
             sum(len(json.dumps(m, ensure_ascii=False)) for m in request.messages),
             options.context_window,
+        )
+        limit = (
+            min(request.max_tokens, fitted) if request.max_tokens and fitted else request.max_tokens or fitted
         )
         reasoning = reasoning_params(with_effort(spec, options.effort), limit)
         kwargs.update(reasoning)
