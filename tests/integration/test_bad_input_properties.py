@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 import sys
@@ -31,6 +32,15 @@ def documented_codes() -> set[int]:
 
 
 CODES = documented_codes()
+
+
+def _non_finite(text: str) -> bool:
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 FAST = settings(
     max_examples=60,
     deadline=None,
@@ -123,6 +133,8 @@ def test_generated_workflow_inputs(repo: Path, value: str) -> None:
     before = journal(repo)
     code, err = invoke(repo, "run", "typed", "-i", f"ratio={value}")
     check(code, err)
+    if _non_finite(value):
+        assert code == 2, value
     if code == 2:
         assert journal(repo) == before
 
@@ -159,6 +171,8 @@ def test_generated_config_values(repo: Path, key: tuple[str, str], value: str) -
         before = journal(repo)
         code, err = invoke(repo, "runs", "--limit", "1")
         check(code, err)
+        if value in ("inf", "-inf", "nan", "1e400", "true", "[]", "{}"):
+            assert code == 2, (key, value)
         if code == 2:  # refused: named, and nothing written
             assert str(config) in err and ".".join(key) in err, err
             assert journal(repo) == before

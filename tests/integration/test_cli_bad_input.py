@@ -4,8 +4,10 @@ this" exit code and a token budget smaller than one call. Real subprocesses, rea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +57,9 @@ def repo(git_repo: Path) -> Path:
 
 
 def completed_run(repo: Path) -> str:
-    runs = strict_json(lc("runs", "--json", cwd=repo, env=TRUST).stdout)
-    return str(runs[0]["id"])
+    """The fixture's run, read from the journal file itself."""
+    with contextlib.closing(sqlite3.connect(journal(repo))) as db:
+        return str(db.execute("SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()[0])
 
 
 # -- item 1: numbers -----------------------------------------------------------------------------
