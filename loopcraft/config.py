@@ -30,7 +30,19 @@ from pydantic import (
 )
 
 from loopcraft.errors import ConfigError, ModelSpecError
-from loopcraft.numbers import Count, Delay, Dollars, LeaseSeconds, Timeout, Tokens
+from loopcraft.numbers import (
+    Count,
+    Delay,
+    Dollars,
+    LeaseSeconds,
+    Timeout,
+    Tokens,
+    Whole0To20,
+    Whole1To1000,
+    Whole1To10000,
+    Whole2To1000,
+    Whole101To100000000,
+)
 from loopcraft.paths import home_dir, repo_root, state_dir
 from loopcraft.trust import is_trusted, limit_untrusted
 
@@ -107,7 +119,7 @@ class ModelOptions(_Strict):
 
 
 class RetryConfig(_Strict):
-    max_retries: int = Field(default=3, ge=0, le=20)
+    max_retries: Whole0To20 = 3
     base_delay: Delay = 1.0
     max_delay: Delay = 60.0
     request_timeout: Timeout = 600.0
@@ -141,12 +153,12 @@ class AgentConfig(_Strict):
     wall_time: Timeout = 3600.0
     max_tokens: Tokens | None = None
     max_dollars: Dollars | None = None
-    repeat_limit: int = Field(default=3, ge=2)
-    max_malformed: int = Field(default=3, ge=1)
+    repeat_limit: Whole2To1000 = 3
+    max_malformed: Whole1To1000 = 3
     compaction_threshold: float = Field(default=0.8, gt=0, le=1, allow_inf_nan=False)
-    keep_recent_turns: int = Field(default=4, ge=1)
+    keep_recent_turns: Whole1To10000 = 4
     bash_timeout: Timeout = 120.0
-    max_tool_output: int = Field(default=30_000, gt=100, le=100_000_000)
+    max_tool_output: Whole101To100000000 = 30_000
     permission_mode: PermissionMode = "default"
     permissions: list[PermissionRule] = Field(default_factory=list)
     # extra regexes on top of the built-in parsed-command checks (which can't be switched off)
@@ -213,14 +225,14 @@ class McpConfig(_Strict):
 
 class EngineConfig(_Strict):
     max_output: Count = 20_000
-    max_depth: int = Field(default=8, gt=0, le=1000)
+    max_depth: Whole1To1000 = 8
     lease_seconds: LeaseSeconds = 10.0
     heartbeat_seconds: LeaseSeconds = 2.0
     poll_seconds: LeaseSeconds = 0.1
-    default_concurrency: int = Field(default=8, gt=0, le=10_000)
+    default_concurrency: Whole1To10000 = 8
     # ceiling of a dynamic run's budget (tokens, dollars, seconds)
     dynamic_budget: Annotated[dict[str, float], AfterValidator(_budget_value)] | None = None
-    max_dynamic_stages: int = Field(default=16, gt=0, le=10_000)  # per workflow-tool call
+    max_dynamic_stages: Whole1To10000 = 16  # per workflow-tool call
 
     @field_validator("heartbeat_seconds")
     @classmethod
