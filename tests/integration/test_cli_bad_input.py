@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import make_git_repo
 from tests.integration.test_cli_basics import lc
 
 TYPED = """
@@ -46,9 +47,11 @@ def strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.fixture
-def repo(git_repo: Path) -> Path:
-    """A repository with the ``typed`` workflow and one completed run of it (so the journal exists)."""
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository with the ``typed`` workflow and one completed run of it (so the journal exists);
+    shared by the module's tests, none of which may change it."""
+    git_repo = make_git_repo(tmp_path_factory.mktemp("bad-input") / "repo")
     (git_repo / ".loopcraft" / "workflows").mkdir(parents=True)
     (git_repo / ".loopcraft" / "workflows" / "typed.py").write_text(TYPED)
     out = lc("run", "typed", "-i", "ratio=0.25", "-i", "loose=nan", cwd=git_repo, env=TRUST)
