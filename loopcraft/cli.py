@@ -138,6 +138,9 @@ def run_command() -> None:
 
     try:
         code = app(standalone_mode=False, prog_name="loopcraft")
+    except click.NoArgsIsHelpError as exc:  # a command group given no command: name what is missing
+        where = exc.ctx.command_path if exc.ctx is not None else "loopcraft"
+        _exit_with(f"missing command: {where} COMMAND; see {where} --help", 2)
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "loopcraft"
         message = " ".join(exc.format_message().split()).replace("Value error, ", "")

@@ -39,6 +39,7 @@ app = typer.Typer(
 )
 
 T = TypeVar("T")
+MAX_LIMIT = 1_000_000  # the most rows a listing's --limit may ask for
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -305,7 +306,7 @@ def resume_cmd(
 @friendly
 def runs_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    limit: int = typer.Option(50, "--limit", "-n", help="How many recent runs."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, max=MAX_LIMIT, help="How many recent runs."),
     workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only runs of this workflow."),
     status: str | None = typer.Option(None, "--status", help="Only runs in this state (e.g. failed)."),
     since: str | None = typer.Option(
@@ -516,7 +517,8 @@ def triggers_cmd(as_json: bool = _JSON_OPT) -> None:
 @app.command("events")
 @friendly
 def events_cmd(
-    as_json: bool = _JSON_OPT, limit: int = typer.Option(50, "--limit", "-n", help="How many recent events.")
+    as_json: bool = _JSON_OPT,
+    limit: int = typer.Option(50, "--limit", "-n", min=1, max=MAX_LIMIT, help="How many recent events."),
 ) -> None:
     """List recent events and what each became (runs, or skips with their reason)."""
     from loopcraft.paths import repo_root
@@ -654,8 +656,8 @@ def eval_cmd(
     cases: Path = typer.Option(
         ..., "--cases", help='JSONL: one case per line, {"inputs": {…}, "check": "cmd"}.'
     ),
-    repeat: int = typer.Option(1, "--repeat", "-k", help="Runs per case."),
-    concurrency: int = typer.Option(1, "--concurrency", "-c", help="Runs at once."),
+    repeat: int = typer.Option(1, "--repeat", "-k", min=1, max=1000, help="Runs per case."),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=64, help="Runs at once."),
     model: str | None = typer.Option(None, "--model", "-m", help="Default model for the runs' stages."),
     baseline: str | None = typer.Option(None, "--baseline", help="A previous eval id to compare with."),
     as_json: bool = _JSON_OPT,
@@ -718,7 +720,9 @@ def chat_cmd(
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON object: answer, session, usage, runs."
     ),
-    max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="At most N model turns."),
+    max_turns: int | None = typer.Option(
+        None, "--max-turns", min=1, max=1_000_000, help="At most N model turns."
+    ),
 ) -> None:
     """Talk to the agent: with -p (or a prompt on stdin) run it to completion and print the answer
     (exit 0 completed, 1 failed, 6 budget_exceeded, 7 interrupted); without, open the app."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,11 +24,25 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from loopcraft.errors import ConfigError, ModelSpecError
+from loopcraft.numbers import (
+    Count,
+    Delay,
+    Dollars,
+    LeaseSeconds,
+    Timeout,
+    Tokens,
+    Whole0To20,
+    Whole1To1000,
+    Whole1To10000,
+    Whole2To1000,
+    Whole101To100000000,
+)
 from loopcraft.paths import home_dir, repo_root, state_dir
 from loopcraft.trust import is_trusted, limit_untrusted
 
@@ -64,6 +79,17 @@ def _valid_regex(text: str) -> str:
 
 
 Regex = Annotated[str, AfterValidator(_valid_regex)]
+
+
+def _budget_value(value: dict[str, float]) -> dict[str, float]:
+    from loopcraft.engine.budgets import BudgetError, check_budget
+
+    try:
+        return check_budget(value) or {}
+    except BudgetError as exc:
+        raise ValueError(str(exc)) from None
+
+
 SandboxMode = Literal["workspace-write", "read-only", "off"]
 
 
@@ -76,12 +102,12 @@ class ModelOptions(_Strict):
 
     api_base: str | None = None
     api_key_env: str | None = None
-    context_window: int | None = Field(default=None, gt=0)
-    max_output_tokens: int | None = Field(default=None, gt=0)
-    input_cost_per_mtok: float | None = Field(default=None, ge=0)
-    output_cost_per_mtok: float | None = Field(default=None, ge=0)
-    cache_read_cost_per_mtok: float | None = Field(default=None, ge=0)
-    cache_write_cost_per_mtok: float | None = Field(default=None, ge=0)
+    context_window: Tokens | None = None
+    max_output_tokens: Tokens | None = None
+    input_cost_per_mtok: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    output_cost_per_mtok: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    cache_read_cost_per_mtok: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    cache_write_cost_per_mtok: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
     script: str | None = None  # scripted models: path of the script file
     # The effort when the model string gives none (``provider/model:effort`` wins).
     effort: Literal["off", "minimal", "low", "medium", "high", "max"] | None = None
@@ -93,10 +119,18 @@ class ModelOptions(_Strict):
 
 
 class RetryConfig(_Strict):
-    max_retries: int = Field(default=3, ge=0, le=20)
-    base_delay: float = Field(default=1.0, ge=0)
-    max_delay: float = Field(default=60.0, ge=0)
-    request_timeout: float = Field(default=600.0, gt=0)
+    max_retries: Whole0To20 = 3
+    base_delay: Delay = 1.0
+    max_delay: Delay = 60.0
+    request_timeout: Timeout = 600.0
+
+    @field_validator("max_delay")
+    @classmethod
+    def _delays_ordered(cls, value: float, info: ValidationInfo) -> float:
+        base = info.data.get("base_delay")
+        if base is not None and value < base:
+            raise ValueError(f"must be at least retry.base_delay ({base:g}), got {value:g}")
+        return value
 
 
 class PermissionRule(_Strict):
@@ -114,17 +148,17 @@ class ShellEnvConfig(_Strict):
 
 
 class AgentConfig(_Strict):
-    max_turns: int = Field(default=100, gt=0)
-    max_tool_calls: int = Field(default=500, gt=0)
-    wall_time: float = Field(default=3600.0, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_dollars: float | None = Field(default=None, gt=0)
-    repeat_limit: int = Field(default=3, ge=2)
-    max_malformed: int = Field(default=3, ge=1)
-    compaction_threshold: float = Field(default=0.8, gt=0, le=1)
-    keep_recent_turns: int = Field(default=4, ge=1)
-    bash_timeout: float = Field(default=120.0, gt=0)
-    max_tool_output: int = Field(default=30_000, gt=100)
+    max_turns: Count = 100
+    max_tool_calls: Count = 500
+    wall_time: Timeout = 3600.0
+    max_tokens: Tokens | None = None
+    max_dollars: Dollars | None = None
+    repeat_limit: Whole2To1000 = 3
+    max_malformed: Whole1To1000 = 3
+    compaction_threshold: float = Field(default=0.8, gt=0, le=1, allow_inf_nan=False)
+    keep_recent_turns: Whole1To10000 = 4
+    bash_timeout: Timeout = 120.0
+    max_tool_output: Whole101To100000000 = 30_000
     permission_mode: PermissionMode = "default"
     permissions: list[PermissionRule] = Field(default_factory=list)
     # extra regexes on top of the built-in parsed-command checks (which can't be switched off)
@@ -160,7 +194,7 @@ class McpServerConfig(_Strict):
     headers_env: dict[str, str] = Field(default_factory=dict)  # HTTP header -> variable holding its value
     enabled: bool = True
     tools: list[str] | None = None  # the server's tools to use (globs); None: all
-    timeout: float = Field(default=60.0, gt=0)  # seconds per call; start-up waits at least 30
+    timeout: Timeout = 60.0  # seconds per call; start-up waits at least 30
 
     @field_validator("headers_env")
     @classmethod
@@ -190,16 +224,26 @@ class McpConfig(_Strict):
 
 
 class EngineConfig(_Strict):
-    max_output: int = Field(default=20_000, gt=0)
-    max_depth: int = Field(default=8, gt=0)
-    lease_seconds: float = Field(default=10.0, gt=0)
-    heartbeat_seconds: float = Field(default=2.0, gt=0)
-    poll_seconds: float = Field(default=0.1, gt=0)
-    default_concurrency: int = Field(default=8, gt=0)
-    dynamic_budget: dict[str, float] | None = (
-        None  # ceiling of a dynamic run's budget (tokens, dollars, seconds)
-    )
-    max_dynamic_stages: int = Field(default=16, gt=0)  # stages one workflow-tool call may start
+    max_output: Count = 20_000
+    max_depth: Whole1To1000 = 8
+    lease_seconds: LeaseSeconds = 10.0
+    heartbeat_seconds: LeaseSeconds = 2.0
+    poll_seconds: LeaseSeconds = 0.1
+    default_concurrency: Whole1To10000 = 8
+    # ceiling of a dynamic run's budget (tokens, dollars, seconds)
+    dynamic_budget: Annotated[dict[str, float], AfterValidator(_budget_value)] | None = None
+    max_dynamic_stages: Whole1To10000 = 16  # per workflow-tool call
+
+    @field_validator("heartbeat_seconds")
+    @classmethod
+    def _beat_within_lease(cls, value: float, info: ValidationInfo) -> float:
+        lease = info.data.get("lease_seconds")
+        if lease is not None and value > lease / 2:
+            raise ValueError(
+                f"must be at most half of engine.lease_seconds ({lease:g}), got {value:g}: "
+                "a lease must be renewed before it runs out"
+            )
+        return value
 
 
 class Config(_Strict):
@@ -265,14 +309,59 @@ def repo_config_path(root: Path | None = None) -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
+    """The TOML table in ``path`` ({} when there is none); a file that is there but can't be used
+    (a directory, unreadable, a broken link, not UTF-8, bad TOML, a NUL in a value) is a
+    :class:`ConfigError` naming it."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        if path.is_symlink():
+            raise ConfigError(
+                f"config error: {path}: is a broken link (to {os.readlink(path)}); fix or remove it"
+            ) from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"config error: {path}: cannot be read ({exc.strerror}); fix or remove it") from exc
+    if stat.S_ISDIR(mode):
+        raise ConfigError(
+            f"config error: {path}: is a directory, not a file; remove it or make it a TOML file"
+        )
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"config error: {path}: is not a regular file; make it a TOML file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config error: {path}: is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"config error: {path}: cannot be read ({exc.strerror}); fix or remove it") from exc
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config error: {path}: not valid TOML ({exc}); fix the file's syntax") from exc
-    except OSError as exc:
-        raise ConfigError(f"config error: {path}: cannot be read ({exc.strerror})") from exc
+    nul = _nul_key(data)
+    if nul is not None:
+        nul = nul.replace("\0", "\\0")
+        raise ConfigError(f"config error: {path}: {nul}: contains a NUL character (\\u0000); remove it")
+    return data
+
+
+def _nul_key(value: Any, key: str = "") -> str | None:
+    """The key (``agent.allow_paths[0]``) of the first string holding a NUL character, if any."""
+    if isinstance(value, str):
+        return (key or "(top level)") if "\0" in value else None
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        items = [(f"{key}.{k}" if key else str(k), v) for k, v in value.items()]
+        items += [(f"{key}.{k}" if key else str(k), k) for k in value]  # a NUL in a key, too
+    elif isinstance(value, list):
+        items = [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+    for sub, item in items:
+        found = _nul_key(item, sub)
+        if found is not None:
+            return found
+    return None
 
 
 def _env_layers(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
@@ -353,7 +442,9 @@ def load_config(
         key = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc).lstrip(".") or "(top level)"
         source = _source_of(loc, origin)
         problem = (
-            "unknown key; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
+            "unknown key; remove it or check its spelling"
+            if err["type"] == "extra_forbidden"
+            else err["msg"].removeprefix("Value error, ")
         )
         raise ConfigError(f"config error: {source}: {key}: {problem}") from exc
     _check_model_strings(config, origin)

@@ -544,8 +544,10 @@ def _print_transcript(
     if as_json:
         _dump(entries)
     elif raw:
+        from loopcraft.jsonout import strict
+
         for entry in entries:
-            print(json.dumps(entry, default=str))
+            print(json.dumps(strict(entry), default=str, allow_nan=False))
     else:
         from loopcraft.transcript_view import transcript_lines
 

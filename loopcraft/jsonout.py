@@ -4,11 +4,16 @@ instead of epoch seconds, durations in seconds (``elapsed``), money in US dollar
 
 Times are found by key (:data:`TIME_KEYS`); what a workflow or a person wrote (a run's
 ``inputs`` and ``output``, an ``answer``, a prompt's ``default`` and ``options``, structured
-stage output) is passed through untouched, whatever its keys are."""
+stage output) is passed through untouched, whatever its keys are.
+
+The text is strict JSON: a NaN or an infinity (a workflow input that allows them, a damaged
+journal cell) is written as ``null``, as JavaScript's ``JSON.stringify`` does, never as bare
+``NaN``/``Infinity``."""
 
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +57,17 @@ def _field(key: Any, value: Any) -> Any:
     return to_json(value)
 
 
-def dumps(data: Any) -> str:
-    """The JSON text of ``data`` under the convention (indented, one document)."""
-    return json.dumps(to_json(data), indent=2, default=str)
+def strict(data: Any) -> Any:
+    """``data`` with every NaN or infinity (however deep) as None."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict(item) for item in data]
+    return data
+
+
+def dumps(data: Any, *, indent: int | None = 2) -> str:
+    """The JSON text of ``data`` under the convention (indented, one document; strict JSON)."""
+    return json.dumps(strict(to_json(data)), indent=indent, default=str, allow_nan=False)

@@ -84,9 +84,20 @@ class Budget:
             return f"wall_time={lim.wall_time:g}s"
         return None
 
+    def tokens_left(self) -> int | None:
+        """Tokens still allowed (None: no token limit); never below 0."""
+        lim = self.limits.max_tokens
+        return None if lim is None else max(0, lim - self.usage.total_tokens)
+
     def tool_calls_left(self) -> bool:
         lim = self.limits.max_tool_calls
         return lim is None or self.tool_calls < lim
+
+
+def tokens_left(budgets: list[Budget]) -> int | None:
+    """The fewest tokens any of ``budgets`` still allows (None: none limits tokens)."""
+    left = [n for n in (b.tokens_left() for b in budgets) if n is not None]
+    return min(left) if left else None
 
 
 def first_exceeded(budgets: list[Budget], *, counts: bool = True) -> str | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from loopcraft.agent import prompts
-from loopcraft.agent.budget import Budget, Limits, first_exceeded
+from loopcraft.agent.budget import Budget, Limits, first_exceeded, tokens_left
 from loopcraft.agent.compaction import Compactor, message_chars
 from loopcraft.agent.containment import run_contained
 from loopcraft.agent.events import (
@@ -401,8 +401,16 @@ class Agent:
             stage=self.stage,
             response_format=self.response_format,
             overflow=overflow,
+            max_tokens=self._output_cap(),
         )
         return await self._cancellable(self.client.complete(request, on_delta), self._model_tasks)
+
+    def _output_cap(self) -> int | None:
+        """The call's ``max_tokens``: what the token budgets (the agent's, the run's) have left,
+        so a budget smaller than one call is not overshot by the reply (None: no token limit;
+        a budget already spent, e.g. the wrap-up turn, leaves the model's own limit)."""
+        left = tokens_left(self._budgets())
+        return left if left else None
 
     async def _wrap_up(self, limit: str) -> Stop:
         """One last turn without tools, then stop as ``budget_exceeded``."""

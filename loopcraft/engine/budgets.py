@@ -20,6 +20,7 @@ from typing import Any
 from loopcraft.agent.budget import Budget, Limits
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.types import Usage
+from loopcraft.numbers import BUDGET_BOUNDS
 
 BUDGET_KEYS = ("tokens", "dollars", "seconds", "stages")
 
@@ -28,29 +29,59 @@ class BudgetError(LoopcraftError):
     """A budget given on the command line or in code is malformed."""
 
 
-def parse_budget(text: str) -> dict[str, float]:
-    """``tokens=50000,dollars=2,seconds=600,stages=20`` as a dict; raises :class:`BudgetError`."""
-    out: dict[str, float] = {}
+def parse_budget(text: str, source: str = "--budget") -> dict[str, float]:
+    """``tokens=50000,dollars=2,seconds=600,stages=20`` as a dict; raises :class:`BudgetError`
+    (naming ``source``) for an unknown or repeated key or a value out of bounds."""
+    pairs: list[tuple[str, str]] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or key not in BUDGET_KEYS:
-            raise BudgetError(f"bad budget {part!r}: use key=value with keys {', '.join(BUDGET_KEYS)}")
+            raise BudgetError(f"bad {source} {part!r}: use key=value with keys {', '.join(BUDGET_KEYS)}")
+        pairs.append((key, value.strip()))
+    return _checked(pairs, source)
+
+
+def _checked(pairs: list[tuple[str, Any]], source: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in pairs:
+        if key not in BUDGET_BOUNDS:
+            raise BudgetError(f"bad {source} {key}={_text(value)}: unknown key; use {', '.join(BUDGET_KEYS)}")
+        if key in out:
+            raise BudgetError(f"bad {source}: {key} is given twice; give each limit once")
+        bound = BUDGET_BOUNDS[key]
         try:
-            number = float(value)
+            out[key] = bound.check(value)
         except ValueError:
-            raise BudgetError(f"bad budget {part!r}: {value.strip()!r} is not a number") from None
-        if number <= 0:
-            raise BudgetError(f"bad budget {part!r}: the limit must be positive")
-        out[key] = number
+            raise BudgetError(f"bad {source} {key}={_text(value)}: must be {bound.allowed()}") from None
     return out
 
 
-def check_budget(budget: dict[str, Any] | None) -> dict[str, float] | None:
-    """A budget dict from code, validated (unknown keys and non-positive limits rejected)."""
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_budget(budget: dict[str, Any] | None, source: str = "budget") -> dict[str, float] | None:
+    """A budget dict from code, validated (unknown keys and out-of-bounds limits rejected)."""
     if not budget:
         return None
-    return parse_budget(",".join(f"{k}={v}" for k, v in budget.items()))
+    if not isinstance(budget, dict):
+        raise BudgetError(
+            f"bad {source}: give a dict of {', '.join(BUDGET_KEYS)}, got {type(budget).__name__}"
+        )
+    return _checked([(str(k), v) for k, v in budget.items()], source)
+
+
+_AS_RUN_KEYS = {"max_tokens=": "tokens=", "max_dollars=": "dollars=", "wall_time=": "seconds="}
+
+
+def as_budget_key(limit: str) -> str:
+    """An agent limit's text (``max_tokens=10``) in ``--budget`` terms (``tokens=10``)."""
+    for agent_key, run_key in _AS_RUN_KEYS.items():
+        if limit.startswith(agent_key):
+            return run_key + limit.removeprefix(agent_key).removesuffix("s" if run_key == "seconds=" else "")
+    return limit
 
 
 class RunBudget(Budget):

@@ -41,7 +41,16 @@ BUDGET_RAISED = "The budget was raised: continue the task where you left off."
 
 
 class ControlError(LoopcraftError):
-    """A control command that cannot apply (finished run, stage not running, …); nothing changed."""
+    """A control command that cannot apply (bad input: an empty message, an unknown command); nothing
+    changed."""
+
+
+class RunStateError(ControlError):
+    """The run is not in a state for this (finished, not running, a gate already answered, in use
+    by a live process): answer, kill, pause, steer, follow-up, interrupt, resume and rm all say so
+    with this exit code, and nothing changed."""
+
+    exit_code = 10
 
 
 class RunKilled(BaseException):

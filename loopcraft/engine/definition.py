@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from loopcraft.errors import LoopcraftError
 
@@ -38,6 +40,27 @@ def _first_error(exc: ValidationError) -> str:
     if err["type"] == "missing":
         return f"missing input {loc!r}"
     return f"input {loc!r}: {err['msg']}" if loc else err["msg"]
+
+
+def _no_constant(name: str) -> Any:
+    """JSON's non-standard ``NaN``/``Infinity`` are not numbers here (they stay text)."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether ``value`` is, or holds, a NaN or an infinity."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+def _allows_non_finite(info: FieldInfo) -> bool:
+    """Whether a field's annotation allows NaN and infinity (``Field(allow_inf_nan=True)``)."""
+    return any(getattr(meta, "allow_inf_nan", None) is True for meta in info.metadata)
 
 
 @dataclass
@@ -68,6 +91,12 @@ class Workflow:
             raise InputError(
                 f"bad input for workflow {self.name!r}: {_first_error(exc)} (inputs: {expected})"
             ) from exc
+        for name, value in model.model_dump().items():
+            if _non_finite(value) and not _allows_non_finite(self.input_model.model_fields[name]):
+                raise InputError(
+                    f"bad input for workflow {self.name!r}: input {name!r}: NaN and infinity are not "
+                    "allowed (annotate it `Annotated[float, Field(allow_inf_nan=True)]` to allow them)"
+                )
         return model.model_dump(mode="json")
 
     def coerce_cli_inputs(self, raw: dict[str, str]) -> dict[str, Any]:
@@ -78,7 +107,7 @@ class Workflow:
             wants_str = info is not None and info.annotation is str
             if not wants_str and isinstance(value, str):
                 try:
-                    out[key] = json.loads(value)
+                    out[key] = json.loads(value, parse_constant=_no_constant)
                     continue
                 except ValueError:
                     pass
@@ -127,7 +156,7 @@ def _build(
         fields[param.name] = (annotation, default)
     wf_name = name or fn.__name__.replace("_", "-")
     input_model = create_model(  # type: ignore[call-overload]
-        f"{fn.__name__}_inputs", __config__=ConfigDict(extra="forbid"), **fields
+        f"{fn.__name__}_inputs", __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields
     )
     output_type = hints.get("return", Any)
     doc = description or (inspect.getdoc(fn) or "").split("\n", 1)[0]

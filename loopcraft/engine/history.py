@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 
 from loopcraft.engine import worktrees
+from loopcraft.engine.control import RunStateError
 from loopcraft.engine.journal import RunRow
 from loopcraft.engine.leases import held
 from loopcraft.engine.service import Engine
 from loopcraft.engine.stats import parse_age
-from loopcraft.errors import LoopcraftError
 from loopcraft.paths import state_dir
 
 LIVE_STATES = frozenset({"pending", "running", "awaiting_input", "paused"})
@@ -27,10 +27,8 @@ NOT_COMPLETED = frozenset(
 )
 
 
-class RunInUse(LoopcraftError):
+class RunInUse(RunStateError):
     """The run is being run by a live process: it cannot be removed."""
-
-    exit_code = 10
 
 
 @dataclass

@@ -464,12 +464,13 @@ class Journal:
 
     async def find_runs(self, handle: str, limit: int = 6) -> list[RunRow]:
         """Runs whose id starts with ``handle`` or whose short handle (the id's random suffix) is
-        ``handle``, newest first, at most ``limit``."""
-        pattern = handle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        ``handle``, newest first, at most ``limit``. Matched literally and case-sensitively (no
+        ``LIKE``: its ``_``/``%`` are wildcards and it ignores case)."""
+        suffix = "-" + handle
         rows = await self._fetch(
-            f"SELECT {_RUN_COLS} FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' "
+            f"SELECT {_RUN_COLS} FROM runs WHERE substr(id, 1, ?) = ? OR substr(id, -?) = ? "
             "ORDER BY created DESC LIMIT ?",
-            (pattern + "%", "%-" + pattern, limit),
+            (len(handle), handle, len(suffix), suffix, limit),
         )
         return [_run_row(r) for r in rows]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from loopcraft.config import Config
 from loopcraft.engine import worktrees
-from loopcraft.engine.budgets import check_budget, merge_budget
-from loopcraft.engine.control import BUDGET_RAISED, ControlError, find_stage, post
+from loopcraft.engine.budgets import BudgetError, check_budget, merge_budget
+from loopcraft.engine.control import BUDGET_RAISED, ControlError, RunStateError, find_stage, post
 from loopcraft.engine.definition import Workflow
 from loopcraft.engine.discovery import WorkflowCatalog, discover
 from loopcraft.engine.events import EventBus, PromptAnswered
@@ -238,12 +238,14 @@ class Engine:
         ``budget`` raises the run's limits (a ``budget_exceeded`` run continues with it)."""
         row = await self._row(run_id)
         if row.status == "completed":
-            return self._info(row)
+            raise RunStateError(
+                f"run {row.id} is already completed; nothing to resume (`loopcraft show {row.id}` shows it)"
+            )
         if row.status == "killed":
-            raise LoopcraftError(f"run {row.id} was killed; killed runs cannot be resumed")
+            raise RunStateError(f"run {row.id} was killed; killed runs cannot be resumed")
         if row.id in self._tasks or (row.status in _LIVE_STATES and held(row)):
             if budget:
-                raise ControlError(f"run {row.id} is running; raise its budget when it has stopped")
+                raise RunStateError(f"run {row.id} is running; raise its budget when it has stopped")
             stopped = any(r.status == "paused" for r in await self.journal.load_steps(row.id))
             if row.status == "paused" or stopped or message:
                 await post(self.journal, row.id, "resume", message=message or "")
@@ -254,9 +256,13 @@ class Engine:
             raise RunBusy(f"run {row.id} is being run by {row.owner}; wait for it, or stop it first")
         await self.intact_steps(row.id)  # a damaged step is never replayed
         self.workflow_of(row.workflow, row.inputs)
+        run_budget = merge_budget(row.budget, check_budget(budget))
+        try:  # checked before anything is written (a budget recorded by an older version may be bad)
+            check_budget(run_budget, f"budget of run {row.id}")
+        except BudgetError as exc:
+            raise BudgetError(f"{exc}; resume it with a valid `--budget`") from None
         lease = self._lease(row.id)
         await lease.claim()
-        run_budget = merge_budget(row.budget, check_budget(budget))
         if budget:
             await self.journal.update_run(row.id, budget=run_budget)
         if message:
@@ -449,7 +455,7 @@ class Engine:
             return row
         status = self._info(row).status
         hint = "" if status in ("completed", "killed") else f"; resume it with `loopcraft resume {row.id}`"
-        raise ControlError(f"cannot {action} run {row.id}: it is not running (status {status}){hint}")
+        raise RunStateError(f"cannot {action} run {row.id}: it is not running (status {status}){hint}")
 
     async def _stage_key(self, row: RunRow, stage: str | None, action: str, *, open_only: bool) -> str | None:
         if stage is None:
@@ -458,7 +464,7 @@ class Engine:
 
         step = find_stage(await self.journal.load_steps(row.id), row.id, stage)
         if open_only and step.status not in ("running", "paused", "awaiting_input"):
-            raise ControlError(
+            raise RunStateError(
                 f"cannot {action} stage {step.name!r} of run {row.id}: it is {step.status}, not running"
             )
         return control_key(step)
@@ -505,7 +511,7 @@ class Engine:
         a stopped one is marked killed here."""
         row = await self._row(run_id)
         if row.status in ("completed", "killed"):
-            raise ControlError(f"cannot kill run {row.id}: it is already {row.status}")
+            raise RunStateError(f"cannot kill run {row.id}: it is already {row.status}")
         if row.id in self._tasks or (row.status in _LIVE_STATES and held(row)):
             await post(self.journal, row.id, "kill")
             self._poke(row.id)
@@ -546,7 +552,7 @@ class Engine:
         """Answer a pending prompt (the only one when ``prompt_id`` is None); returns the typed answer."""
         row = await self._row(run_id)
         if row.status in CLOSED_RUN_STATES:
-            raise ControlError(
+            raise RunStateError(
                 f"cannot answer run {row.id}: it is {row.status}, so its gates take no answers"
             )
         pending = await self.journal.prompts(row.id, pending_only=True)
@@ -560,7 +566,7 @@ class Engine:
                 raise NotFoundError(f"run {row.id} has no prompt {prompt_id!r}")
             prompt = found
         if prompt.status != "pending":
-            raise ControlError(f"prompt {prompt.id} is not pending: it was already answered")
+            raise RunStateError(f"prompt {prompt.id} is not pending: it was already answered")
         answer = normalize_answer(prompt.kind, value, prompt.options)
         if await self.journal.answer_prompt(prompt.id, answer):
             execution = self._executions.get(row.id)
@@ -570,5 +576,7 @@ class Engine:
                 await post(self.journal, row.id, "answer", prompt_id=prompt.id)
                 self.bus.publish(PromptAnswered(row.id, prompt.id, prompt.step_key, answer))
         else:
-            raise ControlError(f"prompt {prompt.id} is not pending: it was answered just now by someone else")
+            raise RunStateError(
+                f"prompt {prompt.id} is not pending: it was answered just now by someone else"
+            )
         return answer

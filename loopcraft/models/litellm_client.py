@@ -200,15 +200,16 @@ class LiteLLMClient:
             # (~0.7 s on the first call) and scans the tools on every call.
             "_skip_mcp_handler": True,
         }
-        limit = request.max_tokens
-        if not limit:
-            cap = output_limit(spec, options.max_output_tokens)
-            # Sized only when there is a cap to fit: serialising the history costs more per call than litellm.
-            limit = (
-                fit_window(cap, spec, input_chars(request.messages), options.context_window)
-                if cap is not None
-                else None
-            )
+        cap = output_limit(spec, options.max_output_tokens)
+        # Sized only when there is a cap to fit: serialising the history costs more per call than litellm.
+        fitted = (
+            fit_window(cap, spec, input_chars(request.messages), options.context_window)
+            if cap is not None
+            else None
+        )
+        limit = (
+            min(request.max_tokens, fitted) if request.max_tokens and fitted else request.max_tokens or fitted
+        )
         reasoning = reasoning_params(with_effort(spec, options.effort), limit)
         kwargs.update(reasoning)
         if request.tools:

@@ -344,6 +344,7 @@ class _Call:
     attempt: int
     script: Script
     script_path: str | None
+    max_tokens: int | None = None  # the output cap the call was sent with
 
     def log(self, fault: str | None) -> None:
         path = call_log_path(self.script, self.script_path)
@@ -357,6 +358,7 @@ class _Call:
                 "turn": self.turn_index,
                 "attempt": self.attempt,
                 "fault": fault,
+                "max_tokens": self.max_tokens,
                 "pid": os.getpid(),
                 "ts": time.time(),
             },
@@ -426,7 +428,7 @@ async def stream_turn(
     turn, turn_index = script.turn_for(stage, messages, name)
     identity = script_path or f"registered:{name}"
     attempt = _next_attempt((identity, name, stage, turn_index))
-    call = _Call(name, stage, turn_index, attempt, script, script_path)
+    call = _Call(name, stage, turn_index, attempt, script, script_path, optional_params.get("max_tokens"))
     if attempt < len(turn.faults):
         fault = turn.faults[attempt]
         call.log(fault.kind)

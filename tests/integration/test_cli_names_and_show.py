@@ -120,7 +120,7 @@ def test_the_short_handle_works_wherever_a_run_id_does(git_repo: Path) -> None:
     resumed = lc("resume", short, "--gates", "stop", cwd=repo)
     assert resumed.returncode == 0 and f"run {run_id} (gated) completed" in resumed.stdout, resumed.stderr
     killed = lc("kill", short, cwd=repo)  # reaches the run (and is refused: it has completed)
-    assert killed.returncode == 2 and f"cannot kill run {run_id}" in killed.stderr
+    assert killed.returncode == 10 and f"cannot kill run {run_id}" in killed.stderr
 
 
 def test_an_ambiguous_handle_is_one_line_listing_the_candidates(git_repo: Path) -> None:

@@ -181,7 +181,7 @@ def test_control_of_a_run_owned_by_another_process(repo: Path, tmp_path: Path) -
         assert owner.wait(timeout=15) == 7
         assert _run_status(repo, run_id) == "killed"
         again = _cli(repo, tmp_path, "pause", run_id, check=False)
-        assert again.returncode == 2 and "not running" in again.stderr
+        assert again.returncode == 10 and "not running" in again.stderr
     finally:
         if owner.poll() is None:
             owner.kill()

@@ -42,7 +42,7 @@ def test_bad_value_names_file_key_and_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path, environ={})
     message = str(err.value)
-    assert str(repo_file) in message and "agent.max_turns" in message and "integer" in message
+    assert str(repo_file) in message and "agent.max_turns" in message and "whole number" in message
     assert "\n" not in message
 
 

@@ -28,8 +28,8 @@ def test_parse_budget() -> None:
     for bad, why in (
         ("tokens", "key=value"),
         ("cats=3", "key=value"),
-        ("tokens=x", "not a number"),
-        ("seconds=0", "positive"),
+        ("tokens=x", "whole number"),
+        ("seconds=0", "above 0"),
     ):
         with pytest.raises(BudgetError, match=why):
             parse_budget(bad)

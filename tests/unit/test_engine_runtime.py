@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from loopcraft import Context, workflow
+from loopcraft.engine.control import RunStateError
 from loopcraft.engine.definition import Workflow
 from loopcraft.engine.graph import load_graph
 from loopcraft.engine.results import RunInfo
@@ -119,8 +120,9 @@ async def test_resume_replays_completed_steps_without_running_them(git_repo: Pat
     assert info2.status == "completed", info2.error
     assert runner.names()[calls_before:] == ["synth"]  # only the unrecorded step ran
     assert len(TOOL_CALLS) == 1
-    again = await engine.resume(info.id)  # a completed run is returned as it is
-    assert again.output == info2.output
+    with pytest.raises(RunStateError, match="already completed"):  # nothing to resume: exit 10
+        await engine.resume(info.id)
+    assert (await engine.get_run(info.id)).output == info2.output
     await engine.close()
 
 
