@@ -579,8 +579,8 @@ class LoopcraftApp(App[None]):
             self.status.update_info(activity="")
 
     def _tick_spinner(self) -> None:
-        if self._call_started is None:
-            return
+        if self._call_started is None or not self.screen.query("#status"):
+            return  # no call, or the app is closing (its widgets are gone; the timer can still fire)
         elapsed = time.monotonic() - self._call_started
         self.status.update_info(activity=spinner_text(elapsed, self._call_chars // 4))
 
