@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loopcraft.errors import LoopcraftError
+from loopcraft.errors import LoopcraftError, error_line
 
 _MODEL_FLAGS = ("--model", "-m")
 
@@ -80,7 +80,7 @@ def require_terminal() -> None:
 
 
 def _exit_with(message: str, code: int) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    print(error_line(message), file=sys.stderr)
     sys.exit(code)
 
 

@@ -26,6 +26,7 @@ class WorkflowInfo:
     description: str
     inputs: dict[str, Any]
     source: str
+    nested: bool = False  # ``@workflow(nested=True)``: meant to be called from other workflows
 
     def input_labels(self) -> list[str]:
         """Each input's name, ``(required)`` after the ones without a default."""
@@ -44,7 +45,7 @@ class WorkflowCatalog:
 
     def list(self) -> list[WorkflowInfo]:
         return [
-            WorkflowInfo(wf.name, wf.description, wf.inputs_schema(), str(wf.source or "<code>"))
+            WorkflowInfo(wf.name, wf.description, wf.inputs_schema(), str(wf.source or "<code>"), wf.nested)
             for wf in sorted(self.by_name.values(), key=lambda w: w.name)
         ]
 

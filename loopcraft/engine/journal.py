@@ -19,6 +19,7 @@ from typing import Any
 
 import aiosqlite
 
+from loopcraft.engine.names import short_id
 from loopcraft.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from loopcraft.errors import LoopcraftError
 from loopcraft.paths import private_dir
@@ -345,15 +346,17 @@ class Journal:
         return _run_row(rows[0]) if rows else None
 
     async def find_runs(self, handle: str, limit: int = 6) -> list[RunRow]:
-        """Runs whose id starts with ``handle`` or whose short handle (the id's random suffix) is
-        ``handle``, newest first, at most ``limit``."""
+        """Runs whose id starts with ``handle`` or whose short handle (the id's random suffix)
+        starts with it, newest first, at most ``limit``."""
         pattern = handle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = await self._fetch(
             f"SELECT {_RUN_COLS} FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' "
-            "ORDER BY created DESC LIMIT ?",
-            (pattern + "%", "%-" + pattern, limit),
+            "ORDER BY created DESC",
+            (pattern + "%", "%-" + pattern + "%"),
         )
-        return [_run_row(r) for r in rows]
+        found = [_run_row(r) for r in rows]
+        # "%-x%" also matches inside the id's date or time: keep the runs whose short handle starts so
+        return [r for r in found if r.id.startswith(handle) or short_id(r.id).startswith(handle)][:limit]
 
     async def list_runs(
         self,

@@ -310,11 +310,11 @@ class Engine:
     # -- inspection ------------------------------------------------------------------------
 
     async def _row(self, run_id: str) -> RunRow:
-        """The run named by its id, a unique prefix of it (4+ characters) or its short handle."""
+        """The run named by its id, or a unique prefix (3+ characters) of its id or its short handle."""
         row = await self.journal.get_run(run_id)
         if row is not None:
             return row
-        matches = await self.journal.find_runs(run_id) if len(run_id) >= 4 else []
+        matches = await self.journal.find_runs(run_id) if len(run_id) >= 3 else []
         if len(matches) == 1:
             return matches[0]
         if matches:
@@ -402,7 +402,11 @@ class Engine:
         if row.id in self._tasks or (row.status in _LIVE_STATES and held(row)):
             return row
         status = self._info(row).status
-        hint = "" if status in ("completed", "killed") else f"; resume it with `loopcraft resume {row.id}`"
+        hint = (
+            ""
+            if status in ("completed", "killed")
+            else f"; resume it with `loopcraft resume {short_id(row.id)}`"
+        )
         raise ControlError(f"cannot {action} run {row.id}: it is not running (status {status}){hint}")
 
     async def _stage_key(self, row: RunRow, stage: str | None, action: str, *, open_only: bool) -> str | None:
