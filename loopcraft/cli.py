@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from loopcraft.errors import LoopcraftError
+from loopcraft.errors import LoopcraftError, error_line
 
 _MODEL_FLAGS = ("--model", "-m")
 
@@ -120,7 +120,7 @@ def require_terminal() -> None:
 
 
 def _exit_with(message: str, code: int) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    print(error_line(message), file=sys.stderr)
     sys.exit(code)
 
 

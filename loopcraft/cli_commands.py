@@ -22,7 +22,7 @@ import typer
 
 from loopcraft import __version__
 from loopcraft.cli_choices import GateMode, SandboxChoice
-from loopcraft.errors import LoopcraftError
+from loopcraft.errors import LoopcraftError, error_line
 from loopcraft.logs import LogLevel
 from loopcraft.paths import git_version
 
@@ -44,7 +44,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(error_line(message), err=True)
     return typer.Exit(code)
 
 
@@ -200,12 +200,25 @@ def doctor(
 # ----- workflows (headless) -------------------------------------------------------------
 
 
+def _input_hint(pair: str) -> str:
+    """The one-line hint for an ``--input`` without ``key=``: a bare name wants a value, anything
+    else its input's name."""
+    if pair.isidentifier():
+        return f"bad --input {pair!r}: inputs are key=value: --input {pair}=VALUE"
+    value = pair.removeprefix("=")
+    shown = value if value and not any(c.isspace() for c in value) else repr(value or "VALUE")
+    return (
+        f"bad --input {pair!r}: inputs are key=value, name it: --input NAME={shown} "
+        "(`loopcraft workflows` lists each workflow's inputs)"
+    )
+
+
 def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise LoopcraftError(f"bad --input {pair!r}: use key=value, e.g. --input target=src/app.py")
+        if not sep or not key.strip():
+            raise LoopcraftError(_input_hint(pair))
         inputs[key.strip()] = value
     return inputs
 

@@ -40,3 +40,19 @@ class SandboxRequiredError(LoopcraftError):
     """A sandbox is required (``--sandbox required`` / ``agent.sandbox_required``) and none works here."""
 
     exit_code = 9
+
+
+_KIND_PREFIXES = ("config error: ", "script error: ")
+
+
+def error_line(message: str) -> str:
+    """``message`` as the one ``error: …`` line a command prints: never ``error: error: …`` (a
+    message that already starts with ``error:`` keeps one), and ``config error: X`` reads
+    ``error: config: X``."""
+    text = message.strip()
+    while text[:6].lower() == "error:":
+        text = text[6:].lstrip()
+    for prefix in _KIND_PREFIXES:
+        if text.startswith(prefix):
+            text = prefix.split(" ", 1)[0] + ": " + text[len(prefix) :]
+    return f"error: {text}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ from loopcraft.engine.names import short_id, step_names, step_path
 from loopcraft.engine.results import RunInfo
 from loopcraft.engine.service import Engine
 from loopcraft.engine.steps.stage import TranscriptScan
-from loopcraft.errors import LoopcraftError
+from loopcraft.errors import LoopcraftError, error_line
 
 ICONS = {
     "pending": "·",
@@ -138,7 +139,7 @@ def summary_lines(info: RunInfo) -> list[str]:
         lines.append(f"output: {text}")
     hint = RESUME_HINTS.get(info.status)
     if hint:
-        lines.append(f"resume with: {hint.format(id=info.id)}")
+        lines.append(f"resume with: {hint.format(id=info.short)}")
     return lines
 
 
@@ -146,7 +147,7 @@ def print_summary(info: RunInfo) -> None:
     """The summary on stdout; the run's error, if any, as one ``error:`` line on stderr."""
     print("\n".join(summary_lines(info)), flush=True)
     if info.error:
-        print(f"error: {info.error}", file=sys.stderr, flush=True)
+        print(error_line(info.error), file=sys.stderr, flush=True)
 
 
 async def _finish(engine: Engine, info: RunInfo, as_json: bool) -> int:
@@ -170,7 +171,10 @@ def _read_line() -> asyncio.Future[str | None]:
             future.set_result(value)
 
     def work() -> None:
-        line = sys.stdin.readline()
+        try:
+            line = sys.stdin.readline() if sys.stdin is not None else ""
+        except (OSError, ValueError):  # stdin closed or unreadable: the same as its end
+            line = ""
         with contextlib.suppress(RuntimeError):  # the loop may be gone by then
             loop.call_soon_threadsafe(deliver, line.rstrip("\n") if line else None)
 
@@ -186,14 +190,25 @@ class TerminalGates:
         self.out = out
         self._lock = asyncio.Lock()
         self._unanswerable: set[str] = set()  # editor gates with no editor: the run stops at them
+        self.stdin_closed = False  # stdin reached its end: every gate stops the run (needs_human)
 
     def __call__(self, event: EngineEvent) -> Any:
         if isinstance(event, PromptPending) and event.prompt_id not in self._unanswerable:
             return self.ask(event)
         return None
 
+    def _stop(self, event: PromptPending, why: str, *, newline: bool = False) -> None:
+        """End the run at this gate as needs_human (it stays answerable with ``loopcraft answer``)."""
+        self.out.write(f"{chr(10) if newline else ''}  {why}; the run stops until the gate is answered\n")
+        self.out.flush()
+        self._unanswerable.add(event.prompt_id)
+        self.engine.stop_at_gate(event.run_id)
+
     async def ask(self, event: PromptPending) -> None:
         async with self._lock:
+            if self.stdin_closed:  # a later gate (another branch): stdin is still at its end
+                self._stop(event, "no more input on stdin")
+                return
             if event.kind == "editor":
                 await self.edit(event)
                 return
@@ -204,8 +219,10 @@ class TerminalGates:
                 self.out.write(f"? {event.question}{hint}\n> ")
                 self.out.flush()
                 line = await _read_line()
-                if line is None:
-                    return  # no more input: the gate stays pending
+                if line is None:  # stdin is at its end: nobody here can answer, the run stops
+                    self.stdin_closed = True
+                    self._stop(event, "no more input on stdin", newline=True)
+                    return
                 try:
                     await self.engine.answer(event.run_id, event.prompt_id, line)
                     return
@@ -226,10 +243,7 @@ class TerminalGates:
         try:
             text = await asyncio.to_thread(edit_text, default)
         except EditorError as exc:
-            self.out.write(f"  {exc}; the run stops until the gate is answered\n")
-            self.out.flush()
-            self._unanswerable.add(event.prompt_id)
-            self.engine.stop_at_gate(event.run_id)
+            self._stop(event, str(exc))
             return
         try:
             await self.engine.answer(event.run_id, event.prompt_id, text)
@@ -266,6 +280,17 @@ def preflight_model(root: Path, config: Config, model: str | None) -> str | None
     return resolved.notice
 
 
+def nested_note(engine: Engine, name: str) -> str | None:
+    """For a workflow marked ``nested=True``, run on its own: what it is meant for."""
+    workflow = engine.workflows().get(name)
+    if not workflow.nested:
+        return None
+    return (
+        f"{workflow.name} is a nested workflow, meant to be called from other workflows "
+        "(ctx.workflow); it runs on its own here"
+    )
+
+
 async def run_workflow(
     root: Path,
     config: Config,
@@ -286,6 +311,9 @@ async def run_workflow(
         run_id = await engine.start(name, inputs, model=model, cli_strings=True, budget=budget)
         if notice:  # shown once the run exists, so a bad-input error stays the only line
             print(f"note: {notice}", file=sys.stderr, flush=True)
+        nested = nested_note(engine, name)
+        if nested:
+            print(f"note: {nested}", file=sys.stderr, flush=True)
         if not as_json:
             print(f"run {run_id} started: {name}", flush=True)
         return await _finish(engine, await engine.wait(run_id), as_json)
@@ -356,22 +384,48 @@ async def control_run(
     return 0
 
 
+_KEY_VALUE = re.compile(r"^[A-Za-z_][\w-]*=")
+
+
+def looks_key_value(text: str | None) -> bool:
+    """Whether ``text`` reads like ``key=value`` (an ``--input`` habit, not an answer)."""
+    return bool(text) and _KEY_VALUE.match(text or "") is not None
+
+
+def answer_text(answer: Any) -> str:
+    """An answer as one short line: yes/no for a confirm, else the value (cut at 60 characters)."""
+    if isinstance(answer, bool):
+        return "yes" if answer else "no"
+    text = " ".join(str(answer).split()) if isinstance(answer, str) else json.dumps(answer, default=str)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 async def answer_prompt(
     root: Path, config: Config, run_id: str, prompt_id: str | None, value: str, *, as_json: bool = False
 ) -> int:
-    """``loopcraft answer``: record the answer durably (the owner, or the next resumer, uses it)."""
+    """``loopcraft answer``: record the answer durably (the owner, or the next resumer, uses it) and
+    say what was answered and what happens next."""
     async with await Engine.open(root, config) as engine:
-        answer = await engine.answer(run_id, prompt_id, value)
-        info = await engine.get_run(run_id)
+        row = await engine.find_run(run_id)
+        pending = await engine.journal.prompts(row.id, pending_only=True)
+        try:
+            answer = await engine.answer(row.id, prompt_id, value)
+        except LoopcraftError as exc:
+            if looks_key_value(value) or looks_key_value(prompt_id):
+                hint = f"answer takes RUN [PROMPT-ID] VALUE, not key=value, e.g. `loopcraft answer {short_id(row.id)} yes`"
+                raise LoopcraftError(f"{exc}; {hint}", exit_code=exc.exit_code) from None
+            raise
+        prompt = await engine.journal.get_prompt(prompt_id) if prompt_id else pending[0]
+        info = await engine.get_run(row.id)
     if as_json:
         _dump({"run": info.id, "answer": answer, "status": info.status})
+        return 0
+    question = prompt.question if prompt is not None else "the prompt"
+    said = f"answered {question!r} → {answer_text(answer)} · run {info.short}"
+    if info.status in ("running", "awaiting_input", "paused"):
+        print(f"{said}; it continues in the process that runs it")
     else:
-        tail = (
-            ""
-            if info.status in ("running", "awaiting_input", "paused")
-            else (f"; continue it with `loopcraft resume {info.id}`")
-        )
-        print(f"answered: {json.dumps(answer)}{tail}")
+        print(f"{said}; resume with: loopcraft resume {info.short}")
     return 0
 
 
@@ -436,7 +490,7 @@ def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
         if node.grants:
             lines.append(f"{'  ' * depth}    grants: {' · '.join(node.grants)}")
         if node.error:
-            lines.append(f"{'  ' * depth}    error: {node.error}")
+            lines.append(f"{'  ' * depth}    {error_line(node.error)}")
         for child in node.children:
             visit(child, depth + 1)
 
@@ -625,7 +679,7 @@ def _stage_end(node: GraphNode) -> str:
         _money(node.cost),
     ]
     line = f"── {display_status(node.status, node.info)} · {' · '.join(facts)}"
-    return line + (f"\n── error: {node.error}" if node.error else "")
+    return line + (f"\n── {error_line(node.error)}" if node.error else "")
 
 
 def _path_parts(text: str) -> list[str]:
@@ -675,6 +729,7 @@ async def print_workflows(root: Path, config: Config, *, as_json: bool) -> None:
         return
     for info in infos:
         params = ", ".join(info.input_labels())
-        print(f"{info.name:<20} {info.description}" + (f"  (inputs: {params})" if params else ""))
+        mark = "(nested) " if info.nested else ""
+        print(f"{info.name:<20} {mark}{info.description}" + (f"  (inputs: {params})" if params else ""))
     for file, error in catalog.errors:
         print(f"broken: {file}: {error}", file=sys.stderr)

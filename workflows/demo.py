@@ -9,7 +9,7 @@ from loopcraft import Context, workflow
 DEMO_MODEL = "scripted/demo"
 
 
-@workflow(description="Demo reviewers: two reviews in parallel, then a synthesis (nested in demo)")
+@workflow(description="Demo reviewers: two reviews in parallel, then a synthesis (run by demo)", nested=True)
 async def demo_review(ctx: Context, topic: str = "the repository") -> str:
     reviews = await ctx.parallel(
         ctx.spec("review-correctness", prompt=f"Review {topic} for correctness.", model=DEMO_MODEL),

@@ -192,7 +192,7 @@ def _reviewer_prompt(role: str, focus: str, turn: int) -> str:
     )
 
 
-@workflow(description="One turn of goal: worker, commit, check, reviewers (nested in goal)")
+@workflow(description="One turn of goal: worker, commit, check, reviewers (run by goal)", nested=True)
 async def goal_turn(
     ctx: Context,
     objective: str,

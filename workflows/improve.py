@@ -112,7 +112,8 @@ def history_table(rows: list[Experiment]) -> str:
 
 
 @workflow(
-    description="One improve experiment (nested in improve): one change in a worktree, measured, kept or dropped"
+    description="One improve experiment (run by improve): one change in a worktree, measured, kept or dropped",
+    nested=True,
 )
 async def improve_experiment(
     ctx: Context,

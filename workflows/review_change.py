@@ -5,7 +5,8 @@ and security read it and the diff and return a ``Verdict`` each; a synthesis kee
 evidence-backed findings (it can drop reviewers' findings, never add any). The review goes to
 ``review.md`` and the structured findings to ``review.json`` in the run's artifacts. The run ends
 completed (exit 0) when approved, blocked (exit 3) when blockers remain, so it can gate CI:
-``loopcraft run review-change --input target=main...HEAD``.
+``loopcraft run review-change`` (the changes since the base branch: ``main...HEAD``) or
+``--input target=RANGE``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from loopcraft import Context, Finding, Verdict, as_verdict, dedupe, workflow
+from loopcraft import Context, Finding, Verdict, as_verdict, dedupe, gitops, workflow
 
 READ_ONLY_TOOLS = ["read", "grep", "find", "ls"]
 FOLDER = "review"
@@ -105,11 +106,35 @@ def review_markdown(target: str, result: ReviewResult, summary: str, verdicts: d
     return "\n".join(lines) + "\n"
 
 
+NO_BASE_HINT = "give the change to review: --input target=BRANCH...HEAD (or a branch, or paths)"
+
+
+def default_target(root: Path) -> dict[str, str]:
+    """The change since HEAD forked from the repository's base branch (``main...HEAD``, see
+    :func:`loopcraft.gitops.base_branch`), or the one-line error saying which ``--input`` to give."""
+    try:
+        base = gitops.base_branch(root)
+    except gitops.GitError as exc:
+        return {"error": f"review-change: {exc}; {NO_BASE_HINT}"}
+    if base.merge_base == base.head:
+        return {
+            "error": f"review-change: HEAD is on {base.branch} (no commits since it to review); "
+            f"give the change to review: --input target=HEAD~1..HEAD (or a branch, or paths)"
+        }
+    return {"target": f"{base.branch}...HEAD", "merge_base": base.merge_base}
+
+
 @workflow(
     description="Review a change: scout, four reviewers (correctness, tests, maintainability, security), synthesis"
 )
-async def review_change(ctx: Context, target: str = "main...HEAD", model: str | None = None) -> ReviewResult:
-    """``target``: a diff range (``main...HEAD``), a branch, or paths; ``model``: the reviewers'."""
+async def review_change(ctx: Context, target: str = "", model: str | None = None) -> ReviewResult:
+    """``target``: a diff range (``main...HEAD``), a branch, or paths (default: the changes since
+    the base branch, e.g. ``main...HEAD``); ``model``: the reviewers'."""
+    if not target.strip():  # resolved once at the run's start (journaled: a resume sees the same)
+        base = await ctx.tool("base", lambda: default_target(ctx.workspace))
+        if "error" in base:
+            ctx.exit("failed", base["error"])
+        target = base["target"]
     folder = ctx.artifacts_dir / FOLDER
 
     def materialize() -> dict[str, str]:

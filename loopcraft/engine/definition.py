@@ -74,6 +74,7 @@ class Workflow:
     output_adapter: TypeAdapter[Any]
     source: Path | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    nested: bool = False  # meant only to be called from other workflows (``ctx.workflow``)
 
     @property
     def input_names(self) -> list[str]:
@@ -135,6 +136,7 @@ def _build(
     description: str | None,
     budget: dict[str, Any] | None = None,
     triggers: list[Any] | None = None,
+    nested: bool = False,
 ) -> Workflow:
     if not inspect.iscoroutinefunction(fn):
         raise WorkflowDefinitionError(f"workflow {fn.__name__!r} must be an `async def` function")
@@ -174,6 +176,7 @@ def _build(
         input_model=input_model,
         output_adapter=TypeAdapter(output_type),
         extras=extras,
+        nested=bool(nested),
     )
 
 
@@ -186,6 +189,7 @@ def workflow(
     name: str | None = None,
     budget: dict[str, Any] | None = None,
     triggers: list[Any] | None = None,
+    nested: bool = False,
 ) -> Callable[[WorkflowFn], Workflow]: ...
 
 
@@ -197,12 +201,15 @@ def workflow(
     name: str | None = None,
     budget: dict[str, Any] | None = None,
     triggers: list[Any] | None = None,
+    nested: bool = False,
 ) -> Workflow | Callable[[WorkflowFn], Workflow]:
     """Declare a workflow: ``@workflow`` or ``@workflow(description=..., name=..., budget=...)``.
 
     ``budget`` (tokens, dollars, seconds, stages) limits every run of it (``--budget`` overrides it
     key by key) and, when it runs nested under another workflow, its own stages. ``triggers``
-    (``cron(...)``, ``on_git(...)``, … from :mod:`loopcraft`) start it from ``loopcraft serve``."""
+    (``cron(...)``, ``on_git(...)``, … from :mod:`loopcraft`) start it from ``loopcraft serve``.
+    ``nested=True`` marks a workflow meant only to be called from other workflows
+    (``ctx.workflow``): lists mark it ``nested`` and ``loopcraft run`` of it says so in a note."""
     if fn is not None:
-        return _build(fn, name, description, budget, triggers)
-    return lambda f: _build(f, name, description, budget, triggers)
+        return _build(fn, name, description, budget, triggers, nested)
+    return lambda f: _build(f, name, description, budget, triggers, nested)

@@ -32,6 +32,7 @@ class WorkflowInfo:
     description: str
     inputs: dict[str, Any]
     source: str
+    nested: bool = False  # ``@workflow(nested=True)``: meant to be called from other workflows
 
     def input_labels(self) -> list[str]:
         """Each input's name, ``(required)`` after the ones without a default."""
@@ -71,10 +72,12 @@ class WorkflowCatalog:
 
     def list(self) -> list[WorkflowInfo]:
         infos = [
-            WorkflowInfo(wf.name, wf.description, wf.inputs_schema(), str(wf.source or "<code>"))
+            WorkflowInfo(wf.name, wf.description, wf.inputs_schema(), str(wf.source or "<code>"), wf.nested)
             for wf in self.by_name.values()
         ]
-        infos += [WorkflowInfo(s.name, s.description, s.inputs, str(s.path)) for s in self.static.values()]
+        infos += [
+            WorkflowInfo(s.name, s.description, s.inputs, str(s.path), s.nested) for s in self.static.values()
+        ]
         return sorted(infos, key=lambda i: i.name)
 
     def get(self, name: str) -> Workflow:

@@ -33,9 +33,11 @@ from loopcraft.engine.worktrees import (
 )
 
 __all__ = [
+    "BaseBranch",
     "CommitInfo",
     "GitError",
     "WorktreeInfo",
+    "base_branch",
     "changed_files",
     "close_worktree",
     "commit_all",
@@ -71,6 +73,14 @@ class CommitInfo(BaseModel):
     commit: str
     tree: str
     changed: bool
+
+
+class BaseBranch(BaseModel):
+    """The branch a change is measured against and where HEAD forked from it."""
+
+    branch: str  # main, master or the upstream's default (origin/main)
+    merge_base: str
+    head: str
 
 
 def _git(path: Path):  # type: ignore[no-untyped-def]
@@ -231,3 +241,42 @@ def stage_worktree(root: Path, run_id: str, stage: str) -> tuple[Path, str]:
     """Where a ``worktree=True`` stage of ``run_id`` has (or had) its folder, and its branch."""
     wt = worktree_for(root, run_id, stage)
     return wt.path, wt.branch
+
+
+def _quiet(root: Path, *args: str) -> str | None:
+    """``git ARGS``' output, or None when it fails."""
+    try:
+        return _run(root, "", *args).strip() or None
+    except GitError:
+        return None
+
+
+def _base_candidates(root: Path) -> list[str]:
+    """Where a change may fork from, best first: the upstream remote's default branch
+    (``<remote>/HEAD``), then a local ``main`` or ``master``, then ``<remote>/main|master``."""
+    upstream = _quiet(root, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}")
+    remote = upstream.split("/", 1)[0] if upstream and "/" in upstream else "origin"
+    default = _quiet(root, "symbolic-ref", "--quiet", "--short", f"refs/remotes/{remote}/HEAD")
+    found = [default] if default else []
+    found += ["main", "master", f"{remote}/main", f"{remote}/master"]
+    return list(dict.fromkeys(found))
+
+
+def base_branch(root: Path) -> BaseBranch:
+    """The repository's base branch for a review (see :func:`_base_candidates`) and its merge-base
+    with HEAD; :class:`GitError` (one line) when there is none."""
+    try:
+        _repo(root)
+    except GitError:
+        raise GitError(f"{root} is not a git repository: there is no base branch") from None
+    with _lock(root):
+        head_ = _quiet(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        if head_ is None:
+            raise GitError("no commit yet (HEAD is unborn): nothing to compare with a base branch")
+        for branch in _base_candidates(root):
+            if _quiet(root, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}") is None:
+                continue
+            merge_base = _quiet(root, "merge-base", branch, "HEAD")
+            if merge_base is not None:
+                return BaseBranch(branch=branch, merge_base=merge_base, head=head_)
+    raise GitError("no base branch: no main, master or upstream default branch shares history with HEAD")

@@ -17,6 +17,7 @@ from loopcraft.engine import worktrees
 from loopcraft.engine.control import RunStateError
 from loopcraft.engine.journal import RunRow
 from loopcraft.engine.leases import held
+from loopcraft.engine.names import short_id
 from loopcraft.engine.service import Engine
 from loopcraft.engine.stats import parse_age
 from loopcraft.paths import state_dir
@@ -46,7 +47,7 @@ async def remove_run(engine: Engine, row: RunRow) -> Removed:
     fresh = await engine.journal.get_run(row.id) or row
     if is_running(fresh) or engine.runs_here(fresh.id):
         raise RunInUse(
-            f"run {fresh.id} is running (owner {fresh.owner}); stop it first with `loopcraft kill {fresh.id}`"
+            f"run {fresh.id} is running (owner {fresh.owner}); stop it first with `loopcraft kill {short_id(fresh.id)}`"
         )
     message = f"loopcraft: run {fresh.id} was removed; work left in its worktree"
     folders = [
@@ -67,7 +68,7 @@ async def remove_runs(engine: Engine, run_ids: list[str]) -> list[Removed]:
     busy = [r.id for r in rows if is_running(r)]
     if busy:
         raise RunInUse(
-            f"run {busy[0]} is running; stop it first with `loopcraft kill {busy[0]}` (nothing removed)"
+            f"run {busy[0]} is running; stop it first with `loopcraft kill {short_id(busy[0])}` (nothing removed)"
         )
     return [await remove_run(engine, row) for row in rows]
 

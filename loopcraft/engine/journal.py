@@ -20,6 +20,7 @@ from typing import Any
 
 import aiosqlite
 
+from loopcraft.engine.names import short_id
 from loopcraft.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from loopcraft.errors import LoopcraftError
 from loopcraft.paths import blocking_file, place_error, private_dir
@@ -463,16 +464,18 @@ class Journal:
         return _run_row(rows[0]) if rows else None
 
     async def find_runs(self, handle: str, limit: int = 6) -> list[RunRow]:
-        """Runs whose id starts with ``handle`` or whose short handle (the id's random suffix) is
-        ``handle``, newest first, at most ``limit``. Matched literally and case-sensitively (no
-        ``LIKE``: its ``_``/``%`` are wildcards and it ignores case)."""
-        suffix = "-" + handle
+        """Runs whose id starts with ``handle`` or whose short handle (the id's random suffix)
+        starts with it, newest first, at most ``limit``; matched literally and case-sensitively
+        (``LIKE`` only narrows: its wildcards are escaped and the case is checked below)."""
+        pattern = handle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = await self._fetch(
-            f"SELECT {_RUN_COLS} FROM runs WHERE substr(id, 1, ?) = ? OR substr(id, -?) = ? "
-            "ORDER BY created DESC LIMIT ?",
-            (len(handle), handle, len(suffix), suffix, limit),
+            f"SELECT {_RUN_COLS} FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' "
+            "ORDER BY created DESC",
+            (pattern + "%", "%-" + pattern + "%"),
         )
-        return [_run_row(r) for r in rows]
+        found = [_run_row(r) for r in rows]
+        # "%-x%" also matches inside the id's date or time: keep the runs whose short handle starts so
+        return [r for r in found if r.id.startswith(handle) or short_id(r.id).startswith(handle)][:limit]
 
     async def list_runs(
         self,

@@ -322,7 +322,7 @@ class Engine:
     # -- inspection ------------------------------------------------------------------------
 
     async def _row(self, run_id: str, *, damaged_ok: bool = False) -> RunRow:
-        """The run named by its id, a unique prefix of it (4+ characters) or its short handle;
+        """The run named by its id, or a unique prefix (3+ characters) of its id or its short handle;
         a damaged row is a :class:`JournalError` (exit 8) saying what is damaged, unless ``damaged_ok``."""
         row = await self.journal.get_run(run_id)
         matches: list[RunRow] = []
@@ -454,7 +454,11 @@ class Engine:
         if row.id in self._tasks or (row.status in _LIVE_STATES and held(row)):
             return row
         status = self._info(row).status
-        hint = "" if status in ("completed", "killed") else f"; resume it with `loopcraft resume {row.id}`"
+        hint = (
+            ""
+            if status in ("completed", "killed")
+            else f"; resume it with `loopcraft resume {short_id(row.id)}`"
+        )
         raise RunStateError(f"cannot {action} run {row.id}: it is not running (status {status}){hint}")
 
     async def _stage_key(self, row: RunRow, stage: str | None, action: str, *, open_only: bool) -> str | None:

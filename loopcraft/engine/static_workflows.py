@@ -58,6 +58,7 @@ class StaticWorkflow:
     path: Path
     source: str  # "user" or "repo"
     has_triggers: bool = False
+    nested: bool = False  # ``@workflow(nested=True)``
 
 
 def _workflow_aliases(tree: ast.Module) -> tuple[set[str], set[str]]:
@@ -249,9 +250,15 @@ def read_workflows(path: Path, source: str) -> list[StaticWorkflow]:
                 inputs=_inputs(node, aliases),
                 path=path,
                 source=source,
+                nested=_is_true(_keyword(call, "nested")),
                 has_triggers=triggers is not None
                 and not (isinstance(triggers, ast.List | ast.Tuple) and not triggers.elts)
                 and not (isinstance(triggers, ast.Constant) and triggers.value is None),
             )
         )
     return found
+
+
+def _is_true(node: ast.expr | None) -> bool:
+    """A keyword given as the literal ``True``."""
+    return isinstance(node, ast.Constant) and node.value is True

@@ -17,9 +17,11 @@ from pydantic import BaseModel, ValidationError
 from loopcraft.engine.artifacts import RunFiles
 from loopcraft.engine.results import StageResult
 from loopcraft.errors import LoopcraftError
+from loopcraft.models.scripted import EXHAUSTED_MARK
 from loopcraft.models.types import Usage
 
 MAX_CORRECTIONS = 3
+SCRIPTED = "scripted/"
 CORRECTION_PREFIX = "Your answer did not match the schema:"
 
 
@@ -257,6 +259,19 @@ def _outcome_failure(spec: TaskSpec, outcome: TaskOutcome) -> StageFailure:
     return StageFailure(f"stage {spec.name!r} ended {outcome.status}{reason}", run_status=status)
 
 
+def _unscripted(spec: TaskSpec, outcome: TaskOutcome) -> StageFailure | None:
+    """A scripted model past the end of its script for this stage can never give the structured
+    output: one line saying what to do, instead of corrective re-prompts answered the same way."""
+    model = outcome.model or ""
+    if not model.startswith(SCRIPTED) or EXHAUSTED_MARK not in outcome.text or spec.schema is None:
+        return None
+    return StageFailure(
+        f"stage {spec.name!r} needs structured output ({spec.schema.__name__}) and the offline "
+        f"{model} has no scripted answer for it: use a real model (--model PROVIDER/MODEL) or "
+        'script one (README "The scripted model")'
+    )
+
+
 async def run_agent_task(spec: TaskSpec, session: TaskSession, prompt: str) -> tuple[TaskOutcome, Any, Usage]:
     """Drive the session to a final answer (schema-checked); returns outcome, structured, total usage."""
     outcome = await session.run(None if session.started else prompt)
@@ -267,6 +282,9 @@ async def run_agent_task(spec: TaskSpec, session: TaskSession, prompt: str) -> t
         return outcome, None, usage
     corrections = session.corrections
     while True:
+        unscripted = _unscripted(spec, outcome)
+        if unscripted is not None:
+            raise unscripted
         try:
             return outcome, parse_structured(outcome.text, spec.schema), usage
         except ValueError as exc:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from loopcraft.engine.budgets import BUDGET_KEYS, check_budget
 from loopcraft.engine.journal import CLOSED_RUN_STATES
-from loopcraft.errors import LoopcraftError
+from loopcraft.errors import LoopcraftError, error_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,8 +102,9 @@ def list_text(engine: Engine) -> str:
     for info in catalog.list():
         required = set(info.inputs.get("required", []))
         names = [f"{n}{'' if n in required else '?'}" for n in (info.inputs.get("properties") or {})]
+        mark = " (nested: runs inside another workflow)" if info.nested else ""
         lines.append(
-            f"{info.name}: {info.description or '(no description)'}  [{', '.join(names) or 'no inputs'}]"
+            f"{info.name}{mark}: {info.description or '(no description)'}  [{', '.join(names) or 'no inputs'}]"
         )
     for path, error in catalog.errors:
         lines.append(f"broken: {path}: {error}")
@@ -245,7 +246,7 @@ class WorkflowTool:
         run = await self.engine.get_run(run_id)
         lines = [_run_line(run)]
         if run.error:
-            lines.append(f"error: {run.error}")
+            lines.append(error_line(run.error))
         if run.output is not None and run.status == "completed":
             lines.append(f"output: {str(run.output)[:500]}")
         return "\n".join(lines)

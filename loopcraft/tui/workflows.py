@@ -14,7 +14,7 @@ from loopcraft.engine.graph import check_outcome, verdict_outcome
 from loopcraft.engine.journal import CLOSED_RUN_STATES
 from loopcraft.engine.names import short_id, step_path
 from loopcraft.engine.results import FINAL_STATES
-from loopcraft.errors import LoopcraftError, NotFoundError
+from loopcraft.errors import LoopcraftError, NotFoundError, error_line
 from loopcraft.tui import commands
 from loopcraft.tui.panes.graph import GraphModel, GraphPane, model_from_graph
 from loopcraft.tui.panes.prompts import PendingPrompt, PromptsPane
@@ -432,7 +432,7 @@ class WorkflowController:
         model = self.graphs.get(run.id)
         lines = [_run_line(run)]
         if run.error:
-            lines.append(f"error: {run.error}")
+            lines.append(error_line(run.error))
         if model is not None:
             counts = ", ".join(f"{n} {state}" for state, n in sorted(model.counts().items()))
             lines.append(f"stages: {counts or 'none yet'}")

@@ -116,7 +116,9 @@ def test_the_short_handle_works_wherever_a_run_id_does(git_repo: Path) -> None:
     assert [p["run_id"] for p in prompts] == [run_id]
     assert lc("prompts", cwd=repo).stdout.split()[:2] == [short, prompts[0]["id"]]  # listed by handle
     answered = lc("answer", short, "yes", cwd=repo)
-    assert answered.returncode == 0 and "answered: true" in answered.stdout, answered.stderr
+    assert answered.returncode == 0 and f"→ yes · run {short}; resume with: loopcraft resume {short}" in (
+        answered.stdout
+    ), answered.stderr
     resumed = lc("resume", short, "--gates", "stop", cwd=repo)
     assert resumed.returncode == 0 and f"run {run_id} (gated) completed" in resumed.stdout, resumed.stderr
     killed = lc("kill", short, cwd=repo)  # reaches the run (and is refused: it has completed)

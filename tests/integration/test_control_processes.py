@@ -173,7 +173,8 @@ def test_control_of_a_run_owned_by_another_process(repo: Path, tmp_path: Path) -
         assert prompts[0]["question"] == "Ship it?" and prompts[0]["run_id"] == run_id
         bad = _cli(repo, tmp_path, "answer", run_id, prompts[0]["id"], "maybe", check=False)
         assert bad.returncode == 2 and "not one of: yes, no" in bad.stderr
-        assert 'answered: "no"' in _cli(repo, tmp_path, "answer", run_id, "2").stdout
+        answered = _cli(repo, tmp_path, "answer", run_id, "2").stdout
+        assert "answered 'Ship it?' → no" in answered and "continues" in answered
 
         # kill during the (long) final stage
         _until(lambda: _stage(repo, run_id, "final") == "running")

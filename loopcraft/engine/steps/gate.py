@@ -8,6 +8,7 @@ from typing import Any
 from loopcraft.engine.events import PromptAnswered, PromptPending, RunStatus, StageStatus
 from loopcraft.engine.gates import normalize_answer
 from loopcraft.engine.journal import StepRow
+from loopcraft.engine.names import short_id
 from loopcraft.engine.steps.protocol import Runtime, Scope, WorkflowExit, run_step
 
 
@@ -29,8 +30,8 @@ async def run_prompt(
                 rt.emit(PromptPending(rt.run_id, prompt.id, key, kind, question, options))
                 raise WorkflowExit(
                     "needs_human",
-                    f"waiting for an answer to {question!r}: `loopcraft answer {rt.run_id} "
-                    f"{prompt.id} VALUE`, then `loopcraft resume {rt.run_id}`",
+                    f"waiting for an answer to {question!r}: `loopcraft answer {short_id(rt.run_id)} "
+                    f"{prompt.id} VALUE`, then `loopcraft resume {short_id(rt.run_id)}`",
                 )
             if prompt.id not in rt.pending_prompts:
                 rt.pending_prompts.add(prompt.id)
