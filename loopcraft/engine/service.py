@@ -327,7 +327,7 @@ class Engine:
         row = await self.journal.get_run(run_id)
         matches: list[RunRow] = []
         if row is None:
-            matches = await self.journal.find_runs(run_id) if len(run_id) >= 4 else []
+            matches = await self.journal.find_runs(run_id) if len(run_id) >= 3 else []
             row = matches[0] if len(matches) == 1 else None
         if row is not None:
             if row.damage and not damaged_ok:

@@ -66,9 +66,9 @@ def test_run_then_runs_show_and_resume(git_repo: Path) -> None:
     assert transcript.returncode == 0, transcript.stderr
     assert "polished" in transcript.stdout and "a draft" in transcript.stdout  # previous went into the prompt
 
-    again = lc("resume", run_id, "--json", cwd=git_repo)
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["output"] == "polished x2"
+    again = lc("resume", run_id, "--json", cwd=git_repo)  # a completed run: not in a state to resume
+    assert again.returncode == 10, again.stderr
+    assert "already completed; nothing to resume" in again.stderr and not again.stdout
 
 
 def test_exit_codes_and_one_line_errors(git_repo: Path) -> None:
