@@ -200,6 +200,22 @@ class EngineConfig(_Strict):
         None  # ceiling of a dynamic run's budget (tokens, dollars, seconds)
     )
     max_dynamic_stages: int = Field(default=16, gt=0)  # stages one workflow-tool call may start
+    # A running stage with no model or tool activity for this long is marked stalled (seconds).
+    stall_after: float = Field(default=300.0, gt=0)
+    # A rate or usage limit whose reset is further away than this stops the run as blocked (seconds).
+    max_limit_wait: float = Field(default=6 * 3600.0, gt=0)
+
+
+class BudgetConfig(_Strict):
+    """How budgets are watched: a notice once a run has spent ``warn_at`` of a limit."""
+
+    warn_at: float = Field(default=0.8, gt=0, le=1)
+
+
+class NotifyConfig(_Strict):
+    """Lifecycle notices: a long run posts a heartbeat every ``heartbeat_minutes`` (0: never)."""
+
+    heartbeat_minutes: float = Field(default=10.0, ge=0)
 
 
 class Config(_Strict):
@@ -211,6 +227,8 @@ class Config(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
     _origin: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
 
