@@ -23,7 +23,7 @@ class Activity:
     """One stage's activity as the journal's events tell it."""
 
     last: float | None = None  # epoch seconds of its last agent event
-    turns: int = 0
+    turns: int = 0  # the number of its latest model turn (started or answered)
     flag: str | None = None  # "stalled" | "waiting" | None
     detail: str = ""
     until: float | None = None  # waiting: when the limit resets (the wait's deadline)
@@ -76,7 +76,7 @@ def flag_text(flag: str | None, detail: str, until: float | None) -> str:
 
 _ACTIVITY_SQL = (
     "SELECT json_extract(payload, '$.key'), MAX(ts), MAX(CASE WHEN json_extract(payload, '$.kind') "
-    "= 'turn_end' THEN json_extract(payload, '$.event.turn') END) FROM events "
+    "IN ('turn_start', 'turn_end') THEN json_extract(payload, '$.event.turn') END) FROM events "
     "WHERE run_id = ? AND type = 'stage_event' GROUP BY 1"
 )
 _FLAGS_SQL = "SELECT payload FROM events WHERE run_id = ? AND type = 'stage_flag' ORDER BY seq"

@@ -115,8 +115,9 @@ class Watchdog:
                 stage = self.stages[event.key] = _Stage(event.key, time.monotonic(), "", running=True)
             stage.last = time.monotonic()
             stage.what = describe(event.kind, event.event)
-            if event.kind == "turn_end":
+            if event.kind in ("turn_start", "turn_end"):  # the turn in flight, or the last answered
                 stage.turns = int(getattr(event.event, "turn", stage.turns) or stage.turns)
+            if event.kind == "turn_end":
                 self.check_budget()
             if stage.stalled:
                 stage.stalled = False

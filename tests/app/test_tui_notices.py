@@ -55,7 +55,7 @@ async def test_notices_heartbeats_and_a_stalled_stage_in_the_chat_and_the_graph(
         run_id = await controller.run("hang", {})
         handle = short_id(run_id)
         # the second turn hangs (the first may stall too, while litellm is imported)
-        stalled = lambda: "stalled" in (text := _label(app, "slowpoke")) and "turn 1" in text  # noqa: E731
+        stalled = lambda: "stalled" in (text := _label(app, "slowpoke")) and "turn 2" in text  # noqa: E731
         await wait_for(pilot, stalled, timeout=FIRST_CALL_S)
         assert re.search(r"\d+s ago", _label(app, "slowpoke")), _label(app, "slowpoke")
         await wait_for(pilot, lambda: _said(app, rf"run hang {handle} completed"), timeout=FIRST_CALL_S)

@@ -108,7 +108,7 @@ async def test_a_long_run_posts_heartbeats(git_repo: Path) -> None:
     info = await engine.run("one", {})
     assert info.status == "completed", info.error
     beats = [e for e in seen if isinstance(e, Heartbeat)]
-    assert beats and "still running" in beats[0].line and "work turn 0" in beats[0].line
+    assert beats and "still running" in beats[0].line and "work turn 1" in beats[0].line
     assert "last activity" in beats[0].line
     assert not [e for e in await engine.events(info.id) if e["type"] == "heartbeat"]  # never journaled
     await engine.close()
@@ -146,6 +146,26 @@ async def test_a_429_with_retry_after_waits_and_carries_on(
     assert info.status == "completed" and info.output == "after the wait", info.error
     assert openai_server.times[1] - openai_server.times[0] >= 1.8  # the retry came at the reset, not before
     assert [e.flag for e in seen if isinstance(e, StageFlag)] == ["waiting", None]
+    await engine.close()
+
+
+async def test_a_429_with_openai_reset_headers_waits_for_the_exhausted_limit(
+    git_repo: Path, openai_server: OpenAIServer
+) -> None:
+    resets = {
+        "x-ratelimit-remaining-requests": "99",
+        "x-ratelimit-reset-requests": "20ms",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "1.5s",
+    }
+    openai_server.fail(429, headers=resets).respond(text="tokens are back")
+    engine = await Engine.open(git_repo, _http_config(openai_server))
+    engine.register(one)
+    seen = _events(engine)
+    info = await engine.run("one", {})
+    assert info.status == "completed" and info.output == "tokens are back", info.error
+    assert [e.flag for e in seen if isinstance(e, StageFlag)] == ["waiting", None]
+    assert openai_server.times[1] - openai_server.times[0] >= 1.3  # the tokens' reset, not the requests'
     await engine.close()
 
 

@@ -73,7 +73,7 @@ class StageNode:
     info: dict[str, Any] = field(default_factory=dict)  # check outcome, verdict, parallel branches
     summary: str | None = None  # a group's check and review round
     grants: list[str] = field(default_factory=list)
-    turns: int = 0  # model turns so far
+    turns: int = 0  # its latest model turn (in flight or answered)
     last_active: float | None = None  # epoch seconds of its last agent event
     flag: str | None = None  # "stalled" or "waiting" (for a limit to reset at ``until``)
     flag_detail: str = ""
@@ -255,12 +255,12 @@ class GraphModel:
         return node
 
     def saw_activity(self, key: str, kind: str, event: Any) -> None:
-        """A stage's agent event: its last activity is now; a turn's end counts the turn."""
+        """A stage's agent event: its last activity is now; a turn's start or end gives its turn."""
         node = self.nodes.get(key)
         if node is None:
             return
         node.last_active = time.time()
-        if kind == "turn_end":
+        if kind in ("turn_start", "turn_end"):  # the turn in flight, or the last answered
             node.turns = int(getattr(event, "turn", node.turns) or node.turns)
 
     def set_flag(self, key: str, flag: str | None, detail: str = "", until: float | None = None) -> None:
