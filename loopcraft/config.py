@@ -233,6 +233,10 @@ class EngineConfig(_Strict):
     # ceiling of a dynamic run's budget (tokens, dollars, seconds)
     dynamic_budget: Annotated[dict[str, float], AfterValidator(_budget_value)] | None = None
     max_dynamic_stages: Whole1To10000 = 16  # per workflow-tool call
+    # A running stage with no model or tool activity for this long is marked stalled (seconds).
+    stall_after: Timeout = 300.0
+    # A rate or usage limit whose reset is further away than this stops the run as blocked (seconds).
+    max_limit_wait: Timeout = 6 * 3600.0
 
     @field_validator("heartbeat_seconds")
     @classmethod
@@ -246,6 +250,18 @@ class EngineConfig(_Strict):
         return value
 
 
+class BudgetConfig(_Strict):
+    """How budgets are watched: a notice once a run has spent ``warn_at`` of a limit."""
+
+    warn_at: float = Field(default=0.8, gt=0, le=1, allow_inf_nan=False)
+
+
+class NotifyConfig(_Strict):
+    """Lifecycle notices: a long run posts a heartbeat every ``heartbeat_minutes`` (0: never)."""
+
+    heartbeat_minutes: float = Field(default=10.0, ge=0, le=7 * 24 * 60, allow_inf_nan=False)
+
+
 class Config(_Strict):
     model: str | None = None
     fallback_models: list[str] = Field(default_factory=list)
@@ -255,6 +271,8 @@ class Config(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
     _origin: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
 

@@ -14,8 +14,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loopcraft.config import Config
+from loopcraft.engine.activity import ago, clock, flag_text
 from loopcraft.engine.artifacts import session_key
-from loopcraft.engine.events import EngineEvent, LoopNote, PromptPending, StageAdded, StageStatus
+from loopcraft.engine.events import (
+    BudgetNotice,
+    EngineEvent,
+    Heartbeat,
+    LoopNote,
+    PromptPending,
+    StageAdded,
+    StageFlag,
+    StageStatus,
+)
 from loopcraft.engine.gates import AnswerError
 from loopcraft.engine.graph import Graph, GraphNode, check_outcome, display_status, parallel_name
 from loopcraft.engine.names import short_id, step_names, step_path
@@ -106,6 +116,12 @@ class ProgressPrinter:
             return f"  {ICONS.get(event.status, '?')} {name}  {event.status} {_elapsed(took)}{tail}"
         if isinstance(event, LoopNote):
             return f"  {event.line}"
+        if isinstance(event, StageFlag):
+            return self._flag_line(event)
+        if isinstance(event, BudgetNotice):
+            return f"  $ {event.line}"
+        if isinstance(event, Heartbeat):
+            return f"  · {event.line}"
         if isinstance(event, PromptPending):
             return (
                 f"  ? {event.question}  (answer with: loopcraft answer {short_id(event.run_id)} "
@@ -113,6 +129,14 @@ class ProgressPrinter:
             )
         # run status changes are not printed: the summary at the end says how the run ended
         return None
+
+    def _flag_line(self, event: StageFlag) -> str:
+        name = self._name(event.key)
+        if event.flag == "stalled":
+            return f"  ! {name}  stalled: {event.detail}"
+        if event.flag == "waiting" and event.until is not None:
+            return f"  … {name}  waiting until {clock(event.until)} ({event.detail}); it continues on its own"
+        return f"  {ICONS['running']} {name}  {event.detail or 'active again'}"
 
 
 # the statuses a `loopcraft resume` can move on (blocked, failed, completed, killed cannot)
@@ -479,14 +503,24 @@ def graph_lines(graph: Graph, workflow: str | None = None) -> list[str]:
             facts[0] = outcome if outcome.startswith(status) else f"{status}, {outcome}"
         if node.summary:  # a group's round ("check passed · 2/3 approve"), an experiment's "keep · 0.812"
             facts.insert(1, node.summary)
+        if node.flag:  # "running, stalled" / "running, waiting until 14:05"
+            facts[0] = f"{facts[0]}, {flag_text(node.flag, '', node.until)}"
         if node.model:
             facts.append(node.model)
+        if node.turns:
+            facts.append(f"turn {node.turns}")
         if node.tokens:
             facts.append(f"{node.tokens:,} tok")
         if node.cost:
             facts.append(_money(node.cost))
+        if node.last_active is not None and status == "running":
+            facts.append(f"active {ago(time.time() - node.last_active)}")
         path = node_path(node, workflow)
         lines.append(f"{'  ' * depth}{ICONS.get(status, '?')} {path}  ({', '.join(facts)})")
+        if node.flag == "stalled" and node.flag_detail:
+            lines.append(f"{'  ' * depth}    stalled: {node.flag_detail}")
+        elif node.flag == "waiting" and node.flag_detail:
+            lines.append(f"{'  ' * depth}    waiting for: {node.flag_detail}; it continues on its own")
         if node.grants:
             lines.append(f"{'  ' * depth}    grants: {' · '.join(node.grants)}")
         if node.error:

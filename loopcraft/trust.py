@@ -40,7 +40,7 @@ _HARMLESS_MODEL = {
     "cache_write_cost_per_mtok",
     "script",
 }
-_HARMLESS_SECTIONS = {"retry", "engine"}
+_HARMLESS_SECTIONS = {"retry", "engine", "budget", "notify"}
 
 
 def trust_file() -> Path:

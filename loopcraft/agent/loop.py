@@ -44,7 +44,7 @@ from loopcraft.config import AgentConfig
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.callbacks import deliver
 from loopcraft.models.client import ModelClient
-from loopcraft.models.errors import ContextOverflowError, ModelCallError
+from loopcraft.models.errors import ContextOverflowError, LimitHit, ModelCallError, limit_hit
 from loopcraft.models.info import client_context_window
 from loopcraft.models.retry import failed_outcomes
 from loopcraft.models.types import (
@@ -83,6 +83,7 @@ class AgentResult:
     turns: int  # model turns since the last prompt
     tool_calls: int  # tool calls run since the last prompt
     model: str | None  # the model that gave the last answer
+    limit: LimitHit | None = None  # blocked by a rate or usage limit: which, on which models, reset time
 
 
 @dataclass
@@ -185,6 +186,7 @@ class Agent:
         self.turns = 0  # every model turn in the session
         self.last_text = ""
         self.last_model: str | None = None
+        self.limit: LimitHit | None = None  # the rate or usage limit that stopped the last run
         self._tools = {t.name: t for t in self.tools}
         self._schemas = [tool_schema(t) for t in self.tools]
         self._fixed_chars = len(self.system_prompt) + len(json.dumps(self._schemas))
@@ -217,6 +219,7 @@ class Agent:
             raise LoopcraftError("the agent is already running; steer or interrupt it instead")
         self._running = True
         self._interrupted = False
+        self.limit = None
         self._cancel = asyncio.Event()
         self._seg.budget.restart_clock()  # wall time counts per run() call
         try:
@@ -332,6 +335,10 @@ class Agent:
         except Exception as exc:  # the model layer already retried and walked the fallbacks
             if isinstance(exc, ModelCallError) and exc.attempts:
                 await self._emit(ModelRetries(turn, failed_outcomes(exc.attempts)))
+            hit = limit_hit(exc)
+            if hit is not None:  # not the work's failure: the caller may wait for the reset
+                self.limit = hit
+                return ("blocked", limit_reason(hit))
             return ("failed", f"model call failed: {exc}")
         if isinstance(result, tuple):
             return result
@@ -808,10 +815,24 @@ class Agent:
             self._seg.budget.turns,
             self._seg.budget.tool_calls,
             self.last_model or self.model,
+            self.limit if status == "blocked" else None,
         )
 
 
 _background: set[asyncio.Task[Any]] = set()
+
+
+def limit_reason(hit: LimitHit) -> str:
+    """``rate limit on openai/gpt-5.5 (resets at 14:05)``, or ``… (no reset time given)``."""
+    import time
+
+    when = (
+        f"resets at {time.strftime('%H:%M:%S', time.localtime(hit.reset_at))}"
+        if hit.reset_at is not None
+        else "no reset time given"
+    )
+    detail = f": {hit.detail}" if hit.detail else ""
+    return f"{hit.limit} on {hit.model_text} ({when}){detail}"
 
 
 def _tool_message(call_id: str, output: str) -> Message:

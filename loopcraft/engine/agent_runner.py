@@ -234,7 +234,12 @@ class AgentTaskSession:
             raise self._fence.lost
         usage = result.usage - self._base
         return TaskOutcome(
-            text=result.text, status=result.status, reason=result.reason, usage=usage, model=result.model
+            text=result.text,
+            status=result.status,
+            reason=result.reason,
+            usage=usage,
+            model=result.model,
+            limit=result.limit,
         )
 
     def spent(self) -> Usage:

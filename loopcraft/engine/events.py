@@ -33,6 +33,7 @@ class RunStatus(EngineEvent):
     status: str = "pending"
     workflow: str = ""
     error: str | None = None
+    resumed: bool = False  # ``running`` again: the run was resumed (not started)
     type: ClassVar[str] = "run_status"
 
 
@@ -112,12 +113,46 @@ class LoopNote(EngineEvent):
     type: ClassVar[str] = "loop_note"
 
 
+@dataclass
+class StageFlag(EngineEvent):
+    """A running stage marked ``stalled`` (no model or tool activity for ``engine.stall_after``;
+    ``detail`` says its last event) or ``waiting`` (for a rate or usage limit that resets at
+    ``until``, epoch seconds: the journaled wait deadline); ``flag`` None clears the mark."""
+
+    key: str = ""
+    flag: str | None = None
+    detail: str = ""
+    until: float | None = None
+    type: ClassVar[str] = "stage_flag"
+
+
+@dataclass
+class BudgetNotice(EngineEvent):
+    """The run has spent ``budget.warn_at`` of one limit (``limit``: ``tokens=50000``); once per
+    limit per run, resumes included."""
+
+    limit: str = ""
+    used: float = 0.0
+    cap: float = 0.0
+    line: str = ""
+    type: ClassVar[str] = "budget_notice"
+
+
+@dataclass
+class Heartbeat(EngineEvent):
+    """A long run's periodic one-line progress (every ``notify.heartbeat_minutes``); not journaled."""
+
+    line: str = ""
+    type: ClassVar[str] = "heartbeat"
+    persist: ClassVar[bool] = False
+
+
 TEXT_DELTA_KINDS = frozenset({"text_delta", "TextDelta"})
 
 
 def is_persisted(event: EngineEvent) -> bool:
-    """Text deltas are only published; everything else is journaled too."""
-    return not (isinstance(event, StageEvent) and event.kind in TEXT_DELTA_KINDS)
+    """Text deltas (and events that say so) are only published; everything else is journaled too."""
+    return event.persist and not (isinstance(event, StageEvent) and event.kind in TEXT_DELTA_KINDS)
 
 
 Subscriber = Callable[[EngineEvent], Any]

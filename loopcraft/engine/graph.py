@@ -56,6 +56,12 @@ class GraphNode:
     info: dict[str, Any] = field(default_factory=dict)
     summary: str | None = None  # a group's check and review round, e.g. "check passed · 2/3 approve"
     grants: list[str] = field(default_factory=list)  # the stage's grant: protected paths, "network"
+    # from the run's events (see loopcraft.engine.activity): model turns, last agent event, mark
+    turns: int = 0
+    last_active: float | None = None
+    flag: str | None = None  # "stalled" or "waiting" (a running stage only)
+    flag_detail: str = ""
+    until: float | None = None  # waiting: the limit's reset time
 
     @property
     def elapsed(self) -> float:
@@ -86,6 +92,11 @@ class GraphNode:
             "info": self.info,
             "summary": self.summary,
             "grants": self.grants,
+            "turns": self.turns,
+            "last_active": self.last_active,
+            "flag": self.flag,
+            "flag_detail": self.flag_detail,
+            "until": self.until,
             "children": [c.to_dict() for c in self.children],
         }
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopcraft.config import Config
 from loopcraft.engine import worktrees
+from loopcraft.engine.activity import load_waits
 from loopcraft.engine.artifacts import RunFiles, write_durably
 from loopcraft.engine.budgets import RunBudget, as_budget_key, current_budget
 from loopcraft.engine.context import Context
@@ -46,6 +47,7 @@ from loopcraft.engine.steps.protocol import (
 )
 from loopcraft.engine.steps.stage import LiveStage, read_transcript, sent_prompt_state
 from loopcraft.engine.tasks import StageFailure, TaskRunner, TaskSession
+from loopcraft.engine.watchdog import Watchdog
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.types import Usage
 
@@ -124,12 +126,20 @@ class Execution:
         self._announced: set[str] = set()  # stage keys a StageAdded named in this execution
         self._shown: dict[str, str] = {}  # stage key -> the last status an event gave it
         self.answer_signal = asyncio.Event()
+        self.watchdog = Watchdog(self)
+        self.limit_waits: dict[str, tuple[float, str]] = {}  # limit waits journaled by an earlier execution
+
+    @property
+    def paused(self) -> bool:
+        return self.control.run_paused
 
     # -- events ----------------------------------------------------------------------------
 
     def emit(self, event: EngineEvent) -> None:
         if isinstance(event, StageStatus):
             self._shown[event.key] = event.status
+        if not isinstance(event, RunStatus | UsageEvent):
+            self.watchdog.saw(event)
         self.bus.publish(event)
         if is_persisted(event):
             self._event_seq += 1
@@ -157,13 +167,18 @@ class Execution:
             self.recorded[row.pos] = row
             self.seq = max(self.seq, row.seq)
         self._event_seq = await self.journal.max_event_seq(self.run_id)
+        resumed = self._event_seq > 0  # an earlier execution left events: this one resumes the run
+        if resumed:
+            self.limit_waits = await load_waits(self.journal, self.run_id)
+            await self.watchdog.load()
         if not self.lease.expires:  # not claimed by the engine yet
             await self.lease.claim()
         heartbeat = asyncio.ensure_future(self._heartbeat())
         pump = asyncio.ensure_future(self.control.pump())
+        watch = asyncio.ensure_future(self.watchdog.run())
         try:
             await self.control.start(self.recorded.values())
-            await self.set_status("running")
+            await self.set_status("running", resumed=resumed)
             log.info("run %s (%s) started", self.run_id, self.workflow.name)
             try:
                 status, output, error = await self._call_workflow()
@@ -204,6 +219,7 @@ class Execution:
         finally:
             heartbeat.cancel()
             pump.cancel()
+            watch.cancel()
             for session in self.live.values():
                 session.close()
             await self.flush()
@@ -294,11 +310,11 @@ class Execution:
         usage = spent_total(await self.journal.load_steps(self.run_id)).to_dict()
         return {"status": "needs_human", "error": CLOSED_WHILE[row.status], "usage": usage}
 
-    async def set_status(self, status: str) -> None:
+    async def set_status(self, status: str, *, resumed: bool = False) -> None:
         if status == "running" and self.control.run_paused:
             status = "paused"
         await self.journal.update_run(self.run_id, status=status)
-        self.emit(RunStatus(self.run_id, status, self.workflow.name, None))
+        self.emit(RunStatus(self.run_id, status, self.workflow.name, None, resumed))
 
     async def _heartbeat(self) -> None:
         """Renew the lease; once it is lost, stop the run (this process may write nothing more)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from loopcraft.config import Config
 from loopcraft.engine import worktrees
+from loopcraft.engine.activity import apply_activity, load_activity
 from loopcraft.engine.budgets import BudgetError, check_budget, merge_budget
 from loopcraft.engine.control import BUDGET_RAISED, ControlError, RunStateError, find_stage, post
 from loopcraft.engine.definition import Workflow
@@ -408,7 +409,8 @@ class Engine:
         from loopcraft.engine.artifacts import RunFiles
 
         row = await self._row(run_id)
-        return await load_graph(self.journal, row.id, RunFiles(self.root, row.id))
+        graph = await load_graph(self.journal, row.id, RunFiles(self.root, row.id))
+        return apply_activity(graph, await load_activity(self.journal, row.id))
 
     async def live_view(self, run_id: str) -> tuple[RunInfo, Graph]:
         """The run and its graph as of now: while the run is unfinished (live in any process, or
@@ -424,7 +426,7 @@ class Engine:
             steps = with_live_usage(RunFiles(self.root, info.id), steps)
             info.usage = spent_total(steps)
             info.cost = info.usage.cost_usd
-        return info, build_graph(info.id, steps)
+        return info, apply_activity(build_graph(info.id, steps), await load_activity(self.journal, info.id))
 
     async def stage_transcript(self, run_id: str, stage_key: str) -> list[dict[str, Any]]:
         """The stage's session entries (JSONL lines); the stage may be named by key or by name."""

@@ -119,6 +119,7 @@ class TaskOutcome:
     usage: Usage = field(default_factory=Usage)  # the stage session's total so far
     model: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    limit: Any = None  # blocked by a rate or usage limit: its LimitHit (models, reset time)
 
 
 @dataclass

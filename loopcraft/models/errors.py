@@ -15,6 +15,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from loopcraft.errors import LoopcraftError
@@ -192,6 +193,111 @@ def retry_after(exc: BaseException) -> float | None:
         except (TypeError, ValueError):
             continue
     return None
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Reset headers of the rate limits a provider reports, and the header saying how much is left of each.
+_RESET_FAMILIES = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+def _reset_seconds(value: str, now: float) -> float | None:
+    """Seconds until a reset header's moment: ``6m0s``/``20ms`` (OpenAI), an RFC 3339 time
+    (Anthropic), an HTTP date, plain seconds, or epoch seconds (a number past 10**9)."""
+    text = value.strip()
+    if not text:
+        return None
+    if _DURATION.match(text):
+        return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, number - now) if number > 1e9 else max(0.0, number)
+    try:
+        import datetime
+
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        return max(0.0, moment.timestamp() - now)
+    except ValueError:
+        pass
+    return _parse_seconds(text)
+
+
+def limit_reset(exc: BaseException, now: float | None = None) -> float | None:
+    """Seconds until a rate or usage limit resets, as the provider said: ``retry-after`` (or
+    ``-ms``) first, else the reset headers of the exhausted limits (``x-ratelimit-reset-*``,
+    ``anthropic-ratelimit-*-reset``, ``x-ratelimit-reset``); None when it said nothing."""
+    given = retry_after(exc)
+    if given is not None:
+        return given
+    now = time.time() if now is None else now
+    for headers in _headers_of(exc):
+        exhausted: list[float] = []
+        every: list[float] = []
+        for family in _RESET_FAMILIES:
+            for prefix in ("x-ratelimit", "anthropic-ratelimit"):
+                try:
+                    reset = headers.get(f"{prefix}-reset-{family}") or headers.get(f"{prefix}-{family}-reset")
+                    left = headers.get(f"{prefix}-remaining-{family}") or headers.get(
+                        f"{prefix}-{family}-remaining"
+                    )
+                except (TypeError, ValueError):
+                    continue
+                seconds = _reset_seconds(str(reset), now) if reset is not None else None
+                if seconds is None:
+                    continue
+                every.append(seconds)
+                if left is not None and str(left).strip() in ("0", "0.0"):
+                    exhausted.append(seconds)
+        if exhausted or every:
+            return max(exhausted or every)
+        try:
+            plain = headers.get("x-ratelimit-reset")
+        except (TypeError, ValueError):
+            plain = None
+        if plain is not None and (seconds := _reset_seconds(str(plain), now)) is not None:
+            return seconds
+    return None
+
+
+_USAGE_WORDS = re.compile(r"quota|usage limit|insufficient|billing|credit", re.I)
+
+
+@dataclass
+class LimitHit:
+    """Every model of a call was stopped by a rate or usage limit: which, on which models, and the
+    earliest time one of them said it resets (None when none said)."""
+
+    limit: str  # "rate limit" or "usage limit"
+    models: list[str]
+    reset_at: float | None
+    detail: str = ""
+
+    @property
+    def model_text(self) -> str:
+        return ", ".join(self.models)
+
+
+def limit_hit(error: BaseException) -> LimitHit | None:
+    """The :class:`LimitHit` a :class:`ModelCallError` is, when the last try at each model of its
+    chain was a rate limit; None for any other failure."""
+    attempts = getattr(error, "attempts", None)
+    if not isinstance(error, ModelCallError) or not attempts:
+        return None
+    last: dict[str, Attempt] = {}
+    for attempt in attempts:
+        last[attempt.model] = attempt
+    if any(a.error_class != "rate_limit" for a in last.values()):
+        return None
+    resets = [a.reset_at for a in last.values() if a.reset_at is not None]
+    detail = next((a.error for a in reversed(list(last.values())) if a.error), "") or ""
+    kind = "usage limit" if _USAGE_WORDS.search(detail) else "rate limit"
+    return LimitHit(kind, list(last), min(resets) if resets else None, detail)
 
 
 _BYTES_LITERAL = re.compile(r"""\bb(['"])(.*?)\1""", re.S)

@@ -34,6 +34,7 @@ from loopcraft.models.errors import (
     MissingApiKeyError,
     ModelCallError,
     classify,
+    limit_reset,
     loopcraft_cause,
     retry_after,
     short_message,
@@ -139,6 +140,7 @@ class LiteLLMClient:
                     raise cause from exc
                 error_class = classify(exc)
                 message = self._scrub(short_message(exc), spec)
+                reset = limit_reset(exc) if error_class == "rate_limit" else None
                 attempts.append(
                     Attempt(
                         model=str(spec),
@@ -146,9 +148,12 @@ class LiteLLMClient:
                         error_class=error_class,
                         error=message,
                         latency_s=time.monotonic() - started,
+                        reset_at=time.time() + reset if reset is not None else None,
                     )
                 )
                 decision = decide(error_class, retries, self.config.retry)
+                if decision == "retry" and reset is not None and reset > self.config.retry.max_delay:
+                    decision = "next_model"  # resets later than a backoff waits: the caller waits for it
                 if decision != "retry":
                     log.warning("model %s failed (%s): %s; %s", spec, error_class, message, decision)
                     return None

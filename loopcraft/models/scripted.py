@@ -66,6 +66,7 @@ class Fault(_Strict):
     kind: FaultKind
     retry_after: float | None = Field(default=None, ge=0)
     message: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)  # more response headers (reset times)
 
 
 class TurnUsage(_Strict):
@@ -81,6 +82,7 @@ class Turn(_Strict):
     tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
     usage: TurnUsage | None = None
     pace: float | None = Field(default=None, ge=0)
+    delay: float = Field(default=0.0, ge=0)  # seconds before the first chunk (a slow or hung provider)
     faults: list[Fault] = Field(default_factory=list)
     malformed_tool_args: bool = False
     invalid_json: bool = False
@@ -287,6 +289,7 @@ def fault_exception(fault: Fault, model: str) -> Exception:
     request = httpx.Request("POST", "http://scripted.invalid/v1/chat/completions")
     if fault.kind == "rate_limit":
         headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
+        headers.update(fault.headers)
         response = httpx.Response(429, headers=headers, request=request)
         return litellm.RateLimitError(response=response, **common)
     if fault.kind == "timeout":
@@ -434,6 +437,8 @@ async def stream_turn(
         call.log(fault.kind)
         raise fault_exception(fault, name)
 
+    if turn.delay:
+        await asyncio.sleep(turn.delay)
     pace = script.pace if turn.pace is None else turn.pace
     emitted = 0
     for piece in _pieces(turn.body(), script.chunk_size):

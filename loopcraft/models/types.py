@@ -127,10 +127,13 @@ class Attempt:
     error: str | None = None
     usage: Usage = field(default_factory=Usage)
     latency_s: float = 0.0
+    reset_at: float | None = None  # a rate or usage limit: when the provider said it resets (epoch)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["usage"] = self.usage.to_dict()
+        if data["reset_at"] is None:
+            del data["reset_at"]
         return data
 
 

@@ -13,9 +13,9 @@ from textual.widget import Widget
 from loopcraft.engine.graph import check_outcome, verdict_outcome
 from loopcraft.engine.journal import CLOSED_RUN_STATES
 from loopcraft.engine.names import short_id, step_path
-from loopcraft.engine.results import FINAL_STATES
 from loopcraft.errors import LoopcraftError, NotFoundError, error_line
 from loopcraft.tui import commands
+from loopcraft.tui.notices import RunNotices, flag_notice
 from loopcraft.tui.panes.graph import GraphModel, GraphPane, model_from_graph
 from loopcraft.tui.panes.prompts import PendingPrompt, PromptsPane
 from loopcraft.tui.panes.runs import ACTIVE_STATES, STATUS_STYLE, RunsPane, format_elapsed, live_elapsed
@@ -97,7 +97,7 @@ class WorkflowController:
         self._outcomes: set[str] = set()  # runs with a finished check or task: reread outcomes
         self._wake = asyncio.Event()
         self._follow: Any = None  # the timer of :meth:`_follow_journal`
-        self._ended: set[str] = set()  # runs whose end the chat announced
+        self.notices = RunNotices()  # what the chat said of each run's lifecycle
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -279,6 +279,7 @@ class WorkflowController:
                     await self.transcript_pane.show_failure(event.error)
         elif kind == "stage_event":
             inner = event.event
+            self._graph(run_id).saw_activity(event.key, getattr(inner, "kind", ""), inner)
             if getattr(inner, "kind", "") == "usage":
                 total = inner.total
                 self._graph(run_id).add_usage(event.key, total.total_tokens, total.cost_usd)
@@ -299,6 +300,12 @@ class WorkflowController:
             await self._offer(prompt)
         elif kind == "prompt_answered":
             await self.prompts_pane.resolve(event.prompt_id)
+        elif kind == "stage_flag":
+            self._graph(run_id).set_flag(event.key, event.flag, event.detail, event.until)
+            self._graph_changed(run_id)
+            await self.app.show_info(*flag_notice(self.stage_label(run_id, event.key), event))
+        elif kind in ("budget_notice", "heartbeat"):
+            await self.app.show_info(event.line, "warning" if kind == "budget_notice" else "info")
 
     def _graph_changed(self, run_id: str) -> None:
         if self.selected == run_id:
@@ -314,15 +321,9 @@ class WorkflowController:
     async def _run_changed(self, run: Any) -> None:
         before = self.runs_pane.runs.get(run.id)
         self.runs_pane.update_run(run)
-        if (
-            run.status in FINAL_STATES
-            and run.id not in self._ended
-            and (before is None or before.status not in FINAL_STATES)
-        ):
-            self._ended.add(run.id)  # announced once, however it is noticed (event or journal)
-            reason = f": {run.error}" if run.error else ""
-            kind = "info" if run.status == "completed" else "warning"
-            await self.app.show_info(f"run {run.workflow} {short_id(run.id)} {run.status}{reason}", kind)
+        notice = self.notices.on_status(run, before.status if before is not None else None)
+        if notice is not None:  # said once per change, however it is noticed (event or journal)
+            await self.app.show_info(*notice)
         if run.status in CLOSED_RUN_STATES:  # its gates can take no answer: never offer them
             await self.prompts_pane.drop_run(run.id)
             if run.id in self.graphs:
@@ -368,6 +369,7 @@ class WorkflowController:
 
     async def run(self, name: str, inputs: dict[str, Any]) -> str:
         run_id = await self.eng.start(name, inputs)
+        self.notices.started_here(run_id)
         await self.show_run(run_id)
         return run_id
 

@@ -151,8 +151,13 @@ async def test_a_runs_end_is_announced_once(git_repo: Path) -> None:
         await pilot.press(*f"/workflow kill {second}", "enter")
         await wait_for(pilot, lambda: _said(app, f"run gate {short_id(second)} killed: killed by the user"))
         await pilot.pause(FOLLOW_S * 1.5)  # the journal re-read must not say it again
-        ends = [t for t in chat_texts(app) if t.startswith("run gate ")]
-        assert len(ends) == 2, ends
+        said = [t for t in chat_texts(app) if t.startswith("run gate ")]
+        ends = [t for t in said if "needs input" not in t]
+        assert len(ends) == 2, said
+        # issue 16: each run's gate is announced once too (the lifecycle notices share the once rule)
+        assert sorted(t for t in said if "needs input" in t) == sorted(
+            f"run gate {short_id(r)} needs input: F4 answers it" for r in (first, second)
+        )
 
 
 async def test_outside_git_the_chat_says_what_will_not_work(tmp_path: Path) -> None:

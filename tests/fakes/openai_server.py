@@ -30,6 +30,7 @@ class Behaviour:
     usage: dict[str, int] | None = None
     retry_after: float | None = None
     message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # more error headers (rate-limit resets)
 
 
 class OpenAIServer:
@@ -68,12 +69,22 @@ class OpenAIServer:
         return self
 
     def fail(
-        self, status: int, retry_after: float | None = None, times: int = 1, message: str = ""
+        self,
+        status: int,
+        retry_after: float | None = None,
+        times: int = 1,
+        message: str = "",
+        headers: dict[str, str] | None = None,
     ) -> OpenAIServer:
-        """Queue ``times`` error answers with HTTP ``status`` (and a retry-after header)."""
+        """Queue ``times`` error answers with HTTP ``status`` (and a retry-after header, and ``headers``)."""
         for _ in range(times):
             self._queue.append(
-                Behaviour(status=status, retry_after=retry_after, message=message or f"fake error {status}")
+                Behaviour(
+                    status=status,
+                    retry_after=retry_after,
+                    message=message or f"fake error {status}",
+                    headers=dict(headers or {}),
+                )
             )
         return self
 
@@ -164,6 +175,7 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def _error(self, behaviour: Behaviour) -> None:
             headers = {"retry-after": str(behaviour.retry_after)} if behaviour.retry_after is not None else {}
+            headers.update(behaviour.headers)
             code = _REASONS.get(behaviour.status, "server_error")
             payload = {"error": {"message": behaviour.message, "type": code, "code": code}}
             self._json(behaviour.status, payload, headers)

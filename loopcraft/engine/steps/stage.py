@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from loopcraft.engine.journal import StepRow
+from loopcraft.engine.limits import wait_for_limits
 from loopcraft.engine.results import StageResult
 from loopcraft.engine.steps.protocol import Runtime, Scope, check_step, run_step, spent_total
 from loopcraft.engine.steps.task import task_request
@@ -70,7 +71,8 @@ async def run_stage_prompt(rt: Runtime, stage: LiveStage, pos: str, key: str, te
         if stage.session is None:  # first prompt this process sends: the transcript may hold it
             request = task_request(rt, stage.key, stage.spec, session_path)
             row.model = request.model
-            stage.session = rt.control.attach(stage.key, await rt.runner.open(request))
+            opened = wait_for_limits(rt, stage.key, await rt.runner.open(request))
+            stage.session = rt.control.attach(stage.key, opened)
             rt.live[stage.key] = stage.session
             earlier = [
                 r

@@ -10,6 +10,7 @@ from typing import Any
 from loopcraft.engine import worktrees
 from loopcraft.engine.events import StageEvent
 from loopcraft.engine.journal import StepRow
+from loopcraft.engine.limits import wait_for_limits
 from loopcraft.engine.results import StageResult
 from loopcraft.engine.steps.protocol import Runtime, Scope, run_step
 from loopcraft.engine.tasks import (
@@ -117,7 +118,7 @@ async def _task_body(rt: Runtime, key: str, spec: TaskSpec, row: StepRow) -> Sta
     prompt = build_prompt(spec, reads)
     request = task_request(rt, key, spec, session_path, folder)
     row.model = request.model
-    session = rt.control.attach(key, await rt.runner.open(request))
+    session = rt.control.attach(key, wait_for_limits(rt, key, await rt.runner.open(request)))
     rt.live[key] = session
     try:
         outcome, structured, usage = await run_agent_task(spec, session, prompt)

@@ -24,6 +24,7 @@ from textual.message import Message
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
+from loopcraft.engine.activity import ago, flag_text
 from loopcraft.engine.graph import (
     KILLED_MESSAGE,
     check_outcome,
@@ -72,6 +73,11 @@ class StageNode:
     info: dict[str, Any] = field(default_factory=dict)  # check outcome, verdict, parallel branches
     summary: str | None = None  # a group's check and review round
     grants: list[str] = field(default_factory=list)
+    turns: int = 0  # its latest model turn (in flight or answered)
+    last_active: float | None = None  # epoch seconds of its last agent event
+    flag: str | None = None  # "stalled" or "waiting" (for a limit to reset at ``until``)
+    flag_detail: str = ""
+    until: float | None = None
 
     def live_elapsed(self, now: float | None = None) -> float:
         if self.status in TICKING and self.started is not None:
@@ -99,11 +105,15 @@ def node_label(
         after.append((f" ({node.kind})", "dim"))
     if status not in QUIET and not (outcome and outcome.startswith(status)):  # not "failed · failed (exit 3)"
         after.append((f" {status.replace('_', ' ')}", style))
+    if node.flag and node.status == "running":  # the mark matters more than any detail
+        mark = flag_text(node.flag, "", node.until)
+        after.append((f" {mark}", "bold red" if node.flag == "stalled" else "bold yellow"))
     if outcome:
         after.append((f" · {outcome}", _outcome_style(node, outcome)))
     details = _details(node, now, joins)
     if details:
         after.append(("  " + " · ".join(details), "dim"))
+    activity = _activity(node)  # after the time and tokens, cut before them (never shortens the name)
     lead = f"{icon} " + ("∥ " if parallel else "")
     name = display_name(node)
     if width is not None and node.kind != "parallel":  # shorten the name: status, outcome, time, tokens fit
@@ -116,8 +126,10 @@ def node_label(
     text.append(name, style="bold" if node.kind in GROUP_KINDS else "")
     for part, part_style in after:
         text.append(part, style=part_style)
+    if activity:
+        text.append((" · " if details else "  ") + " · ".join(activity), style="dim")
     if node.model:  # the least useful detail: cut first
-        text.append(f" · {node.model}" if details else f"  {node.model}", style="dim")
+        text.append(f" · {node.model}" if details or activity else f"  {node.model}", style="dim")
     if node.grants:
         text.append(f"  grants: {' · '.join(node.grants)}", style="yellow")
     if node.error:  # its start, last (a narrow pane cuts it first); Enter shows it whole
@@ -138,6 +150,14 @@ def _details(node: StageNode, now: float | None, joins: int) -> list[str]:
     if joins > 1:
         details.append(f"⋈ join of {joins}")
     return details
+
+
+def _activity(node: StageNode) -> list[str]:
+    """A stage's turn count and, while it runs, how long ago its agent last did something."""
+    found = [f"turn {node.turns}"] if node.turns else []
+    if node.last_active is not None and node.status == "running":  # whole seconds, like the time
+        found.append(ago(time.time() - node.last_active))
+    return found
 
 
 def display_name(node: StageNode) -> str:
@@ -224,6 +244,8 @@ class GraphModel:
             node.elapsed += now - node.started
             node.started = None
         node.status = status
+        if status != "running":
+            node.flag = None  # a mark belongs to a running stage
         if model:
             node.model = model
         if error:
@@ -231,6 +253,21 @@ class GraphModel:
         if status == "failed" and error == KILLED_MESSAGE:
             node.info["ended"] = "killed"
         return node
+
+    def saw_activity(self, key: str, kind: str, event: Any) -> None:
+        """A stage's agent event: its last activity is now; a turn's start or end gives its turn."""
+        node = self.nodes.get(key)
+        if node is None:
+            return
+        node.last_active = time.time()
+        if kind in ("turn_start", "turn_end"):  # the turn in flight, or the last answered
+            node.turns = int(getattr(event, "turn", node.turns) or node.turns)
+
+    def set_flag(self, key: str, flag: str | None, detail: str = "", until: float | None = None) -> None:
+        """Mark a stage ``stalled`` or ``waiting`` (until a limit resets), or clear its mark (None)."""
+        node = self.nodes.get(key)
+        if node is not None:
+            node.flag, node.flag_detail, node.until = flag, detail, until
 
     def add_usage(self, key: str, tokens: int, cost: float) -> None:
         """Set a stage's usage so far; every enclosing group (a nested workflow, a parallel group…)
@@ -331,6 +368,11 @@ def model_from_graph(run_id: str, graph: Any) -> GraphModel:
             node.cost = float(getattr(item, "cost", 0.0) or 0.0)
             node.error = getattr(item, "error", None)
             node.grants = list(getattr(item, "grants", None) or [])
+            node.turns = int(getattr(item, "turns", 0) or 0)
+            node.last_active = getattr(item, "last_active", None)
+            node.flag = getattr(item, "flag", None)
+            node.flag_detail = getattr(item, "flag_detail", "") or ""
+            node.until = getattr(item, "until", None)
             if node.status in TICKING:
                 node.started = time.monotonic()
             visit(getattr(item, "children", None), item.key)
