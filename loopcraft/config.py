@@ -200,6 +200,9 @@ class EngineConfig(_Strict):
         None  # ceiling of a dynamic run's budget (tokens, dollars, seconds)
     )
     max_dynamic_stages: int = Field(default=16, gt=0)  # stages one workflow-tool call may start
+    # The journal's SQLite synchronous setting: "normal" (a finished step survives a crash of the
+    # process, the default) or "full" (it also survives a power loss or an OS crash; slower).
+    synchronous: Literal["normal", "full"] = "normal"
 
 
 class Config(_Strict):
