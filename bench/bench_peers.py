@@ -116,9 +116,10 @@ def collect(tmp: Path, say: Callable[[str], None]) -> dict[str, dict[str, list[f
         say(f"   repetition {rep + 1}/{REPS}: steps, fan-out and cold start done")
     recorded = {system: fresh(system, "recorded") for system in SYSTEMS}
     crashed = {system: fresh(system, "crash") for system in SYSTEMS}
-    _record([(s, f, RESUME_STEPS) for s, f in recorded.items()])
-    for system, folder in crashed.items():  # one at a time: what a kill loses may depend on load
-        _record([(system, folder, CRASH_AFTER)])
+    _record(
+        [(s, f, RESUME_STEPS) for s, f in recorded.items()]
+        + [(s, f, CRASH_AFTER) for s, f in crashed.items()]
+    )
     say(f"   runs of {RESUME_STEPS:,} and of {CRASH_AFTER:,} steps recorded, each killed at its next step")
     for rep in range(RESUME_REPS):
         for system in _rotated(rep):
