@@ -237,6 +237,9 @@ class EngineConfig(_Strict):
     stall_after: Timeout = 300.0
     # A rate or usage limit whose reset is further away than this stops the run as blocked (seconds).
     max_limit_wait: Timeout = 6 * 3600.0
+    # The journal's SQLite synchronous setting: "normal" (a finished step survives a crash of the
+    # process, the default) or "full" (it also survives a power loss or an OS crash; slower).
+    synchronous: Literal["normal", "full"] = "normal"
 
     @field_validator("heartbeat_seconds")
     @classmethod

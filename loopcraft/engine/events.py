@@ -1,16 +1,20 @@
 """Engine events: typed dataclasses published on an in-process :class:`EventBus`.
 
-The runtime also appends every event but text deltas to the journal's ``events`` table,
-so another process (or a later look) sees the same history.
+The runtime also appends the events whose facts the journal holds nowhere else to its ``events``
+table (``persist``): agent events (but text deltas), gate prompts and answers, loop notes. A run's
+and its stages' lifecycle (run status, stage added, stage status, usage) is not stored twice: every
+reader (the graph, ``show``, the app after a reload, stats, fork and replay) derives it from the
+run and step rows, which are written in the same transaction as the events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
@@ -23,9 +27,8 @@ class EngineEvent:
     persist: ClassVar[bool] = True
 
     def payload(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("run_id", None)
-        return data
+        """The event's fields but ``run_id`` (shallow: nested dataclasses are encoded by :func:`event_json`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "run_id"}
 
 
 @dataclass
@@ -35,6 +38,7 @@ class RunStatus(EngineEvent):
     error: str | None = None
     resumed: bool = False  # ``running`` again: the run was resumed (not started)
     type: ClassVar[str] = "run_status"
+    persist: ClassVar[bool] = False  # derived from the journal's rows
 
 
 @dataclass
@@ -46,6 +50,7 @@ class StageAdded(EngineEvent):
     info: dict[str, Any] = field(default_factory=dict)  # a parallel group's branches and concurrency
     grants: list[str] = field(default_factory=list)  # protected paths it may write, "network"
     type: ClassVar[str] = "stage_added"
+    persist: ClassVar[bool] = False  # derived from the journal's rows
 
 
 @dataclass
@@ -60,6 +65,7 @@ class StageStatus(EngineEvent):
     started: float | None = None
     finished: float | None = None
     type: ClassVar[str] = "stage_status"
+    persist: ClassVar[bool] = False  # derived from the journal's rows
 
 
 @dataclass
@@ -73,7 +79,7 @@ class StageEvent(EngineEvent):
 
     def payload(self) -> dict[str, Any]:
         ev = self.event
-        body = asdict(ev) if ev is not None and hasattr(ev, "__dataclass_fields__") else {"value": repr(ev)}
+        body = ev if ev is not None and hasattr(ev, "__dataclass_fields__") else {"value": repr(ev)}
         return {"key": self.key, "kind": self.kind, "event": body}
 
 
@@ -101,6 +107,7 @@ class UsageEvent(EngineEvent):
     usage: dict[str, Any] = field(default_factory=dict)
     run_usage: dict[str, Any] = field(default_factory=dict)
     type: ClassVar[str] = "usage"
+    persist: ClassVar[bool] = False  # derived from the journal's rows
 
 
 @dataclass
@@ -151,8 +158,20 @@ TEXT_DELTA_KINDS = frozenset({"text_delta", "TextDelta"})
 
 
 def is_persisted(event: EngineEvent) -> bool:
-    """Text deltas (and events that say so) are only published; everything else is journaled too."""
+    """Whether the event is journaled too: not lifecycle events (``persist``), nor text deltas."""
     return event.persist and not (isinstance(event, StageEvent) and event.kind in TEXT_DELTA_KINDS)
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what ``json`` does not know: a dataclass as its fields (no deep copy), else text."""
+    if hasattr(value, "__dataclass_fields__") and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    return str(value)
+
+
+def event_json(event: EngineEvent) -> str:
+    """The event's payload as compact JSON (what the journal stores)."""
+    return json.dumps(event.payload(), separators=(",", ":"), default=_plain)
 
 
 Subscriber = Callable[[EngineEvent], Any]

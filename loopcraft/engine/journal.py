@@ -218,16 +218,71 @@ def _run_sets(fields: dict[str, Any]) -> tuple[str, list[Any]]:
 
 
 def _outcome_values(step: StepRow) -> tuple[Any, ...]:
-    """A step's values for the :data:`_STEP_OUTCOME` columns (what finishing it changes)."""
+    """A step's values for the :data:`_STEP_OUTCOME` columns (what finishing it changes; a None
+    output is stored as NULL, which reads back as None)."""
     return (
         step.status,
-        dumps(step.output),
+        dumps_or_none(step.output),
         dumps_or_none(step.error),
         step.attempts,
         dumps_or_none(step.usage),
         step.model,
         step.finished,
     )
+
+
+_STEP_INSERT_COLS = (
+    "run_id",
+    "key",
+    "pos",
+    "kind",
+    "name",
+    "started",
+    "parents",
+    "seq",
+    "grants",
+    *_STEP_OUTCOME,
+)
+_INSERT_STEP = (
+    f"INSERT OR REPLACE INTO steps ({', '.join(_STEP_INSERT_COLS)}) "
+    f"VALUES ({', '.join('?' * len(_STEP_INSERT_COLS))})"
+)
+_UPDATE_STEP = (
+    f"UPDATE steps SET {', '.join(f'{name} = ?' for name in _STEP_OUTCOME)} WHERE run_id = ? AND pos = ?"
+)
+_INSERT_EVENT = "INSERT OR REPLACE INTO events (run_id, seq, ts, type, payload) VALUES (?, ?, ?, ?, ?)"
+
+
+def _insert_values(step: StepRow) -> tuple[Any, ...]:
+    """A whole step's values for :data:`_INSERT_STEP`."""
+    return (
+        step.run_id,
+        step.key,
+        step.pos,
+        step.kind,
+        step.name,
+        step.started,
+        dumps(step.parents),
+        step.seq,
+        dumps(step.grants) if step.grants else None,
+        *_outcome_values(step),
+    )
+
+
+def _run_batch(conn: sqlite3.Connection, ops: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    """Run ``ops`` (statement, rows) on the connection's own thread, as one transaction."""
+    if len(ops) == 1 and len(ops[0][1]) == 1:
+        conn.execute(ops[0][0], ops[0][1][0])  # one statement: its own (autocommit) transaction
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, rows in ops:
+            conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _step_row(r: sqlite3.Row | tuple[Any, ...]) -> StepRow:
@@ -337,8 +392,13 @@ class Journal:
     # -- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: Path, *, busy_timeout: float = 5.0) -> Journal:
-        """Open (creating and migrating as needed); raises :class:`JournalError` on a bad file."""
+    async def open(cls, path: Path, *, busy_timeout: float = 5.0, synchronous: str = "normal") -> Journal:
+        """Open (creating and migrating as needed); raises :class:`JournalError` on a bad file.
+
+        ``synchronous``: "normal" (WAL's NORMAL: a committed step survives the process being
+        killed, not a power loss) or "full" (every commit is synced to disk: it survives both)."""
+        if synchronous not in ("normal", "full"):
+            raise JournalError(f"engine.synchronous must be normal or full, not {synchronous!r}")
         check_place(path)
         try:
             conn = await _connect(path, busy_timeout)
@@ -349,7 +409,7 @@ class Journal:
             os.chmod(path, 0o600)  # before WAL mode: SQLite gives the -wal and -shm files the same mode
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             await conn.execute("PRAGMA journal_mode = WAL")
-            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             await conn.execute("PRAGMA foreign_keys = ON")
             await journal._migrate()
         except sqlite3.Error as exc:
@@ -558,29 +618,33 @@ class Journal:
         return [_step_row(r) for r in rows]
 
     async def start_step(self, step: StepRow) -> None:
-        cols = ("run_id", "key", "pos", "kind", "name", "started", "parents", "seq", "grants", *_STEP_OUTCOME)
-        await self._write(
-            f"INSERT OR REPLACE INTO steps ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            (
-                step.run_id,
-                step.key,
-                step.pos,
-                step.kind,
-                step.name,
-                step.started,
-                dumps(step.parents),
-                step.seq,
-                dumps(step.grants) if step.grants else None,
-                *_outcome_values(step),
-            ),
-        )
+        await self._write(_INSERT_STEP, _insert_values(step))
 
     async def finish_step(self, step: StepRow) -> None:
-        sets = ", ".join(f"{name} = ?" for name in _STEP_OUTCOME)
-        await self._write(
-            f"UPDATE steps SET {sets} WHERE run_id = ? AND pos = ?",
-            (*_outcome_values(step), step.run_id, step.pos),
-        )
+        await self._write(_UPDATE_STEP, (*_outcome_values(step), step.run_id, step.pos))
+
+    async def write_steps(
+        self,
+        inserts: list[StepRow],
+        updates: list[StepRow],
+        events: list[tuple[str, int, float, str, str]] | None = None,
+    ) -> None:
+        """Steps written whole (new ones), steps' outcomes and events (payloads already JSON), in one
+        transaction and one round trip: a step's finish and the events of its run commit together."""
+        ops: list[tuple[str, list[tuple[Any, ...]]]] = []
+        if inserts:
+            ops.append((_INSERT_STEP, [_insert_values(s) for s in inserts]))
+        if updates:
+            ops.append((_UPDATE_STEP, [(*_outcome_values(s), s.run_id, s.pos) for s in updates]))
+        if events:
+            ops.append((_INSERT_EVENT, events))
+        if not ops:
+            return
+        conn = self._conn
+        try:  # one call on the connection's thread: no other statement can come between
+            await conn._execute(lambda: _run_batch(conn._conn, ops))
+        except sqlite3.Error as exc:
+            raise JournalError(_explain(self.path, exc)) from exc
 
     async def set_step_status(self, run_id: str, pos: str, status: str) -> None:
         await self._write("UPDATE steps SET status = ? WHERE run_id = ? AND pos = ?", (status, run_id, pos))
@@ -604,10 +668,7 @@ class Journal:
         return int(rows[0][0])
 
     async def append_events(self, rows: list[tuple[str, int, float, str, dict[str, Any]]]) -> None:
-        await self._many(
-            "INSERT OR REPLACE INTO events (run_id, seq, ts, type, payload) VALUES (?, ?, ?, ?, ?)",
-            [(r, s, t, ty, dumps(p)) for r, s, t, ty, p in rows],
-        )
+        await self._many(_INSERT_EVENT, [(r, s, t, ty, dumps(p)) for r, s, t, ty, p in rows])
 
     async def events(self, run_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
         rows = await self._fetch(

@@ -32,11 +32,13 @@ from loopcraft.engine.events import (
     StageAdded,
     StageStatus,
     UsageEvent,
+    event_json,
     is_persisted,
 )
 from loopcraft.engine.graph import USAGE_KINDS
 from loopcraft.engine.journal import Journal, StepRow
 from loopcraft.engine.leases import Lease, LeaseLost, new_owner_id
+from loopcraft.engine.run_writer import RunWriter
 from loopcraft.engine.steps.protocol import (
     STAGE_KINDS,
     NonDeterminismError,
@@ -99,7 +101,9 @@ class Execution:
         raised_budget: dict[str, Any] | None = None,
     ) -> None:
         self.lease = lease or Lease(journal, run_id, new_owner_id(), config.engine.lease_seconds)
-        self.journal: Journal = _Fenced(journal, self.lease)  # type: ignore[assignment]
+        self.recorded: dict[str, StepRow] = {}
+        self.writer = RunWriter(journal, self.lease, self.recorded)
+        self.journal: Journal = self.writer  # type: ignore[assignment]
         self.control = RunControl(self)
         self.budget = RunBudget(budget)
         self.raised_budget = raised_budget  # limits this resume raised (they lift nested budgets too)
@@ -114,13 +118,10 @@ class Execution:
         self.run_model = run_model
         self.catalog = catalog
         self.files = RunFiles(workspace, run_id)
-        self.recorded: dict[str, StepRow] = {}
         self.live: dict[str, TaskSession] = {}  # stage key -> running agent session (for control)
         self.usage = Usage()
         self.seq = 0
         self._event_seq = 0
-        self._event_buffer: list[tuple[str, int, float, str, dict[str, Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
         self.last_session: Path | None = None
         self.pending_prompts: set[str] = set()
         self._announced: set[str] = set()  # stage keys a StageAdded named in this execution
@@ -141,23 +142,12 @@ class Execution:
         if not isinstance(event, RunStatus | UsageEvent):
             self.watchdog.saw(event)
         self.bus.publish(event)
-        if is_persisted(event):
+        if is_persisted(event):  # written with the run's next step (see RunWriter)
             self._event_seq += 1
-            self._event_buffer.append(
-                (self.run_id, self._event_seq, time.time(), event.type, event.payload())
-            )
-            if self._flusher is None or self._flusher.done():
-                self._flusher = asyncio.ensure_future(self._flush_events())
-
-    async def _flush_events(self) -> None:
-        while self._event_buffer:
-            rows, self._event_buffer = self._event_buffer, []
-            await self.journal.append_events(rows)
+            self.writer.add_event((self.run_id, self._event_seq, time.time(), event.type, event_json(event)))
 
     async def flush(self) -> None:
-        if self._flusher is not None:
-            await asyncio.shield(self._flusher)
-        await self._flush_events()
+        await self.writer.flush()
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -167,7 +157,8 @@ class Execution:
             self.recorded[row.pos] = row
             self.seq = max(self.seq, row.seq)
         self._event_seq = await self.journal.max_event_seq(self.run_id)
-        resumed = self._event_seq > 0  # an earlier execution left events: this one resumes the run
+        # an earlier execution left steps or events: this one resumes the run
+        resumed = bool(self.recorded) or self._event_seq > 0
         if resumed:
             self.limit_waits = await load_waits(self.journal, self.run_id)
             await self.watchdog.load()
@@ -194,7 +185,7 @@ class Execution:
                 return
             else:
                 await self._settle(status)
-            usage = spent_total(await self.journal.load_steps(self.run_id)).to_dict()
+            usage = spent_total(list(self.recorded.values())).to_dict()
             await self.lease.release(
                 status=status, output=output, error=error, usage=usage, finished=time.time()
             )
@@ -263,16 +254,15 @@ class Execution:
             final = "budget_exceeded" if run_status == "budget_exceeded" else "cancelled"
             message = f"stopped when the run ended {run_status}"
             states = SETTLED_STATES
-        for fresh in await self.journal.load_steps(self.run_id):
-            if fresh.status in ("completed", "failed") or (states is not None and fresh.status not in states):
+        for row in list(self.recorded.values()):  # kept in step with the journal: no reload
+            if row.status in ("completed", "failed") or (states is not None and row.status not in states):
                 continue
-            row = self.recorded.get(fresh.pos, fresh)
+            shown = row.status
             row.status, row.finished = final, time.time()
-            row.usage = row.usage or fresh.usage
             row.error = {"type": "Killed" if final == "failed" else "Stopped", "message": message}
             row.error["run_status"] = run_status
             await self.journal.finish_step(row)
-            if row.kind in STAGE_KINDS and self._shown.get(row.key, fresh.status) != final:
+            if row.kind in STAGE_KINDS and self._shown.get(row.key, shown) != final:
                 self.announce(row)
                 self.emit(
                     StageStatus(self.run_id, row.key, final, row.model, message, row.started, row.finished)
@@ -344,38 +334,3 @@ class Execution:
     def context(self, scope: Scope, inputs: dict[str, Any]) -> Context:
         """The ``ctx`` a workflow function (the run's, or a nested one's) is called with."""
         return Context(self, scope, inputs)
-
-
-_WRITES = frozenset(
-    {
-        "update_run",
-        "start_step",
-        "finish_step",
-        "set_step_status",
-        "set_stage_status",
-        "close_open_steps",
-        "append_events",
-        "add_artifact",
-        "consume_mail",
-        "create_prompt",
-    }
-)
-
-
-class _Fenced:
-    """The journal as one execution sees it: every write first checks that the run's lease is held."""
-
-    def __init__(self, journal: Journal, lease: Lease) -> None:
-        self._journal = journal
-        self._lease = lease
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._journal, name)
-        if name not in _WRITES:
-            return attr
-
-        async def fenced(*args: Any, **kwargs: Any) -> Any:
-            await self._lease.ensure()
-            return await attr(*args, **kwargs)
-
-        return fenced

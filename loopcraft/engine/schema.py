@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry migrates from version ``index`` to ``index + 1``. Never edit a shipped migration:
 # append a new one and bump SCHEMA_VERSION.
@@ -91,4 +91,33 @@ MIGRATIONS: list[str] = [
     """,
     # 2: a stage's grant (protected paths it may write, network), shown in the graph
     "ALTER TABLE steps ADD COLUMN grants TEXT",
+    # 3: steps kept in their primary key's b-tree (WITHOUT ROWID: no second index holding run id
+    # and position again), so a journal grows about half as fast per step
+    """
+    CREATE TABLE steps_v3 (
+        run_id TEXT NOT NULL,
+        pos TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        output TEXT,
+        error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        usage TEXT,
+        model TEXT,
+        started REAL,
+        finished REAL,
+        parents TEXT NOT NULL DEFAULT '[]',
+        seq INTEGER NOT NULL DEFAULT 0,
+        grants TEXT,
+        PRIMARY KEY (run_id, pos)
+    ) WITHOUT ROWID;
+    INSERT INTO steps_v3 (run_id, pos, key, kind, name, status, output, error, attempts, usage, model,
+        started, finished, parents, seq, grants)
+        SELECT run_id, pos, key, kind, name, status, output, error, attempts, usage, model,
+        started, finished, parents, seq, grants FROM steps;
+    DROP TABLE steps;
+    ALTER TABLE steps_v3 RENAME TO steps
+    """,
 ]

@@ -84,7 +84,9 @@ class Engine:
     ) -> Engine:
         """Open the repo's journal (created on first use). ``runner`` replaces the agent (tests)."""
         ensure_state_dir(root)  # first use: .loopcraft/ with its .gitignore
-        journal = await Journal.open(db_path(root), busy_timeout=busy_timeout)
+        journal = await Journal.open(
+            db_path(root), busy_timeout=busy_timeout, synchronous=config.engine.synchronous
+        )
         try:
             if runner is None:
                 from loopcraft.engine.agent_runner import AgentTaskRunner

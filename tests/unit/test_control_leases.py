@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from loopcraft import Context, workflow
+from loopcraft.engine.journal import StepRow
 from loopcraft.engine.leases import Lease, LeaseLost, RunBusy, new_owner_id
-from loopcraft.engine.runtime import _Fenced
+from loopcraft.engine.run_writer import RunWriter
 from loopcraft.engine.service import Engine
 from tests.control_fakes import SteppedRunner, fast_config
 
@@ -58,9 +59,15 @@ async def test_claim_is_exclusive_and_a_lost_lease_fences_writes(git_repo: Path)
     first.expires = time.time() - 1
     await second.claim()
     assert not await first.renew()
-    fenced = _Fenced(engine.journal, first)
+    fenced = RunWriter(engine.journal, first, {})
     with pytest.raises(LeaseLost):
         await fenced.update_run("r1", status="completed")
+    row = StepRow("r1", "root/0:tool:x", "root/0", "tool", "x", "completed", seq=1)
+    await fenced.start_step(row)  # queued: the commit that would write it is fenced
+    with pytest.raises(LeaseLost):
+        await fenced.finish_step(row)
+    await asyncio.sleep(0.05)  # the background flush is fenced too
+    assert await engine.journal.load_steps("r1") == []
     assert (await engine.journal.get_run("r1")).owner == second.owner  # type: ignore[union-attr]
     assert await second.renew()
     await engine.close()

@@ -48,12 +48,21 @@ async def run_parallel(
                 raise LoopcraftError(f"ctx.parallel: {item!r} is neither a ctx.spec(...) nor an awaitable")
         await _record_branches(rt, row, {"branches": branches, "concurrency": max(1, limit)})
 
+        failed: list[BaseException] = []  # fail_fast: once a branch failed, no other one starts
+
         async def limited(job: Awaitable[Any]) -> Any:
             try:
                 async with semaphore:
+                    if failed:
+                        raise asyncio.CancelledError
                     if not isinstance(job, asyncio.Future):  # a ctx call: after the parallel's parents
                         branch_parents.set((scope, parents))
-                    return await job
+                    try:
+                        return await job
+                    except Exception as exc:
+                        if fail_fast:
+                            failed.append(exc)
+                        raise
             finally:  # cancelled while waiting for a slot: never leave a coroutine unawaited
                 if inspect.iscoroutine(job) and inspect.getcoroutinestate(job) == inspect.CORO_CREATED:
                     job.close()
