@@ -99,7 +99,9 @@ class Execution:
         budget: dict[str, Any] | None = None,
         stop_at_gates: bool = False,
         raised_budget: dict[str, Any] | None = None,
+        steps: list[StepRow] | None = None,
     ) -> None:
+        self._loaded = steps  # the run's step rows, when the resumer has read (and checked) them
         self.lease = lease or Lease(journal, run_id, new_owner_id(), config.engine.lease_seconds)
         self.recorded: dict[str, StepRow] = {}
         self.writer = RunWriter(journal, self.lease, self.recorded)
@@ -153,7 +155,8 @@ class Execution:
 
     async def execute(self) -> None:
         """Run (or replay) the workflow to its end and record the run's final status."""
-        for row in await self.journal.load_steps(self.run_id):
+        loaded, self._loaded = self._loaded, None
+        for row in loaded if loaded is not None else await self.journal.load_steps(self.run_id):
             self.recorded[row.pos] = row
             self.seq = max(self.seq, row.seq)
         self._event_seq = await self.journal.max_event_seq(self.run_id)

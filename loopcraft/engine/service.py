@@ -257,7 +257,7 @@ class Engine:
             if row.id in self._tasks:
                 return await self.wait(row.id)
             raise RunBusy(f"run {row.id} is being run by {row.owner}; wait for it, or stop it first")
-        await self.intact_steps(row.id)  # a damaged step is never replayed
+        steps = await self.intact_steps(row.id)  # a damaged step is never replayed
         self.workflow_of(row.workflow, row.inputs)
         run_budget = merge_budget(row.budget, check_budget(budget))
         try:  # checked before anything is written (a budget recorded by an older version may be bad)
@@ -273,7 +273,9 @@ class Engine:
         elif budget and row.status == "budget_exceeded":
             await post(self.journal, row.id, "steer", message=BUDGET_RAISED, only_stopped=True)
         await self.journal.update_run(row.id, error=None, finished=None)
-        self._launch(row.id, row.workflow, row.inputs, row.model, lease, run_budget, check_budget(budget))
+        self._launch(
+            row.id, row.workflow, row.inputs, row.model, lease, run_budget, check_budget(budget), steps
+        )
         return await self.wait(row.id)
 
     async def wait(self, run_id: str) -> RunInfo:
@@ -295,6 +297,7 @@ class Engine:
         lease: Lease | None = None,
         budget: dict[str, Any] | None = None,
         raised: dict[str, Any] | None = None,
+        steps: list[StepRow] | None = None,
     ) -> None:
         execution = Execution(
             journal=self.journal,
@@ -311,6 +314,7 @@ class Engine:
             budget=budget,
             stop_at_gates=self.stop_at_gates,
             raised_budget=raised,
+            steps=steps,
         )
         self._executions[run_id] = execution
         task = asyncio.ensure_future(execution.execute())
