@@ -551,6 +551,8 @@ class Engine:
             )
         pending = await self.journal.prompts(row.id, pending_only=True)
         if prompt_id is None:
+            if not pending:
+                raise NotFoundError(f"run {row.id} has no pending prompt: nothing to answer")
             if len(pending) != 1:
                 raise NotFoundError(f"run {row.id} has {len(pending)} pending prompts; name one by id")
             prompt = pending[0]

@@ -464,7 +464,7 @@ class LoopcraftApp(App[None]):
                 if pending != self._which_said:  # once per change of the pending set
                     self._which_said = pending
                     self.enqueue(lambda: self.show_error(message))
-                self.query_one(PromptsPane).focus_first()
+                self.query_one(PromptsPane).focus()  # no card armed: y / n answer nothing yet
             return
         target = self.query_one(f"#{name}")
         focusable = (
@@ -502,6 +502,14 @@ class LoopcraftApp(App[None]):
         self.show_side()
         if not self.query_one(PromptsPane).focus_prompt(event.run_id, event.key):
             self.enqueue(lambda: self.show_info("that gate has no pending prompt"))
+
+    @on(PromptsPane.Unpicked)
+    def _prompt_unpicked(self) -> None:
+        self.enqueue(
+            lambda: self.show_error(
+                "nothing answered: pick a prompt first (Tab or Enter to a card, or F2 and Enter on its run)"
+            )
+        )
 
     @on(PromptsPane.Answer)
     def _prompt_answer(self, event: PromptsPane.Answer) -> None:
