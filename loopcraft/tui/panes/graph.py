@@ -102,14 +102,19 @@ def node_label(
     if outcome:
         after.append((f" · {outcome}", _outcome_style(node, outcome)))
     details = _details(node, now, joins)
-    if details:
-        after.append(("  " + " · ".join(details), "dim"))
     lead = f"{icon} " + ("∥ " if parallel else "")
     name = display_name(node)
-    if width is not None and node.kind != "parallel":  # shorten the name: status, outcome, time, tokens fit
-        over = len(lead) + len(name) + sum(len(part) for part, _ in after) - width
+    if width is not None:  # shorten the name (then the join's words): status, time, tokens, count fit
+        used = len(lead) + sum(len(part) for part, _ in after) + len("  " + " · ".join(details))
+        if used + len(name) > width and node.kind == "parallel":
+            name = _short_parallel_name(node.info, width - used)
+        over = used + len(name) - width
         if over > 0 and len(name) > MIN_NAME:
             name = name[: max(MIN_NAME, len(name) - over - 1)] + "…"
+        if used + len(name) > width and joins > 1:
+            details[-1] = f"⋈ {joins}"
+    if details:
+        after.append(("  " + " · ".join(details), "dim"))
     text = Text(f"{icon} ", style=style)
     if parallel:
         text.append("∥ ", style="dim")
@@ -138,6 +143,21 @@ def _details(node: StageNode, now: float | None, joins: int) -> list[str]:
     if joins > 1:
         details.append(f"⋈ join of {joins}")
     return details
+
+
+def _short_parallel_name(info: dict[str, Any], room: int) -> str:
+    """A fan-out's name in ``room`` cells: ``parallel · 3 branches · 1 at a time``, then
+    ``∥ 3 branches · 1 at a time``, ``∥ 3 · 1 at a time``, ``∥ 3``."""
+    branches = len(info.get("branches") or [])
+    if not branches:
+        return "parallel"
+    limit = int(info.get("concurrency") or branches)
+    at = f" · {limit} at a time" if limit < branches else ""
+    noun = f" branch{'es' if branches != 1 else ''}"
+    for name in (f"∥ {branches}{noun}{at}", f"∥ {branches}{at}", f"∥ {branches}{noun}"):
+        if len(name) <= room:
+            return name
+    return f"∥ {branches}"
 
 
 def display_name(node: StageNode) -> str:
