@@ -333,7 +333,7 @@ class WorkflowController:
         if run.status in CLOSED_RUN_STATES:  # its gates can take no answer: never offer them
             await self.prompts_pane.drop_run(run.id)
             if run.id in self.graphs:
-                self.graphs[run.id].run_ended()
+                self.graphs[run.id].run_ended(run.status)
                 self._graph_changed(run.id)
         self._status()
 

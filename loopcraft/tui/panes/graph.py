@@ -210,11 +210,18 @@ class GraphModel:
             name = branch.get("name") or f"branch {index + 1}"
             self.nodes[bkey] = StageNode(bkey, name, branch.get("kind") or "task", "queued")
 
-    def run_ended(self) -> None:
-        """The run ended: branches still queued will never start."""
-        for node in self.nodes.values():
-            if node.status == "queued":
+    def run_ended(self, run_status: str = "failed") -> None:
+        """The run ended: branches still queued will never start (a plain coroutine's placeholder,
+        whose stages show on their own, goes); a gate still awaiting input or a stage still running
+        ended with it (``killed`` by a kill, else ``cancelled``), and its time stops."""
+        word = "killed" if run_status == "killed" else "cancelled"
+        for key, node in list(self.nodes.items()):
+            if node.status == "queued" and "/~" in key:
+                del self.nodes[key]
+            elif node.status == "queued":
                 node.status = "skipped"
+            elif node.status in TICKING or node.status == "paused":
+                self.set_status(key, word)
 
     def settle_groups(self) -> None:
         """A parallel group's status and every group's review-round summary, from its children
@@ -432,6 +439,9 @@ class GraphPane(Vertical):
             return
         self._dirty = False
         now = time.monotonic()
+        for gone in [key for key in self._tree_nodes if key not in self.model.nodes]:
+            self._tree_nodes.pop(gone).remove()  # a placeholder the model dropped
+            self._labels.pop(gone, None)
         self.model.settle_groups()
         parallel = self.model.parallel_keys()
         parents = {key: self.model.parent_of(key) for key in self.model.nodes}
