@@ -374,7 +374,14 @@ class WorkflowController:
         return list_text(self.eng)
 
     async def run(self, name: str, inputs: dict[str, Any]) -> str:
-        run_id = await self.eng.start(name, inputs)
+        try:
+            run_id = await self.eng.start(name, inputs)
+        except LoopcraftError as exc:
+            if str(exc).startswith("unknown workflow"):  # the app read the list at start
+                raise LoopcraftError(
+                    f"{exc}; a workflow file added since? /workflow reload re-reads them"
+                ) from exc
+            raise
         await self.show_run(run_id)
         return run_id
 
@@ -662,9 +669,13 @@ class WorkflowController:
             run_id, stage = self._attach_target(cmd.args)
             key = await self.attach(run_id, stage)
             label = self.stage_label(self._full_id(run_id), key)
-            await app.show_info(
-                f"attached to {label}: typing steers it; /workflow detach returns to the chat"
+            status = self.graphs[self._full_id(run_id)].nodes[key].status
+            run = self.runs_pane.runs.get(self._full_id(run_id))
+            live = status in ("running", "awaiting_input", "paused", "pending") and (
+                run is None or run.status in ACTIVE_STATES
             )
+            doing = "typing steers it" if live else f"it is {status.replace('_', ' ')}: its transcript only"
+            await app.show_info(f"attached to {label}: {doing}; /workflow detach returns to the chat")
         elif sub == "detach":
             await self.detach()
             await app.show_info("detached: typing talks to the chat agent again")
