@@ -271,3 +271,27 @@ async def test_answering_an_orphaned_run_says_how_to_continue(git_repo: Path) ->
         await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
         await pilot.press(*"/workflow answer yes", "enter")
         await wait_for(pilot, lambda: _said(app, f"continue it with /workflow resume {short_id(run_id)}"))
+
+
+async def test_answering_a_run_with_nothing_pending_says_so(git_repo: Path) -> None:
+    """Review-10 F11: ``loopcraft answer RUN yes`` with nothing pending said ``has 0 pending
+    prompts; name one by id``; naming one cannot help."""
+    import pytest
+
+    from loopcraft.engine.service import Engine
+    from loopcraft.errors import NotFoundError
+
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        folder = app.root / ".loopcraft" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gate.py").write_text(GATE)
+        controller = await app.open_workflows()
+        run_id = await controller.run("gate", {})
+        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+    async with await Engine.open(git_repo, app.config) as engine:
+        await engine.answer(run_id, None, True)
+        with pytest.raises(NotFoundError) as raised:
+            await engine.answer(run_id, None, True)
+        assert "has no pending prompt: nothing to answer" in str(raised.value)
+        assert "name one by id" not in str(raised.value)
