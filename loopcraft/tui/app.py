@@ -299,9 +299,9 @@ class LoopcraftApp(App[None]):
         if isinstance(event, events.Key):
             if self.collector is not None:
                 self.collector.touched()
-            if not event.is_forwarded and self._typing_ahead():
+            if not event.is_forwarded and not self._trust_pending and self._typing_ahead():
                 self._focus_prompt_for_typeahead()
-                if event.key == "ctrl+j":  # typed before the terminal went raw: its \r read as \n
+                if event.key == "ctrl+j" and len(self.screen_stack) == 1:  # its \r read as \n (line mode)
                     event = events.Key("enter", "\r")
         await super().on_event(event)
 

@@ -43,7 +43,7 @@ async def test_a_killed_runs_prompt_leaves_everywhere(git_repo: Path) -> None:
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
         controller, first, second = await _two_gated_runs(app, pilot)
-        assert app.status.info.pending_prompts == 2
+        await wait_for(pilot, lambda: app.status.info.pending_prompts == 2)  # counted after the cards
         await pilot.press(*f"/workflow kill {first}", "enter")
         await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
         assert [c.prompt.run_id for c in app.query(PromptCard)] == [second]

@@ -183,3 +183,4 @@ class PromptsPane(Vertical, can_focus=True):
         title = f"Prompts ({count} pending)" if count else "Prompts (none pending)"
         self.query_one("#prompts-title", Static).update(title)
         self.set_class(bool(count), "has-prompts")
+        self.can_focus = bool(count)  # in the focus chain only with a card to pick
