@@ -699,6 +699,8 @@ async def _step_facts(engine: Engine, run_id: str, node: GraphNode) -> list[str]
         if prompt.status == "answered":
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(prompt.answered_at or prompt.created))
             lines.append(f"answer: {prompt.answer!r} (answered {when})")
+        elif node.status in ("killed", "cancelled"):  # the run ended while the gate waited
+            lines.append(f"answer: none (the run ended, {node.status}, before it was answered)")
         else:
             lines.append(f"answer: none ({prompt.status})")
         return lines

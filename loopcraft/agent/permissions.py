@@ -224,7 +224,8 @@ class PermissionPolicy:
         request = PermissionRequest(tool.name, subject, dict(args), destructive, why)
         answer = await self.approver.ask(request)
         if answer == "reject":
-            return Authorization(False, f"refused: the user rejected {tool.name} {shown}")
+            rejected = f"{tool.name} {shown}" if subject else tool.name  # not "workflow workflow"
+            return Authorization(False, f"refused: the user rejected {rejected}")
         if answer == "allow_always" and not destructive:
             self.session_rules.append(
                 PermissionRule(tool=tool.name, pattern=glob.escape(subject) or "*", action="allow")

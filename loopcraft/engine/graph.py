@@ -246,6 +246,8 @@ def _add_queued(group: GraphNode) -> None:
     status = "queued" if group.status in ("running", "paused", "awaiting_input") else "skipped"
     for index, branch in enumerate(group.info.get("branches", [])):
         key = branch.get("key") or f"{group.key}/~{index}"
+        if not branch.get("key") and status == "skipped":
+            continue  # a plain coroutine: its stages (if it ran any) are in the graph on their own
         if key not in started:
             name = branch.get("name") or f"branch {index + 1}"
             kind = branch.get("kind") or "task"
@@ -349,4 +351,28 @@ def _owner(key: str, groups: dict[str, GraphNode]) -> GraphNode | None:
 
 async def load_graph(journal: Journal, run_id: str, files: RunFiles | None = None) -> Graph:
     """The run's graph from its journal (``files``: the run's folder, to read large step outputs)."""
-    return build_graph(run_id, await journal.load_steps(run_id), files.load_output if files else None)
+    graph = build_graph(run_id, await journal.load_steps(run_id), files.load_output if files else None)
+    run = await journal.get_run(run_id)
+    if run is not None:
+        settle_ended(graph, run.status, run.finished or run.updated)
+    return graph
+
+
+OPEN_STEP_STATES = frozenset({"running", "awaiting_input", "paused"})
+
+
+def settle_ended(graph: Graph, run_status: str, ended_at: float | None) -> Graph:
+    """A run that ended (failed, killed, cancelled…) ended its open steps with it: a gate still
+    awaiting input or a stage still running reads ``killed`` (a kill) or ``cancelled``, and its
+    time stops when the run did. The journal keeps the steps as they were."""
+    from loopcraft.engine.journal import CLOSED_RUN_STATES  # not at import: see TYPE_CHECKING above
+
+    if run_status not in CLOSED_RUN_STATES:
+        return graph
+    word = "killed" if run_status == "killed" else "cancelled"
+    for node in graph.walk():
+        if node.status in OPEN_STEP_STATES:
+            node.status = word
+            if node.finished is None:
+                node.finished = ended_at or time.time()
+    return graph

@@ -21,7 +21,7 @@ from loopcraft.engine.definition import Workflow
 from loopcraft.engine.discovery import WorkflowCatalog, discover
 from loopcraft.engine.events import EventBus, PromptAnswered
 from loopcraft.engine.gates import normalize_answer
-from loopcraft.engine.graph import Graph, build_graph, load_graph
+from loopcraft.engine.graph import Graph, build_graph, load_graph, settle_ended
 from loopcraft.engine.journal import CLOSED_RUN_STATES, Journal, JournalError, PromptRow, RunRow, StepRow
 from loopcraft.engine.leases import Lease, RunBusy, held, new_owner_id
 from loopcraft.engine.names import short_id
@@ -432,7 +432,8 @@ class Engine:
             steps = with_live_usage(RunFiles(self.root, info.id), steps)
             info.usage = spent_total(steps)
             info.cost = info.usage.cost_usd
-        return info, apply_activity(build_graph(info.id, steps), await load_activity(self.journal, info.id))
+        graph = settle_ended(build_graph(info.id, steps), row.status, row.finished or row.updated)
+        return info, apply_activity(graph, await load_activity(self.journal, info.id))
 
     async def stage_transcript(self, run_id: str, stage_key: str) -> list[dict[str, Any]]:
         """The stage's session entries (JSONL lines); the stage may be named by key or by name."""
@@ -569,6 +570,8 @@ class Engine:
             )
         pending = await self.journal.prompts(row.id, pending_only=True)
         if prompt_id is None:
+            if not pending:
+                raise NotFoundError(f"run {row.id} has no pending prompt: nothing to answer")
             if len(pending) != 1:
                 raise NotFoundError(f"run {row.id} has {len(pending)} pending prompts; name one by id")
             prompt = pending[0]

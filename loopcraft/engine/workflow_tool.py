@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from loopcraft.engine.budgets import BUDGET_KEYS, check_budget
 from loopcraft.engine.journal import CLOSED_RUN_STATES
+from loopcraft.engine.names import short_id
 from loopcraft.errors import LoopcraftError, error_line
 
 if TYPE_CHECKING:
@@ -341,9 +342,8 @@ class WorkflowTool:
                 changed.clear()
                 prompts = await eng.prompts(run_id)
                 if prompts:
-                    return (
-                        f"run {run_id} ({name}) is waiting for the user: {prompts[0].question!r} "
-                        "(they answer it in the prompts pane: F4, then y or n; or /workflow answer VALUE)"
+                    return f"run {run_id} ({name}) is waiting for the user: {prompts[0].question!r} " + (
+                        self._answer_hint(run_id, prompts[0].id)
                     )
                 run = await eng.get_run(run_id)
                 if run.status in CLOSED_RUN_STATES:
@@ -356,6 +356,16 @@ class WorkflowTool:
                     pass
         finally:
             unsubscribe()
+
+    def _answer_hint(self, run_id: str, prompt_id: str) -> str:
+        """How the user answers: in the app's prompts pane, or (no screen) with the CLI."""
+        if isinstance(self.host, HeadlessHost):
+            handle = short_id(run_id)
+            return (
+                f"(prompt {prompt_id}; with no app open they answer it with `loopcraft answer {handle} "
+                f"{prompt_id} yes`, `loopcraft prompts` lists it, then `loopcraft resume {handle}`)"
+            )
+        return "(they answer it in the prompts pane: F4, then y or n; or /workflow answer VALUE)"
 
     def _ended(self, run: Any) -> str:
         from loopcraft.engine.dynamic import is_dynamic

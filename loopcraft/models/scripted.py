@@ -76,8 +76,17 @@ class TurnUsage(_Strict):
     cache_write: int = Field(default=0, ge=0)
 
 
+class ToolBranch(_Strict):
+    """A turn's text chosen by the latest tool result: ``match`` (a regex, any case) searched in
+    it; ``text`` may name its groups (``{run}``)."""
+
+    match: str
+    text: str
+
+
 class Turn(_Strict):
     text: str | None = None
+    when_tool_result: list[ToolBranch] = Field(default_factory=list)  # the first match's text wins
     json_: Any = Field(default=None, alias="json")
     tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
     usage: TurnUsage | None = None
@@ -137,10 +146,28 @@ class Script(_Strict):
         for reply in self.replies:
             if latest is not None and reply.matches(stage, latest):
                 if since < len(reply.turns):
-                    return reply.turns[since], since
+                    return _by_tool_result(reply.turns[since], messages), since
                 return Turn(text=exhausted_text(name)), since
         index = sum(1 for m in messages if m.get("role") == "assistant")
         return self.turn(stage, index, name), index
+
+
+def _by_tool_result(turn: Turn, messages: list[dict[str, Any]]) -> Turn:
+    """``turn`` with the text of its first ``when_tool_result`` branch the latest tool result
+    matches (a refused tool, a headless run…); as it is when none does."""
+    if not turn.when_tool_result:
+        return turn
+    result = next((m for m in reversed(messages) if m.get("role") == "tool"), None)
+    content = str((result or {}).get("content") or "")
+    for branch in turn.when_tool_result:
+        try:
+            found = re.search(branch.match, content, re.IGNORECASE | re.DOTALL)
+        except re.error as exc:
+            raise ScriptError(f"script error: when_tool_result: bad regex {branch.match!r}: {exc}") from exc
+        if found is not None:
+            text = branch.text.format_map({k: v or "" for k, v in found.groupdict().items()})
+            return turn.model_copy(update={"text": text, "when_tool_result": []})
+    return turn
 
 
 def _latest_user(messages: list[dict[str, Any]]) -> tuple[str | None, int]:

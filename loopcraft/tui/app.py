@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 STARTED_AT = time.perf_counter()
 ENGINE_OPEN_WAIT_S = 60.0  # how long a /workflow command typed at start-up waits for the engine
+TYPEAHEAD_S = 0.3  # keys read this soon after the first frame were typed before it (line mode)
 QUIT_AGAIN_S = 2.0  # a second Ctrl+C within this long quits
 SPINNER_TICK_S = 0.1
 
@@ -52,6 +53,7 @@ class LoopcraftApp(App[None]):
     """One screen: chat (+ attached transcript) on the left, runs/graph/prompts on the right."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses may live anywhere
+    AUTO_FOCUS = "#input"  # from the first frame: keys typed at launch land in the prompt
     TITLE = "loopcraft"
     ENABLE_COMMAND_PALETTE = True
     COMMANDS = {SlashCommandProvider}
@@ -328,9 +330,30 @@ class LoopcraftApp(App[None]):
             self.collector.freeze()
 
     async def on_event(self, event: events.Event) -> None:
-        if self.collector is not None and isinstance(event, events.Key):
-            self.collector.touched()
+        if isinstance(event, events.Key):
+            if self.collector is not None:
+                self.collector.touched()
+            if not event.is_forwarded and not self._trust_pending and self._typing_ahead():
+                self._focus_prompt_for_typeahead()
+                if event.key == "ctrl+j" and len(self.screen_stack) == 1:  # its \r read as \n (line mode)
+                    event = events.Key("enter", "\r")
         await super().on_event(event)
+
+    def _focus_prompt_for_typeahead(self) -> None:
+        """A key before anything has the focus (the screen is still mounting) goes to the prompt."""
+        if self.focused is not None or self._trust_pending or len(self.screen_stack) != 1:
+            return
+        try:
+            self.screen.set_focus(self.input)
+        except Exception:  # not composed yet: the auto-focus will pick the prompt
+            pass
+
+    def _typing_ahead(self) -> bool:
+        """Are keys still the ones typed before (or just at) the first frame? The terminal was in
+        line mode then, so their Enter reads as Ctrl+J: a new line instead of sending the command."""
+        if self.first_paint_at is None:
+            return True
+        return time.perf_counter() - self.first_paint_at < TYPEAHEAD_S
 
     @work(exclusive=True, exit_on_error=False, group="triggers")
     async def _host_triggers(self) -> None:
@@ -498,7 +521,7 @@ class LoopcraftApp(App[None]):
                 if pending != self._which_said:  # once per change of the pending set
                     self._which_said = pending
                     self.enqueue(lambda: self.show_error(message))
-                self.query_one(PromptsPane).focus_first()
+                self.query_one(PromptsPane).focus()  # no card armed: y / n answer nothing yet
             return
         target = self.query_one(f"#{name}")
         focusable = (
@@ -536,6 +559,14 @@ class LoopcraftApp(App[None]):
         self.show_side()
         if not self.query_one(PromptsPane).focus_prompt(event.run_id, event.key):
             self.enqueue(lambda: self.show_info("that gate has no pending prompt"))
+
+    @on(PromptsPane.Unpicked)
+    def _prompt_unpicked(self) -> None:
+        self.enqueue(
+            lambda: self.show_error(
+                "nothing answered: pick a prompt first (Tab or Enter to a card, or F2 and Enter on its run)"
+            )
+        )
 
     @on(PromptsPane.Answer)
     def _prompt_answer(self, event: PromptsPane.Answer) -> None:

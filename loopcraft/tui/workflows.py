@@ -90,7 +90,8 @@ class WorkflowController:
         self.app = app
         self.engine: Engine | None = engine
         self.graphs: dict[str, GraphModel] = {}
-        self.selected: str | None = None
+        self.selected: str | None = None  # the run the graph shows (it follows the newest run)
+        self.picked: str | None = None  # the run the user chose (F2/Enter, attach, status RUN)
         self.attached: tuple[str, str] | None = None
         self._unsubscribe: Any = None
         self._events: list[Any] = []
@@ -112,7 +113,7 @@ class WorkflowController:
         self.runs_pane.set_runs(runs)
         if runs:
             self.app.show_side()
-            await self.select(runs[0].id)
+            await self.select(runs[0].id, picked=False)
         for prompt in await self._pending_prompts():
             await self.prompts_pane.add(prompt)
         self._status()
@@ -181,9 +182,15 @@ class WorkflowController:
         names = self.eng.workflows().names() if self.engine else []
         return {"workflow": names, "run": [r.id for r in self.runs_pane.runs.values()]}
 
-    async def select(self, run_id: str) -> None:
-        """Show ``run_id``'s graph (loaded from the journal, then kept live by events)."""
+    async def select(self, run_id: str, *, picked: bool = True) -> None:
+        """Show ``run_id``'s graph (loaded from the journal, then kept live by events). ``picked``:
+        the user chose it, so answers go to it; the graph following the newest run is no choice
+        (and moving off the chosen run forgets it)."""
         self.selected = run_id
+        if picked:
+            self.picked = run_id
+        elif self.picked != run_id:
+            self.picked = None
         try:
             graph = await self.eng.graph(run_id)
             model = model_from_graph(run_id, graph)
@@ -327,7 +334,7 @@ class WorkflowController:
         if run.status in CLOSED_RUN_STATES:  # its gates can take no answer: never offer them
             await self.prompts_pane.drop_run(run.id)
             if run.id in self.graphs:
-                self.graphs[run.id].run_ended()
+                self.graphs[run.id].run_ended(run.status)
                 self._graph_changed(run.id)
         self._status()
 
@@ -368,7 +375,14 @@ class WorkflowController:
         return list_text(self.eng)
 
     async def run(self, name: str, inputs: dict[str, Any]) -> str:
-        run_id = await self.eng.start(name, inputs)
+        try:
+            run_id = await self.eng.start(name, inputs)
+        except LoopcraftError as exc:
+            if str(exc).startswith("unknown workflow"):  # the app read the list at start
+                raise LoopcraftError(
+                    f"{exc}; a workflow file added since? /workflow reload re-reads them"
+                ) from exc
+            raise
         self.notices.started_here(run_id)
         await self.show_run(run_id)
         return run_id
@@ -377,7 +391,7 @@ class WorkflowController:
         """A run started here (by /workflow or the agent's tool): into the panes, selected."""
         self.app.show_side()
         await self._refresh_run(run_id)
-        await self.select(run_id)
+        await self.select(run_id, picked=False)
 
     async def start_and_say(self, name: str, inputs: dict[str, Any]) -> None:
         run_id = await self.run(name, inputs)
@@ -431,6 +445,9 @@ class WorkflowController:
             return "\n".join(_run_line(run) for run in runs[:20])
         run = await self.eng.get_run(self._full_id(run_id))
         self.runs_pane.update_run(run)
+        if self.selected != run.id:
+            await self.select(run.id)
+        self.picked = run.id  # naming a run picks it: a bare answer goes to it
         model = self.graphs.get(run.id)
         lines = [_run_line(run)]
         if run.error:
@@ -559,9 +576,10 @@ class WorkflowController:
         await self.transcript_pane.view.add(_steer_note(text, follow_up=follow_up))
 
     def target_prompt(self, prompt_id: str | None = None) -> PendingPrompt:
-        """The prompt an answer is for: the named one; else the selected or attached run's
-        (oldest) prompt; else the only pending one. Several runs waiting and none chosen: an
-        error listing them, never a guess."""
+        """The prompt an answer is for: the named one; else the picked or attached run's
+        (oldest) prompt; else the only pending one of a live run. Several runs waiting and none
+        chosen (the graph showing the newest run is no choice), or the only one in a crashed
+        run: an error listing them, never a guess."""
         pending = list(self.prompts_pane.pending.values())
         if prompt_id:
             found = self.prompts_pane.pending.get(prompt_id)
@@ -570,16 +588,24 @@ class WorkflowController:
             return found
         if not pending:
             raise NotFoundError("no pending prompt")
-        for run_id in (self.attached[0] if self.attached else None, self.selected):
+        for run_id in (self.attached[0] if self.attached else None, self.picked):
             mine = [p for p in pending if p.run_id == run_id]
             if mine:
                 return mine[0]
-        if len({p.run_id for p in pending}) == 1:
-            return pending[0]
+        live = [p for p in pending if self._live(p.run_id)]
+        if len({p.run_id for p in pending}) == 1 and live:
+            return live[0]
         raise LoopcraftError(which_prompt(pending))
+
+    def _live(self, run_id: str) -> bool:
+        """Can the run take an answer on its own (not crashed or ended)?"""
+        run = self.runs_pane.runs.get(run_id)
+        return run is None or run.status in ACTIVE_STATES or run.status == "needs_human"
 
     async def answer(self, answer: Any, prompt_id: str | None = None) -> tuple[PendingPrompt, Any]:
         """Answer the :meth:`target_prompt`; returns it and the typed answer the engine took."""
+        if prompt_id and prompt_id not in self.prompts_pane.pending:
+            await self._not_pending(prompt_id)
         prompt = self.target_prompt(prompt_id)
         try:
             value = await self.eng.answer(prompt.run_id, prompt.prompt_id, _coerce(prompt, answer))
@@ -592,6 +618,19 @@ class WorkflowController:
         self._status()
         return prompt, value
 
+    async def _not_pending(self, prompt_id: str) -> None:
+        """Why ``prompt_id`` takes no answer, in the CLI's words (answered already, its run ended)."""
+        found = await self.eng.journal.get_prompt(prompt_id)
+        if found is not None and found.status != "pending":
+            raise LoopcraftError(f"prompt {found.id} is not pending: it was already answered")
+        if found is not None:
+            run = await self.eng.get_run(found.run_id)
+            if run.status in CLOSED_RUN_STATES:
+                raise LoopcraftError(
+                    f"cannot answer run {short_id(run.id)}: it is {run.status}, so its gates take no answers"
+                )
+        raise NotFoundError(f"no pending prompt {prompt_id!r}")
+
     def focus_prompt(self, prompt_id: str | None = None) -> None:
         """Focus the answer widget of the :meth:`target_prompt` (F4, a bare /workflow answer)."""
         prompt = self.target_prompt(prompt_id)
@@ -603,8 +642,11 @@ class WorkflowController:
         shown = "yes" if value is True else "no" if value is False else str(value)
         run = self.runs_pane.runs.get(prompt.run_id)
         name = f"{run.workflow} " if run is not None else ""
+        after = ""
+        if run is not None and run.status == "needs_human":  # no one runs it: it waits for a resume
+            after = f"; continue it with /workflow resume {short_id(prompt.run_id)}"
         await self.app.show_info(
-            f"answered {prompt.question!r} → {shown} · run {name}{short_id(prompt.run_id)}"
+            f"answered {prompt.question!r} → {shown} · run {name}{short_id(prompt.run_id)}{after}"
         )
 
     async def reload(self) -> str:
@@ -629,9 +671,13 @@ class WorkflowController:
             run_id, stage = self._attach_target(cmd.args)
             key = await self.attach(run_id, stage)
             label = self.stage_label(self._full_id(run_id), key)
-            await app.show_info(
-                f"attached to {label}: typing steers it; /workflow detach returns to the chat"
+            status = self.graphs[self._full_id(run_id)].nodes[key].status
+            run = self.runs_pane.runs.get(self._full_id(run_id))
+            live = status in ("running", "awaiting_input", "paused", "pending") and (
+                run is None or run.status in ACTIVE_STATES
             )
+            doing = "typing steers it" if live else f"it is {status.replace('_', ' ')}: its transcript only"
+            await app.show_info(f"attached to {label}: {doing}; /workflow detach returns to the chat")
         elif sub == "detach":
             await self.detach()
             await app.show_info("detached: typing talks to the chat agent again")

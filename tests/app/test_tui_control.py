@@ -95,7 +95,9 @@ async def _user_messages(app: Any, run_id: str, stage: str) -> list[str]:
 
 async def test_pause_then_resume_with_a_message(git_repo: Path) -> None:
     async with _slow_run(git_repo) as (app, pilot, run_id):
-        assert app.workflows.runs_pane.table.get_row(run_id)[0] == short_id(run_id)  # its short handle
+        assert app.workflows.runs_pane.table.get_row(run_id)[0].strip() == short_id(
+            run_id
+        )  # its short handle
 
         await pilot.press(*"/workflow pause", "enter")
         await _wait_status(pilot, app, run_id, "paused")

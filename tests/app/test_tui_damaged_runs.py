@@ -47,5 +47,8 @@ async def test_runs_pane_lists_a_damaged_row_and_the_others(git_repo: Path) -> N
         assert runs[bad].status == "damaged" and "runs.inputs is not JSON" in runs[bad].error
         assert runs[good].status == "completed"
         table = app.query_one(RunsPane).table
-        assert str(table.get_row(bad)[2]) == "damaged" and str(table.get_row(good)[2]) == "completed"
+        assert (
+            str(table.get_row(bad)[2]).strip() == "damaged"
+            and str(table.get_row(good)[2]).strip() == "completed"
+        )
         assert not any("unavailable" in text for text in chat_texts(app))

@@ -103,3 +103,25 @@ async def test_a_steered_demo_stage_past_its_script_says_so_clearly(git_repo: Pa
             )
     finally:
         unregister_script("demo")
+
+
+async def test_refusing_the_workflow_tool_gets_a_reply_that_says_no_run_started(git_repo: Path) -> None:
+    """Review-10 F4: Esc on the permission card, and the demo model still said the run waited
+    (press F4); the refusal read ``rejected workflow workflow``."""
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller = await app.open_workflows()
+        await pilot.press(*SENTENCE, "enter")
+        prompt = await wait_for(pilot, lambda: app.query(PermissionPrompt) and app.query(PermissionPrompt)[0])
+        await wait_for(pilot, lambda: app.focused is prompt)
+        prompt.shown_at = time.monotonic() - 1
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: prompt.answer == "reject")
+        await app.chat.wait()
+        await pilot.pause(0.3)
+        last = _answers(app)[-1]
+        assert "refused, so no run started" in last and "press a" in last, last
+        assert "waiting for you" not in last and "F4" not in last
+        assert not controller.runs_pane.runs
+        tool = next(b for b in app.chat_view.blocks() if isinstance(b, ToolBlock))
+        assert "workflow workflow" not in str(tool._output.render())

@@ -4,6 +4,7 @@ guessed one when several runs wait; every answer is confirmed in the chat."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ async def test_a_killed_runs_prompt_leaves_everywhere(git_repo: Path) -> None:
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
         controller, first, second = await _two_gated_runs(app, pilot)
-        await wait_for(pilot, lambda: app.status.info.pending_prompts == 2)
+        await wait_for(pilot, lambda: app.status.info.pending_prompts == 2)  # counted after the cards
         await pilot.press(*f"/workflow kill {first}", "enter")
         await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
         assert [c.prompt.run_id for c in app.query(PromptCard)] == [second]
@@ -184,3 +185,118 @@ async def test_quitting_at_a_gate_keeps_what_the_run_spent(git_repo: Path) -> No
         info, _ = await engine.live_view(run_id)
         assert info.status == "needs_human", info.status
         assert info.usage.total_tokens > 0
+
+
+async def test_f4_with_several_runs_waiting_arms_no_card(git_repo: Path) -> None:
+    """Review-10 F1: F4 said "pick one", then ``y`` answered the first card. Now F4 focuses the
+    pane with no card armed; y / n answer nothing until a card is picked (Tab)."""
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller, _first, _second = await _two_gated_runs(app, pilot)
+        await pilot.pause(0.6)  # past the cards' grace time
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: _said(app, "prompts are pending in several runs"))
+        assert not isinstance(app.focused, PromptCard)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: _said(app, "nothing answered: pick a prompt first"))
+        await pilot.pause(0.3)
+        assert len(await controller.eng.prompts()) == 2
+        assert not _said(app, "answered 'Apply the plan?'")
+        await pilot.press("tab")
+        assert isinstance(app.focused, PromptCard)
+        picked = app.focused.prompt.run_id
+        await pilot.press("y")
+        await wait_for(pilot, lambda: _said(app, f"→ yes · run gate {short_id(picked)}"))
+
+
+async def test_the_followed_newest_run_is_not_a_choice(git_repo: Path) -> None:
+    """Review-10 F2: the graph follows the newest run; a bare answer went to it without asking.
+    Only an explicit pick (the runs pane's Enter, attach, status RUN) counts."""
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller, first, second = await _two_gated_runs(app, pilot)
+        assert controller.selected == second and controller.picked is None
+        await pilot.press(*"/workflow answer yes", "enter")
+        await wait_for(pilot, lambda: _said(app, "prompts are pending in several runs"))
+        assert len(await controller.eng.prompts()) == 2
+        await pilot.press(*f"/workflow status {short_id(first)}", "enter")
+        await wait_for(pilot, lambda: controller.picked == first)
+        await pilot.press(*"/workflow answer yes", "enter")
+        await wait_for(pilot, lambda: _said(app, f"→ yes · run gate {short_id(first)}"))
+
+
+async def test_a_crashed_runs_only_prompt_is_not_answered_unasked(git_repo: Path) -> None:
+    """Review-10 F2 case B: the only pending prompt was in a crashed run; a bare answer took it."""
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller, first, second = await _two_gated_runs(app, pilot)
+        await controller.answer(
+            True, next(p for p in controller.prompts_pane.pending.values() if p.run_id == second).prompt_id
+        )
+        controller._follow.stop()  # the journal says awaiting_input: keep the crashed row shown
+        controller.runs_pane.update_run(
+            dataclasses.replace(controller.runs_pane.runs[first], status="crashed")
+        )
+        await pilot.press(*"/workflow answer yes", "enter")
+        await wait_for(pilot, lambda: _said(app, "pick one"))
+        assert len(await controller.eng.prompts(first)) == 1
+
+
+async def test_a_second_answer_reads_like_the_clis(git_repo: Path) -> None:
+    """Review-10 F11: the app said ``no pending prompt 'ID'`` where the CLI says why."""
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        controller, _first, _second = await _two_gated_runs(app, pilot)
+        prompt_id = next(iter(controller.prompts_pane.pending))
+        await controller.answer(True, prompt_id)
+        await pilot.press(*f"/workflow answer --prompt {prompt_id} yes", "enter")
+        await wait_for(
+            pilot, lambda: _said(app, f"prompt {prompt_id} is not pending: it was already answered")
+        )
+
+
+async def test_answering_an_orphaned_run_says_how_to_continue(git_repo: Path) -> None:
+    """Review-10 F7: a needs_human run (its app closed at the gate) answered in the app stayed
+    stuck with no hint; the confirmation names ``/workflow resume HANDLE``."""
+    from loopcraft.engine.service import Engine
+
+    folder = git_repo / ".loopcraft" / "workflows"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "gate.py").write_text(GATE)
+    first = make_app(git_repo, "scripted/demo")
+    async with first.run_test(size=(160, 45)) as pilot:
+        controller = await first.open_workflows()
+        run_id = await controller.run("gate", {})
+        await wait_for(pilot, lambda: len(first.query(PromptCard)) == 1)
+    async with await Engine.open(git_repo, first.config) as engine:
+        assert (await engine.get_run(run_id)).status == "needs_human"
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await app.open_workflows()
+        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+        await pilot.press(*"/workflow answer yes", "enter")
+        await wait_for(pilot, lambda: _said(app, f"continue it with /workflow resume {short_id(run_id)}"))
+
+
+async def test_answering_a_run_with_nothing_pending_says_so(git_repo: Path) -> None:
+    """Review-10 F11: ``loopcraft answer RUN yes`` with nothing pending said ``has 0 pending
+    prompts; name one by id``; naming one cannot help."""
+    import pytest
+
+    from loopcraft.engine.service import Engine
+    from loopcraft.errors import NotFoundError
+
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=(160, 45)) as pilot:
+        folder = app.root / ".loopcraft" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gate.py").write_text(GATE)
+        controller = await app.open_workflows()
+        run_id = await controller.run("gate", {})
+        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+    async with await Engine.open(git_repo, app.config) as engine:
+        await engine.answer(run_id, None, True)
+        with pytest.raises(NotFoundError) as raised:
+            await engine.answer(run_id, None, True)
+        assert "has no pending prompt: nothing to answer" in str(raised.value)
+        assert "name one by id" not in str(raised.value)

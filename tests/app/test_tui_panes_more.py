@@ -82,7 +82,10 @@ async def test_runs_pane_lists_runs_and_enter_opens_one(git_repo: Path) -> None:
                 FIRST_CALL_S,
             )
         table = controller.runs_pane.table
-        assert [table.get_row_at(i)[1] for i in range(table.row_count)] == ["beta", "alpha"]  # newest first
+        assert [table.get_row_at(i)[1].strip() for i in range(table.row_count)] == [
+            "beta",
+            "alpha",
+        ]  # newest first
         assert controller.selected == ids["beta"]
         await wait_for(pilot, lambda: "beta-stage" in screen_text(app))
 

@@ -55,6 +55,7 @@ async def test_tab_completes_with_a_trailing_space_and_workflow_input_keys(git_r
 async def test_multi_line_prompt_enter_sends_ctrl_j_and_shift_enter_add_lines(git_repo: Path) -> None:
     app = make_app(git_repo, scripted("tui-prompt-lines", [{"text": "ok"}, {"text": "ok again"}]))
     async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: not app._typing_ahead())  # at launch Ctrl+J is a line-mode Enter
         await pilot.press(*"one", "ctrl+j", *"two", "shift+enter", *"three")
         assert app.input.value == "one\ntwo\nthree" and app.input.document.line_count == 3
         await wait_for(pilot, lambda: app.input.size.height == 3)  # the prompt grows to show every line

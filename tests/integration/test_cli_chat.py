@@ -4,6 +4,7 @@ JSON object, --continue carrying a session on, --max-turns as exit 6, and bad fl
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,22 @@ def test_max_turns_stops_the_agent_with_exit_6(git_repo: Path) -> None:
     assert done.returncode == 6, done.stderr
     data = json.loads(done.stdout)
     assert data["status"] == "budget_exceeded" and "max_turns=1" in data["reason"]
+
+
+DEMO_SENTENCE = "run the demo workflow and tell me when it needs me"
+
+
+def test_the_demo_reply_follows_the_workflow_tools_result(git_repo: Path) -> None:
+    """Review-10 F4: refused (no --permissions: no one to approve), the demo model still said the
+    run was waiting and to press F4; allowed, headless, it said F4 too. Now a refusal says no run
+    started and how to allow it, and a waiting run names ``loopcraft answer`` with its handle."""
+    refused = _chat(git_repo, "-p", DEMO_SENTENCE)
+    assert refused.returncode == 0, refused.stderr
+    assert "refused, so no run started" in refused.stdout and "--permissions yolo" in refused.stdout
+    assert "F4" not in refused.stdout
+    allowed = _chat(git_repo, "-p", DEMO_SENTENCE, "--permissions", "yolo")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "F4" not in allowed.stdout, allowed.stdout
+    found = re.search(r"`loopcraft answer ([0-9a-f]{6}) (\S+) yes`", allowed.stdout)
+    assert found is not None, allowed.stdout
+    assert f"loopcraft resume {found.group(1)}" in allowed.stdout

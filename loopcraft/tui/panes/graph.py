@@ -111,15 +111,20 @@ def node_label(
     if outcome:
         after.append((f" · {outcome}", _outcome_style(node, outcome)))
     details = _details(node, now, joins)
-    if details:
-        after.append(("  " + " · ".join(details), "dim"))
     activity = _activity(node)  # after the time and tokens, cut before them (never shortens the name)
     lead = f"{icon} " + ("∥ " if parallel else "")
     name = display_name(node)
-    if width is not None and node.kind != "parallel":  # shorten the name: status, outcome, time, tokens fit
-        over = len(lead) + len(name) + sum(len(part) for part, _ in after) - width
+    if width is not None:  # shorten the name (then the join's words): status, time, tokens, count fit
+        used = len(lead) + sum(len(part) for part, _ in after) + len("  " + " · ".join(details))
+        if used + len(name) > width and node.kind == "parallel":
+            name = _short_parallel_name(node.info, width - used)
+        over = used + len(name) - width
         if over > 0 and len(name) > MIN_NAME:
             name = name[: max(MIN_NAME, len(name) - over - 1)] + "…"
+        if used + len(name) > width and joins > 1:
+            details[-1] = f"⋈ {joins}"
+    if details:
+        after.append(("  " + " · ".join(details), "dim"))
     text = Text(f"{icon} ", style=style)
     if parallel:
         text.append("∥ ", style="dim")
@@ -158,6 +163,21 @@ def _activity(node: StageNode) -> list[str]:
     if node.last_active is not None and node.status == "running":  # whole seconds, like the time
         found.append(ago(time.time() - node.last_active))
     return found
+
+
+def _short_parallel_name(info: dict[str, Any], room: int) -> str:
+    """A fan-out's name in ``room`` cells: ``parallel · 3 branches · 1 at a time``, then
+    ``∥ 3 branches · 1 at a time``, ``∥ 3 · 1 at a time``, ``∥ 3``."""
+    branches = len(info.get("branches") or [])
+    if not branches:
+        return "parallel"
+    limit = int(info.get("concurrency") or branches)
+    at = f" · {limit} at a time" if limit < branches else ""
+    noun = f" branch{'es' if branches != 1 else ''}"
+    for name in (f"∥ {branches}{noun}{at}", f"∥ {branches}{at}", f"∥ {branches}{noun}"):
+        if len(name) <= room:
+            return name
+    return f"∥ {branches}"
 
 
 def display_name(node: StageNode) -> str:
@@ -210,11 +230,18 @@ class GraphModel:
             name = branch.get("name") or f"branch {index + 1}"
             self.nodes[bkey] = StageNode(bkey, name, branch.get("kind") or "task", "queued")
 
-    def run_ended(self) -> None:
-        """The run ended: branches still queued will never start."""
-        for node in self.nodes.values():
-            if node.status == "queued":
+    def run_ended(self, run_status: str = "failed") -> None:
+        """The run ended: branches still queued will never start (a plain coroutine's placeholder,
+        whose stages show on their own, goes); a gate still awaiting input or a stage still running
+        ended with it (``killed`` by a kill, else ``cancelled``), and its time stops."""
+        word = "killed" if run_status == "killed" else "cancelled"
+        for key, node in list(self.nodes.items()):
+            if node.status == "queued" and "/~" in key:
+                del self.nodes[key]
+            elif node.status == "queued":
                 node.status = "skipped"
+            elif node.status in TICKING or node.status == "paused":
+                self.set_status(key, word)
 
     def settle_groups(self) -> None:
         """A parallel group's status and every group's review-round summary, from its children
@@ -454,6 +481,9 @@ class GraphPane(Vertical):
             return
         self._dirty = False
         now = time.monotonic()
+        for gone in [key for key in self._tree_nodes if key not in self.model.nodes]:
+            self._tree_nodes.pop(gone).remove()  # a placeholder the model dropped
+            self._labels.pop(gone, None)
         self.model.settle_groups()
         parallel = self.model.parallel_keys()
         parents = {key: self.model.parent_of(key) for key in self.model.nodes}

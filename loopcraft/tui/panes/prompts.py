@@ -107,13 +107,23 @@ class PromptCard(Vertical, can_focus=True):
         )
 
 
-class PromptsPane(Vertical):
-    """Every pending prompt; ``add`` rings the bell and notifies."""
+class PromptsPane(Vertical, can_focus=True):
+    """Every pending prompt; ``add`` rings the bell and notifies. Focused itself (F4 with prompts
+    in several runs and none picked), no card is armed: y / n only say to pick one first."""
+
+    BINDINGS = [
+        Binding("y", "unpicked", "yes", show=False),
+        Binding("n", "unpicked", "no", show=False),
+        Binding("enter", "pick_first", "pick", show=False),
+    ]
 
     @dataclass
     class Answer(Message):
         prompt: PendingPrompt
         answer: Any
+
+    class Unpicked(Message):
+        """y / n pressed with no prompt chosen: nothing is answered."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -143,6 +153,12 @@ class PromptsPane(Vertical):
         for prompt_id in [p.prompt_id for p in self.pending.values() if p.run_id == run_id]:
             await self.resolve(prompt_id)
 
+    def action_unpicked(self) -> None:
+        self.post_message(self.Unpicked())
+
+    def action_pick_first(self) -> None:
+        self.focus_first()
+
     def focus_first(self, prompt_id: str | None = None) -> bool:
         """Focus the answer widget of prompt ``prompt_id`` (else the first card); False if none."""
         cards = list(self.query(PromptCard))
@@ -167,3 +183,4 @@ class PromptsPane(Vertical):
         title = f"Prompts ({count} pending)" if count else "Prompts (none pending)"
         self.query_one("#prompts-title", Static).update(title)
         self.set_class(bool(count), "has-prompts")
+        self.can_focus = bool(count)  # in the focus chain only with a card to pick

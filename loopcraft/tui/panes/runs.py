@@ -24,6 +24,10 @@ STATUS_STYLE = {
 }  # fmt: skip
 
 
+GAP = " "  # ends each cell: the table's own padding (one cell each side) cost 10 columns
+HEADERS = (*(h + GAP for h in ("run", "workflow", "status", "time")), "cost")
+NARROW_HEADERS = (HEADERS[0], "name" + GAP, *HEADERS[2:])  # too narrow for the word "workflow"
+MIN_NAME = 4  # a workflow's name keeps at least this many cells
 EMPTY_RUNS = "no runs yet — try /workflow run demo (/workflow list shows every workflow)"
 
 
@@ -45,11 +49,14 @@ class RunsPane(Vertical):
         super().__init__(**kwargs)
         self.runs: dict[str, Any] = {}
         self.selected: str | None = None
+        self._drawn_room = 0  # the names' room when the rows were last drawn
 
     def compose(self) -> ComposeResult:
         yield Static("Runs", classes="pane-title")
-        table: DataTable[Any] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=False)
-        table.add_columns("run", "workflow", "status", "elapsed", "cost")
+        table: DataTable[Any] = DataTable(
+            id="runs-table", cursor_type="row", zebra_stripes=False, cell_padding=0
+        )
+        table.add_columns(*HEADERS)
         yield table
         yield Static(EMPTY_RUNS, id="runs-empty", classes="pane-empty")
 
@@ -82,20 +89,39 @@ class RunsPane(Vertical):
                 self._update_row(run, now)
 
     def _cells(self, run: Any, now: float) -> tuple[Any, ...]:
-        """The row of ``run``: its short handle (commands accept it, the full id or a unique prefix)."""
+        """The row of ``run``: its short handle (commands accept it, the full id or a unique prefix).
+        One space ends each cell (the table pads none); the workflow's name is shortened to
+        :meth:`_name_room`, so a narrow pane keeps the elapsed time and cost."""
+        room = self._name_room()
+        name = str(run.workflow)
+        if len(name) > room:
+            name = name[: max(1, room - 1)] + "…"
         return (
-            short_id(run.id),
-            run.workflow,
-            Text(run.status, style=STATUS_STYLE.get(run.status, "")),
-            format_elapsed(live_elapsed(run, now)),
+            short_id(run.id) + GAP,
+            name + GAP,
+            Text(run.status + GAP, style=STATUS_STYLE.get(run.status, "")),
+            format_elapsed(live_elapsed(run, now)) + GAP,
             f"${float(run.cost or 0.0):.4f}",
         )
+
+    def _name_room(self) -> int:
+        """Cells left for the workflow's name once the other columns (at their widest) fit."""
+        width = self.size.width - 2  # a vertical scrollbar, and the pane's edge
+        if width <= 0:
+            return 24
+        statuses = [len(r.status) for r in self.runs.values()] or [len("status")]
+        others = 7 + max(statuses) + len(GAP) + 7 + 7  # handle, status, elapsed (59m59s), cost
+        return max(MIN_NAME, width - others - len(GAP))
+
+    def on_resize(self) -> None:
+        if self.runs:
+            self._redraw()
 
     def _update_row(self, run: Any, now: float) -> None:
         """Change only the cells that differ (no table rebuild)."""
         table = self.table
-        if run.id not in table.rows:
-            self._redraw()
+        if run.id not in table.rows or self._name_room() != self._drawn_room:
+            self._redraw()  # new, or the names' room changed (a longer status): every row again
             return
         row = table.get_row(run.id)
         for column, (old, new) in enumerate(zip(row, self._cells(run, now), strict=True)):
@@ -105,7 +131,9 @@ class RunsPane(Vertical):
     def _redraw(self) -> None:
         table = self.table
         cursor_key = self.selected
-        table.clear()
+        self._drawn_room = self._name_room()
+        table.clear(columns=True)  # the header's widths follow the rows from the first draw
+        table.add_columns(*(HEADERS if self._drawn_room >= len(HEADERS[1]) - 1 else NARROW_HEADERS))
         now = time.time()
         ordered = sorted(self.runs.values(), key=lambda r: r.created, reverse=True)
         for run in ordered:
