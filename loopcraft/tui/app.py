@@ -115,6 +115,9 @@ class LoopcraftApp(App[None]):
         super().__init__()
         self.root = root
         self.config: Config = config  # type: ignore[assignment]  # None only until the first frame
+        self._config_ready = asyncio.Event()  # typed-ahead lines wait for it (see _run_jobs)
+        if config is not None:
+            self._config_ready.set()
         self.preview = preview or ConfigPreview()
         self.startup_error: LoopcraftError | None = None  # a bad configuration, raised by run_app
         self.model_flag = model
@@ -267,6 +270,7 @@ class LoopcraftApp(App[None]):
             self.exit(return_code=exc.exit_code)
             return False
         self.config = self.chat.config = config
+        self._config_ready.set()
         if not self.chat.running and self.chat.agent is None:
             self.chat.model = self.model_flag or config.model or "scripted/demo"
         if config.theme != self.preview.theme and config.theme in self.available_themes:
@@ -383,7 +387,8 @@ class LoopcraftApp(App[None]):
             if self.workflows.engine is not None:
                 for info in self.workflows.engine.workflows().list():
                     values[f"inputs:{info.name}"] = list((info.inputs or {}).get("properties") or {})
-        values["model"] = sorted({self.chat.model, *self.config.models, *self.config.fallback_models})
+        configured = (*self.config.models, *self.config.fallback_models) if self.config is not None else ()
+        values["model"] = sorted({self.chat.model, *configured})  # config: None until the first frame
         return values
 
     def _agent_busy(self) -> bool:
@@ -418,6 +423,7 @@ class LoopcraftApp(App[None]):
     async def _run_jobs(self) -> None:
         while True:
             job = await self._jobs.get()
+            await self._config_ready.wait()  # a line typed before the first frame: config first
             try:
                 await job()
             except LoopcraftError as exc:

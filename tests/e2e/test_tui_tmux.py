@@ -72,3 +72,12 @@ def test_demo_workflow_runs_and_gate_is_answered_from_keyboard(session: str) -> 
     _tmux("send-keys", "-t", session, "y")
     screen = _wait_screen(session, lambda s: "implement" in s and "· completed" in s)
     assert "prompts 0" in screen and "Prompts (1 pending)" not in screen
+
+
+def test_a_chat_line_typed_before_the_first_frame_is_answered(session: str) -> None:
+    """A message typed at once waits for the configuration the first frame only previewed (it
+    failed with an internal error: the config was not loaded yet)."""
+    _tmux("send-keys", "-t", session, "-l", "hello there")
+    _tmux("send-keys", "-t", session, "Enter")
+    screen = _wait_screen(session, lambda s: "offline demo model" in s and "hello there" in s)
+    assert "internal error" not in screen
