@@ -7,6 +7,7 @@ paint, background workers resolve the model, import litellm and open the engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -447,6 +448,10 @@ class LoopcraftApp(App[None]):
         self._refresh_status()
 
     async def send_chat(self, text: str) -> None:
+        if self.chat.agent is None and self.background and self.workflows is None and not self._engine_error:
+            # the session's agent is made now, with its tools: the workflow tool needs the engine
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._engine_ready.wait(), ENGINE_OPEN_WAIT_S)
         try:
             outcome = self.chat.send(text)
         except LoopcraftError as exc:

@@ -81,3 +81,15 @@ def test_a_chat_line_typed_before_the_first_frame_is_answered(session: str) -> N
     _tmux("send-keys", "-t", session, "Enter")
     screen = _wait_screen(session, lambda s: "offline demo model" in s and "hello there" in s)
     assert "internal error" not in screen
+
+
+def test_the_first_chat_line_typed_at_once_gets_the_workflow_tool(session: str) -> None:
+    """The chat session made for a line typed before the engine opened had no ``workflow`` tool
+    for its whole life (re-review): it now waits for the engine, so the demo request runs."""
+    _tmux("send-keys", "-t", session, "-l", "run the demo workflow and tell me when it needs me")
+    _tmux("send-keys", "-t", session, "Enter")
+    _wait_screen(session, lambda s: "permission needed: workflow" in s)
+    time.sleep(0.8)  # past the card's grace period
+    _tmux("send-keys", "-t", session, "a")
+    screen = _wait_screen(session, lambda s: "waiting for you at its approval gate" in s)
+    assert "unknown tool" not in screen
