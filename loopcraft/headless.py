@@ -388,7 +388,7 @@ async def control_run(
             info = await engine.kill(run_id)
             done = info.status == "killed"
             line = f"run {info.id} killed" if done else f"kill sent to run {info.id} (status {info.status})"
-            result: dict[str, Any] = {"action": action, "run": info.id, "status": info.status}
+            result: dict[str, Any] = {"action": action, "run_id": info.id, "status": info.status}
         else:
             send = {"pause": engine.pause, "interrupt": engine.interrupt}.get(action)
             if send is not None:
@@ -400,7 +400,7 @@ async def control_run(
             info = await engine.get_run(run_id)
             target = f"stage {stage!r} of run {info.id}" if stage else f"run {info.id}"
             line = f"{action.replace('_', '-')} sent to {target}"
-            result = {"action": action, "run": info.id, "stage": stage, "command": mail_id}
+            result = {"action": action, "run_id": info.id, "stage": stage, "command": mail_id}
     if as_json:
         _dump(result)
     else:
@@ -442,7 +442,7 @@ async def answer_prompt(
         prompt = await engine.journal.get_prompt(prompt_id) if prompt_id else pending[0]
         info = await engine.get_run(row.id)
     if as_json:
-        _dump({"run": info.id, "answer": answer, "status": info.status})
+        _dump({"run_id": info.id, "answer": answer, "status": info.status})
         return 0
     question = prompt.question if prompt is not None else "the prompt"
     said = f"answered {question!r} → {answer_text(answer)} · run {info.short}"

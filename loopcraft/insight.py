@@ -80,7 +80,7 @@ async def rm_runs(root: Path, config: Config, run_ids: list[str], *, as_json: bo
     async with await Engine.open(root, config) as engine:
         removed = await remove_runs(engine, run_ids)
     if as_json:
-        _dump([{"run": r.run_id, "removed": r.folders} for r in removed])
+        _dump([{"run_id": r.run_id, "removed": r.folders} for r in removed])
         return
     for r in removed:
         print(f"removed {r.run_id}" + (f" ({len(r.folders)} folder(s))" if r.folders else ""))

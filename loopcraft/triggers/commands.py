@@ -124,7 +124,7 @@ def event_rows(root: Path, limit: int) -> list[dict[str, Any]]:
         rows = []
         for ev in inbox.events(limit):
             outcomes = [
-                {"trigger": d.trigger, "status": d.status, "run": d.run_id, "reason": d.reason}
+                {"trigger": d.trigger, "status": d.status, "run_id": d.run_id, "reason": d.reason}
                 for d in inbox.dispatches(ev.id)
             ]
             rows.append(
@@ -157,7 +157,7 @@ def print_events(root: Path, *, as_json: bool, limit: int) -> None:
     print(f"{'EVENT':<30} {'NAME':<22} {'SOURCE':<9} {'STATUS':<8} OUTCOME")
     for r in rows:
         outcome = "; ".join(
-            f"{o['trigger']}: run {o['run']}"
+            f"{o['trigger']}: run {o['run_id']}"
             if o["status"] != "skipped"
             else f"{o['trigger']}: skipped ({o['reason']})"
             for o in r["outcomes"]
@@ -187,7 +187,7 @@ async def inbox_rows(root: Path, config: Config) -> list[dict[str, Any]]:
                     state = "archived"
                 rows.append(
                     {
-                        "run": info.id,
+                        "run_id": info.id,
                         "workflow": info.workflow,
                         "status": info.status,
                         "inbox": state,
@@ -216,5 +216,5 @@ def inbox_lines(rows: list[dict[str, Any]]) -> list[str]:
         return ["the inbox is empty: runs started by triggers land here"]
     lines = [f"{'INBOX':<10} {'RUN':<22} {'WORKFLOW':<16} {'STATUS':<16} TRIGGER"]
     for r in rows:
-        lines.append(f"{r['inbox']:<10} {r['run']:<22} {r['workflow']:<16} {r['status']:<16} {r['trigger']}")
+        lines.append(f"{r['inbox']:<10} {r['run_id']:<22} {r['workflow']:<16} {r['status']:<16} {r['trigger']}")
     return lines

@@ -396,9 +396,9 @@ def test_a_trigger_declared_on_the_workflow_starts_it_and_show_names_the_source(
     assert [r["source"]["trigger"] for r in listed_runs] == ["deployed.webhook"]
     assert "<- trigger deployed.webhook" in lc(repo, "runs").stdout
     inbox = json.loads(lc(repo, "inbox", "--json").stdout)
-    assert [(r["run"], r["inbox"]) for r in inbox] == [(run_id, "archived")]
+    assert [(r["run_id"], r["inbox"]) for r in inbox] == [(run_id, "archived")]
     events = json.loads(lc(repo, "events", "--json").stdout)
-    assert events[0]["outcomes"][0]["run"] == run_id
+    assert events[0]["outcomes"][0]["run_id"] == run_id
 
 
 def test_a_workflow_trigger_whose_inputs_do_not_fit_is_one_line(git_repo: Path) -> None:
