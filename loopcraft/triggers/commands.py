@@ -216,5 +216,7 @@ def inbox_lines(rows: list[dict[str, Any]]) -> list[str]:
         return ["the inbox is empty: runs started by triggers land here"]
     lines = [f"{'INBOX':<10} {'RUN':<22} {'WORKFLOW':<16} {'STATUS':<16} TRIGGER"]
     for r in rows:
-        lines.append(f"{r['inbox']:<10} {r['run_id']:<22} {r['workflow']:<16} {r['status']:<16} {r['trigger']}")
+        lines.append(
+            f"{r['inbox']:<10} {r['run_id']:<22} {r['workflow']:<16} {r['status']:<16} {r['trigger']}"
+        )
     return lines
