@@ -77,6 +77,9 @@ async def _handle(server: Server, reader: asyncio.StreamReader) -> tuple[int, di
         return 405, {"error": "use POST"}
     length = int(headers.get("content-length", "0") or 0)
     if length > MAX_PAYLOAD_BYTES:
+        if length <= 4 * MAX_PAYLOAD_BYTES:  # read it away: the sender gets the 413, not a broken pipe
+            with contextlib.suppress(asyncio.IncompleteReadError):
+                await reader.readexactly(length)
         return 413, {"error": f"body over {MAX_PAYLOAD_BYTES} bytes"}
     body = await reader.readexactly(length) if length else b""
     trig = next((t for t in server.triggers.for_event(name) if t.kind == "webhook"), None)
