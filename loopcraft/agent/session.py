@@ -136,20 +136,13 @@ class SessionLog:
         if guard is not None:
             guard()
         line = json.dumps({"type": "header", **asdict(header)}, ensure_ascii=False) + "\n"
-        # The header is written aside and linked into place, so a kill never leaves a session
-        # file without its header (a resume would read that as damage); the link refuses to
-        # overwrite, as O_EXCL did.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as aside:
-                aside.write(line.encode())
-            os.link(tmp, path)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         except FileExistsError:
-            raise SessionError(f"session file {path} already exists; open it to resume instead") from None
-        finally:
-            tmp.unlink(missing_ok=True)
-        fh = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND), "ab")
+            raise SessionError(f"session file {path} already exists; open it to resume instead")
+        fh = os.fdopen(fd, "ab")
+        fh.write(line.encode())
+        fh.flush()
         session = cls(path, header, [], guard, durable, file=fh)
         session._written = 1
         session._schedule()
