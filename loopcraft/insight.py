@@ -6,27 +6,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 from loopcraft.config import Config
+from loopcraft.engine.results import RunState
 from loopcraft.engine.service import Engine
 from loopcraft.engine.stats import journal_stats, parse_age, stats_lines
 from loopcraft.errors import LoopcraftError
 from loopcraft.headless import _dump, _elapsed, _money
 
-RUN_STATES = (
-    "pending",
-    "running",
-    "paused",
-    "awaiting_input",
-    "completed",
-    "failed",
-    "blocked",
-    "needs_human",
-    "budget_exceeded",
-    "cancelled",
-    "killed",
-    "crashed",
-)
+RUN_STATES = get_args(RunState)
 
 
 async def print_stats(

@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import aiosqlite
 
 from loopcraft.engine.names import short_id
+from loopcraft.engine.results import RunState
 from loopcraft.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from loopcraft.errors import LoopcraftError
 from loopcraft.paths import blocking_file, place_error, private_dir
@@ -40,22 +41,7 @@ def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-RUN_STATES = frozenset(
-    {
-        "pending",
-        "running",
-        "paused",
-        "awaiting_input",
-        "completed",
-        "failed",
-        "blocked",
-        "needs_human",
-        "budget_exceeded",
-        "cancelled",
-        "killed",
-        "crashed",
-    }
-)
+RUN_STATES = frozenset(get_args(RunState))
 """Every status a run row may hold; any other is damage (never resumed)."""
 
 _JSON_KINDS: dict[str, tuple[type, ...]] = {"object": (dict,), "list": (list,), "any": (object,)}
