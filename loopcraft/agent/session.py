@@ -399,6 +399,22 @@ def fork_session(
     _fsync_dir(target.parent)
 
 
+def discard_unbegun(path: Path) -> bool:
+    """Remove ``path`` if a process died while creating it (empty, or its header line torn).
+
+    Such a file recorded nothing, so the stage starts over with a new one instead of its resume
+    reading the stub as damage. Returns whether a file was removed; a begun session is untouched."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline()
+    except FileNotFoundError:
+        return False
+    if first.endswith(b"\n"):
+        return False
+    path.unlink()
+    return True
+
+
 def _read(path: Path) -> tuple[SessionHeader, list[dict[str, Any]], int]:
     """Header, entries and the byte length of the well-formed prefix of the file."""
     return _parse(path, _read_bytes(path))

@@ -312,7 +312,7 @@ class AgentTaskRunner:
         from loopcraft.agent.loop import Agent, create_session
         from loopcraft.agent.permissions import PermissionPolicy
         from loopcraft.agent.prompts import default_system_prompt
-        from loopcraft.agent.session import SessionLog
+        from loopcraft.agent.session import SessionLog, discard_unbegun
         from loopcraft.agent.tools.registry import get_tools
 
         extensions = load_extensions(
@@ -336,6 +336,7 @@ class AgentTaskRunner:
         model, fallbacks = request.model, list(request.fallback_models)
         if request.fork_from is not None:
             fork_stage_session(request.fork_from, path, request.guard)
+        discard_unbegun(path)  # a kill while it was being created left a stub that recorded nothing
         if path.is_file():
             log = SessionLog.open(path, guard=request.guard)
             pinned = answered_model(own_entries(log.entries)[0])

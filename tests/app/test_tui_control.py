@@ -45,8 +45,8 @@ def _said(app: Any, text: str) -> bool:
     return any(text in line for line in chat_texts(app))
 
 
-def _slow_model() -> None:
-    long_turn = {"text": "word " * 200, "pace": 0.02}  # about 5 s of streaming
+def _slow_model(pace: float) -> None:
+    long_turn = {"text": "word " * 200, "pace": pace}  # 250 chunks: 5 s of streaming at 0.02
     scripted("tui-ctl-slow", [long_turn, {"text": "second turn"}, {"text": "third turn"}], chunk_size=4)
 
 
@@ -75,9 +75,9 @@ async def _start(app: Any, pilot: Any, name: str) -> str:
 
 
 @asynccontextmanager
-async def _slow_run(root: Path) -> AsyncIterator[tuple[Any, Any, str]]:
+async def _slow_run(root: Path, pace: float = 0.02) -> AsyncIterator[tuple[Any, Any, str]]:
     """The app with the ``slow`` workflow started and its stage streaming: (app, pilot, run id)."""
-    _slow_model()
+    _slow_model(pace)
     _workflow(root, "slow", SLOW)
     app = make_app(root, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
@@ -140,7 +140,8 @@ async def test_interrupt_resume_and_kill(git_repo: Path) -> None:
 
 
 async def test_typing_while_attached_steers_and_alt_enter_follows_up(git_repo: Path) -> None:
-    async with _slow_run(git_repo) as (app, pilot, run_id):
+    # the steer must land while the first turn streams: 12.5 s leaves room on a loaded machine
+    async with _slow_run(git_repo, pace=0.05) as (app, pilot, run_id):
         await pilot.press(*"/workflow attach", "enter")  # the selected run's live stage
         await wait_for(pilot, lambda: app.workflows.attached is not None)
         pane = app.workflows.transcript_pane
@@ -157,7 +158,7 @@ async def test_typing_while_attached_steers_and_alt_enter_follows_up(git_repo: P
         assert not [
             b for b in app.chat_view.blocks() if isinstance(b, UserMessage)
         ]  # nothing went to the chat
-        await _wait_status(pilot, app, run_id, "completed", timeout=20)
+        await _wait_status(pilot, app, run_id, "completed", timeout=40)
 
         users = await _user_messages(app, run_id, "writer")
         assert "focus on tests" in users and "then summarise" in users  # both reached the stage

@@ -145,3 +145,30 @@ async def test_a_stage_effort_applies_when_the_model_string_gives_none(repo: Pat
     assert info.status == "completed", info.error
     assert info.output == ["scripted/t", "scripted/t:high", "scripted/t:low"]
     await engine.close()
+
+
+@workflow(name="one-stage")
+async def one_stage(ctx: Context) -> str:
+    return (await ctx.task("work", prompt="work")).text
+
+
+@pytest.mark.parametrize("stub", [b"", b'{"type": "header", "id": "s'])
+async def test_a_session_file_torn_at_creation_starts_the_stage_over(repo: Path, stub: bytes) -> None:
+    """A kill while a stage's transcript was being created leaves an empty file or a torn header:
+    resume starts that stage over instead of reading the stub as damage."""
+    write_script(repo, "t", {"stages": {"work": [{"text": "done"}]}})
+    config = Config(model="scripted/t")
+    engine, run_id = await crashed_run(repo, config, one_stage, crash_on_call=1)
+    await engine.journal.close()
+    [session] = [p for p in repo.glob(".loopcraft/**/*.jsonl") if run_id in str(p)]
+    session.write_bytes(stub)  # what the kill left behind
+
+    reset_fault_counters()
+    engine = await Engine.open(repo, config)
+    engine.register(one_stage)
+    info = await engine.resume(run_id)
+    assert info.status == "completed", info.error
+    assert info.output == "done"
+    transcript = await engine.stage_transcript(run_id, "work")
+    assert transcript[0]["type"] == "header"
+    await engine.close()

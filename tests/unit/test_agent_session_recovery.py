@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loopcraft.agent.session import SessionError, SessionHeader, SessionLog, list_sessions
+from loopcraft.agent.session import SessionError, SessionHeader, SessionLog, discard_unbegun, list_sessions
 
 
 def _session(path: Path, *contents: str) -> None:
@@ -87,3 +87,19 @@ def test_list_sessions_skips_a_damaged_transcript(tmp_path: Path) -> None:
     lines[1] = b"not json"
     bad.write_bytes(b"\n".join(lines))
     assert [s.path for s in list_sessions(tmp_path)] == [good]
+
+
+@pytest.mark.parametrize("stub", [b"", b'{"type": "header", "id": "s1", "work'])
+def test_a_stub_left_by_a_kill_at_creation_is_discarded(tmp_path: Path, stub: bytes) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(stub)
+    assert discard_unbegun(path) and not path.exists()
+    assert not discard_unbegun(path)  # nothing there: nothing to do
+
+
+def test_a_begun_session_is_never_discarded(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    _session(path)
+    before = path.read_bytes()
+    assert not discard_unbegun(path)
+    assert path.read_bytes() == before
