@@ -8,6 +8,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from rich.text import Text
+from textual.css.query import NoMatches
 from textual.widget import Widget
 
 from loopcraft.engine.graph import check_outcome, verdict_outcome
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from loopcraft.agent.tools.base import Tool
     from loopcraft.config import Config
+    from loopcraft.engine.results import RunInfo
     from loopcraft.engine.service import Engine
     from loopcraft.tui.chat_session import ChatSession
     from loopcraft.tui.prompt_input import PromptInput
@@ -98,6 +100,7 @@ class WorkflowController:
         self._outcomes: set[str] = set()  # runs with a finished check or task: reread outcomes
         self._wake = asyncio.Event()
         self._follow: Any = None  # the timer of :meth:`_follow_journal`
+        self._closing = False  # close() began: a tick still in flight must not touch the panes
         self.notices = RunNotices()  # what the chat said of each run's lifecycle
 
     # ----- lifecycle -----------------------------------------------------------------------
@@ -122,13 +125,21 @@ class WorkflowController:
     async def _follow_journal(self) -> None:
         """Re-read runs and pending prompts from the journal: another process (``loopcraft kill``,
         ``loopcraft answer``, a headless run) changes them without an event on this engine's bus."""
-        if self.engine is None:
+        if self.engine is None or self._closing:
             return
         try:
             runs = await self.engine.runs()
             pending = await self._pending_prompts()
         except Exception as exc:  # a busy or closing journal: try again next tick
             self.app.log.warning(f"re-reading the journal failed: {exc!r}")
+            return
+        try:
+            await self._show_journal(runs, pending)
+        except NoMatches:  # the app closed while the journal was read: its panes are gone
+            return
+
+    async def _show_journal(self, runs: list[RunInfo], pending: list[PendingPrompt]) -> None:
+        if self._closing:
             return
         for run in runs:
             known = self.runs_pane.runs.get(run.id)
@@ -152,6 +163,7 @@ class WorkflowController:
             )
 
     async def close(self) -> None:
+        self._closing = True
         if self._follow is not None:
             self._follow.stop()
         if self._unsubscribe is not None:

@@ -254,3 +254,30 @@ async def test_long_tool_output_collapses_and_expands_on_screen(git_repo: Path) 
         await pilot.pause(0.1)
         assert block.collapsed and "out-1-line" not in screen_text(app)
         assert "listed" in chat_texts(app)
+
+
+async def test_a_journal_tick_in_flight_when_the_panes_go_is_harmless(git_repo: Path) -> None:
+    """The follow timer re-reads the journal every second; when the app closes while a tick awaits
+    the journal, the tick must not reach for panes that are gone (it raised NoMatches at exit)."""
+    import asyncio
+
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=SIZE) as pilot:
+        controller = await app.open_workflows()
+        engine = controller.eng
+        reading, release = asyncio.Event(), asyncio.Event()
+        real_runs = engine.runs
+
+        async def slow_runs(limit: int = 50) -> Any:
+            reading.set()
+            await release.wait()
+            return await real_runs(limit)
+
+        engine.runs = slow_runs  # type: ignore[method-assign]
+        tick = asyncio.create_task(controller._follow_journal())
+        await reading.wait()
+        await app.query_one("#runs").remove()  # what the app's teardown does to its panes
+        release.set()
+        await tick  # returns quietly
+        assert tick.exception() is None
+        await pilot.pause()

@@ -31,7 +31,7 @@ async def ctl(ctx: Context) -> str:
 """
 
 
-def _script(final_turns: int) -> dict[str, Any]:
+def _script(final_turns: int, worker_turns: int) -> dict[str, Any]:
     def steps(n: int) -> list[dict[str, Any]]:  # distinct calls (no repeated-action stop)
         return [
             {
@@ -45,7 +45,7 @@ def _script(final_turns: int) -> dict[str, Any]:
         "pace": 0.05,
         "chunk_size": 4,
         "stages": {
-            "worker": [*steps(6), {"text": "worker finished"}],
+            "worker": [*steps(worker_turns), {"text": "worker finished"}],
             "final": [*steps(final_turns), {"text": "final finished"}],
         },
     }
@@ -59,8 +59,9 @@ def repo(git_repo: Path, tmp_path: Path) -> Path:
     return git_repo
 
 
-def _write_script(repo: Path, final_turns: int) -> None:
-    (repo / ".loopcraft" / "scripts" / "paced.yaml").write_text(yaml.safe_dump(_script(final_turns)))
+def _write_script(repo: Path, final_turns: int, worker_turns: int = 6) -> None:
+    script = _script(final_turns, worker_turns)
+    (repo / ".loopcraft" / "scripts" / "paced.yaml").write_text(yaml.safe_dump(script))
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -145,7 +146,8 @@ def _calls(tmp_path: Path) -> list[dict[str, Any]]:
 
 
 def test_control_of_a_run_owned_by_another_process(repo: Path, tmp_path: Path) -> None:
-    _write_script(repo, final_turns=40)
+    # the worker must still be working when the pause lands, however slow the control commands are
+    _write_script(repo, final_turns=40, worker_turns=24)
     owner = _owner(repo, tmp_path, "run", "ctl", "--model", "scripted/paced", "--gates", "wait")
     try:
         run_id = _run_id(repo)
