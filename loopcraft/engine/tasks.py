@@ -173,7 +173,8 @@ class TaskSession(Protocol):
 
 class DelegatingSession:
     """A :class:`TaskSession` that wraps another and hands every call on to it (``inner``): the base
-    of session wrappers, which override only what they add (run control, limit waits)."""
+    of session wrappers, which override only what they change (run control, limit waits, one prompt of
+    a long-lived stage)."""
 
     def __init__(self, inner: TaskSession) -> None:
         self.inner = inner
