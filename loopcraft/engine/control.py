@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from loopcraft.engine.events import RunStatus, StageStatus
 from loopcraft.engine.journal import Journal, MailRow, StepRow
 from loopcraft.engine.steps.protocol import WorkflowExit
-from loopcraft.engine.tasks import TaskOutcome, TaskSession
+from loopcraft.engine.tasks import DelegatingSession, TaskOutcome, TaskSession
 from loopcraft.errors import LoopcraftError, NotFoundError
 from loopcraft.models.types import Usage
 
@@ -313,21 +313,13 @@ class RunControl:
         ex.emit(StageStatus(ex.run_id, key, status))
 
 
-class ControlledSession:
+class ControlledSession(DelegatingSession):
     """A stage session under run control: pauses wait, interrupts wait for a resume, kill ends it."""
 
     def __init__(self, inner: TaskSession, control: RunControl, key: str) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.control = control
         self.key = key
-
-    @property
-    def started(self) -> bool:
-        return self.inner.started
-
-    @property
-    def corrections(self) -> int:
-        return self.inner.corrections
 
     async def run(self, prompt: str | None) -> TaskOutcome:
         await self.control.checkpoint(self.key)
@@ -368,15 +360,3 @@ class ControlledSession:
         durable = getattr(self.inner, "durable", None)
         if durable is not None:
             await durable()
-
-    def steer(self, text: str) -> None:
-        self.inner.steer(text)
-
-    def follow_up(self, text: str) -> None:
-        self.inner.follow_up(text)
-
-    def interrupt(self) -> None:
-        self.inner.interrupt()
-
-    def close(self) -> None:
-        self.inner.close()

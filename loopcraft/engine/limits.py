@@ -20,7 +20,7 @@ from typing import Any
 from loopcraft.engine.activity import clock
 from loopcraft.engine.budgets import RunBudget
 from loopcraft.engine.events import StageFlag
-from loopcraft.engine.tasks import TaskOutcome, TaskSession
+from loopcraft.engine.tasks import DelegatingSession, TaskOutcome, TaskSession
 
 
 def seconds_left(budget: RunBudget) -> float | None:
@@ -46,13 +46,13 @@ def _span(seconds: float) -> str:
     )
 
 
-class LimitWaitingSession:
+class LimitWaitingSession(DelegatingSession):
     """A stage's session that waits out rate and usage limits with a reset time (see the module)."""
 
     def __init__(
         self, inner: TaskSession, rt: Any, key: str, pending: tuple[float, str] | None = None
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.rt = rt
         self.key = key
         self._pending = pending  # a wait an earlier execution journaled and did not finish
@@ -60,14 +60,6 @@ class LimitWaitingSession:
 
     def __getattr__(self, name: str) -> Any:  # spent, deliver, durable… of the agent session
         return getattr(self.inner, name)
-
-    @property
-    def started(self) -> bool:
-        return self.inner.started
-
-    @property
-    def corrections(self) -> int:
-        return self.inner.corrections
 
     async def run(self, prompt: str | None) -> TaskOutcome:
         if self._pending is not None:
@@ -133,20 +125,11 @@ class LimitWaitingSession:
         )
         return interrupted
 
-    def steer(self, text: str) -> None:
-        self.inner.steer(text)
-
-    def follow_up(self, text: str) -> None:
-        self.inner.follow_up(text)
-
     def interrupt(self) -> None:
         if self._wake is not None:
             self._wake.set()
         else:
             self.inner.interrupt()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def wait_for_limits(rt: Any, key: str, session: TaskSession) -> LimitWaitingSession:

@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+import textwrap
+
 SCHEMA_VERSION = 3
 
+# The steps table's columns after its run id, key and position: schema 1 creates the table with
+# them, schema 3 rebuilds it with them (and schema 2's grants).
+_STEP_COLUMNS = (
+    "kind TEXT NOT NULL",
+    "name TEXT NOT NULL",
+    "status TEXT NOT NULL",
+    "output TEXT",
+    "error TEXT",
+    "attempts INTEGER NOT NULL DEFAULT 0",
+    "usage TEXT",
+    "model TEXT",
+    "started REAL",
+    "finished REAL",
+    "parents TEXT NOT NULL DEFAULT '[]'",
+    "seq INTEGER NOT NULL DEFAULT 0",
+)
+_GRANTS = "grants TEXT"
+_STEPS_V3 = ("run_id TEXT NOT NULL", "pos TEXT NOT NULL", "key TEXT NOT NULL", *_STEP_COLUMNS, _GRANTS)
+
+
+def _columns(*columns: str) -> str:
+    """Column definitions as a CREATE TABLE lists them: one a line, indented, each with its comma."""
+    return "\n".join(f"        {column}," for column in columns)
+
+
+def _names(*columns: str) -> str:
+    """The names of ``columns``, comma-separated, wrapped at 80 characters for an INSERT or SELECT."""
+    return "\n        ".join(textwrap.wrap(", ".join(column.split()[0] for column in columns), 80))
+
+
 # Each entry migrates from version ``index`` to ``index + 1``. Never edit a shipped migration:
-# append a new one and bump SCHEMA_VERSION.
+# append a new one and bump SCHEMA_VERSION. The entries are f-strings over the column lists above
+# (SQL braces doubled); the text they make must stay the same to the byte as well.
 MIGRATIONS: list[str] = [
-    """
+    f"""
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         workflow TEXT NOT NULL,
-        inputs TEXT NOT NULL DEFAULT '{}',
+        inputs TEXT NOT NULL DEFAULT '{{}}',
         status TEXT NOT NULL,
         output TEXT,
         error TEXT,
@@ -28,21 +61,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX runs_created ON runs(created);
     CREATE TABLE steps (
-        run_id TEXT NOT NULL,
-        key TEXT NOT NULL,
-        pos TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        name TEXT NOT NULL,
-        status TEXT NOT NULL,
-        output TEXT,
-        error TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        usage TEXT,
-        model TEXT,
-        started REAL,
-        finished REAL,
-        parents TEXT NOT NULL DEFAULT '[]',
-        seq INTEGER NOT NULL DEFAULT 0,
+{_columns("run_id TEXT NOT NULL", "key TEXT NOT NULL", "pos TEXT NOT NULL", *_STEP_COLUMNS)}
         PRIMARY KEY (run_id, pos)
     );
     CREATE TABLE events (
@@ -68,7 +87,7 @@ MIGRATIONS: list[str] = [
         stage_key TEXT,
         kind TEXT NOT NULL CHECK (kind IN
             ('pause', 'resume', 'interrupt', 'kill', 'steer', 'follow_up', 'answer')),
-        payload TEXT NOT NULL DEFAULT '{}',
+        payload TEXT NOT NULL DEFAULT '{{}}',
         created REAL NOT NULL,
         consumed_at REAL,
         dedupe_key TEXT UNIQUE
@@ -90,33 +109,16 @@ MIGRATIONS: list[str] = [
     );
     """,
     # 2: a stage's grant (protected paths it may write, network), shown in the graph
-    "ALTER TABLE steps ADD COLUMN grants TEXT",
+    f"ALTER TABLE steps ADD COLUMN {_GRANTS}",
     # 3: steps kept in their primary key's b-tree (WITHOUT ROWID: no second index holding run id
     # and position again), so a journal grows about half as fast per step
-    """
+    f"""
     CREATE TABLE steps_v3 (
-        run_id TEXT NOT NULL,
-        pos TEXT NOT NULL,
-        key TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        name TEXT NOT NULL,
-        status TEXT NOT NULL,
-        output TEXT,
-        error TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        usage TEXT,
-        model TEXT,
-        started REAL,
-        finished REAL,
-        parents TEXT NOT NULL DEFAULT '[]',
-        seq INTEGER NOT NULL DEFAULT 0,
-        grants TEXT,
+{_columns(*_STEPS_V3)}
         PRIMARY KEY (run_id, pos)
     ) WITHOUT ROWID;
-    INSERT INTO steps_v3 (run_id, pos, key, kind, name, status, output, error, attempts, usage, model,
-        started, finished, parents, seq, grants)
-        SELECT run_id, pos, key, kind, name, status, output, error, attempts, usage, model,
-        started, finished, parents, seq, grants FROM steps;
+    INSERT INTO steps_v3 ({_names(*_STEPS_V3)})
+        SELECT {_names(*_STEPS_V3)} FROM steps;
     DROP TABLE steps;
     ALTER TABLE steps_v3 RENAME TO steps
     """,

@@ -171,6 +171,38 @@ class TaskSession(Protocol):
     def close(self) -> None: ...
 
 
+class DelegatingSession:
+    """A :class:`TaskSession` that wraps another and hands every call on to it (``inner``): the base
+    of session wrappers, which override only what they change (run control, limit waits, one prompt of
+    a long-lived stage)."""
+
+    def __init__(self, inner: TaskSession) -> None:
+        self.inner = inner
+
+    @property
+    def started(self) -> bool:
+        return self.inner.started
+
+    @property
+    def corrections(self) -> int:
+        return self.inner.corrections
+
+    async def run(self, prompt: str | None) -> TaskOutcome:
+        return await self.inner.run(prompt)
+
+    def steer(self, text: str) -> None:
+        self.inner.steer(text)
+
+    def follow_up(self, text: str) -> None:
+        self.inner.follow_up(text)
+
+    def interrupt(self) -> None:
+        self.inner.interrupt()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class TaskRunner(Protocol):
     """Opens agent sessions for stages (the real one binds :class:`loopcraft.agent.loop.Agent`)."""
 

@@ -11,7 +11,7 @@ from typing import Any
 from loopcraft.engine.names import short_id
 from loopcraft.tui.panes.prompts import PromptCard
 from loopcraft.tui.workflows import FOLLOW_S
-from tests.app.tui_support import chat_texts, make_app, wait_for
+from tests.app.tui_support import add_workflow, chat_texts, gated_run, make_app, run_to_gate, wait_for
 
 GATE = """
 from loopcraft import Context, workflow
@@ -28,14 +28,8 @@ def _said(app: Any, text: str) -> bool:
 
 
 async def _two_gated_runs(app: Any, pilot: Any) -> tuple[Any, str, str]:
-    folder = app.root / ".loopcraft" / "workflows"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "gate.py").write_text(GATE)
-    controller = await app.open_workflows()
-    first = await controller.run("gate", {})
-    await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
-    second = await controller.run("gate", {})
-    await wait_for(pilot, lambda: len(app.query(PromptCard)) == 2)
+    controller, first = await gated_run(app, pilot, "gate", GATE)
+    second = await run_to_gate(pilot, controller, "gate", cards=2)
     return controller, first, second
 
 
@@ -98,9 +92,7 @@ async def test_a_run_killed_by_another_process_leaves_the_app(git_repo: Path) ->
 
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
-        folder = app.root / ".loopcraft" / "workflows"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "gate.py").write_text(GATE)
+        add_workflow(app.root, "gate", GATE)
         other = await Engine.open(app.root, app.config)  # the CLI's engine: another owner
         try:
             run_id = await other.start("gate", {})
@@ -127,12 +119,7 @@ async def test_quitting_at_a_gate_leaves_the_run_waiting_not_crashed(git_repo: P
 
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
-        folder = app.root / ".loopcraft" / "workflows"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "gate.py").write_text(GATE)
-        controller = await app.open_workflows()
-        run_id = await controller.run("gate", {})
-        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+        _, run_id = await gated_run(app, pilot, "gate", GATE)
     async with await Engine.open(git_repo, app.config) as engine:
         run = next(r for r in await engine.runs() if r.id == run_id)
         assert run.status == "needs_human", run.status
@@ -179,8 +166,7 @@ async def test_quitting_at_a_gate_keeps_what_the_run_spent(git_repo: Path) -> No
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
         controller = await app.open_workflows()
-        run_id = await controller.run("demo", {})
-        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1, timeout=30)
+        run_id = await run_to_gate(pilot, controller, "demo", timeout=30)
     async with await Engine.open(git_repo, app.config) as engine:
         info, _ = await engine.live_view(run_id)
         assert info.status == "needs_human", info.status
@@ -260,14 +246,9 @@ async def test_answering_an_orphaned_run_says_how_to_continue(git_repo: Path) ->
     stuck with no hint; the confirmation names ``/workflow resume HANDLE``."""
     from loopcraft.engine.service import Engine
 
-    folder = git_repo / ".loopcraft" / "workflows"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "gate.py").write_text(GATE)
     first = make_app(git_repo, "scripted/demo")
     async with first.run_test(size=(160, 45)) as pilot:
-        controller = await first.open_workflows()
-        run_id = await controller.run("gate", {})
-        await wait_for(pilot, lambda: len(first.query(PromptCard)) == 1)
+        _, run_id = await gated_run(first, pilot, "gate", GATE)
     async with await Engine.open(git_repo, first.config) as engine:
         assert (await engine.get_run(run_id)).status == "needs_human"
     app = make_app(git_repo, "scripted/demo")
@@ -288,12 +269,7 @@ async def test_answering_a_run_with_nothing_pending_says_so(git_repo: Path) -> N
 
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
-        folder = app.root / ".loopcraft" / "workflows"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "gate.py").write_text(GATE)
-        controller = await app.open_workflows()
-        run_id = await controller.run("gate", {})
-        await wait_for(pilot, lambda: len(app.query(PromptCard)) == 1)
+        _, run_id = await gated_run(app, pilot, "gate", GATE)
     async with await Engine.open(git_repo, app.config) as engine:
         await engine.answer(run_id, None, True)
         with pytest.raises(NotFoundError) as raised:

@@ -1,5 +1,6 @@
 """Helpers for the TUI's pilot and snapshot tests: an app in a temp git repo on a
-scripted model, and waiting for conditions instead of sleeping fixed times."""
+scripted model, waiting for conditions instead of sleeping fixed times, and runs started from
+the app up to their human gate."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from loopcraft.config import load_config
 from loopcraft.models.scripted import Script, register_script
 from loopcraft.tui.app import LoopcraftApp
+from loopcraft.tui.panes.prompts import PromptCard
 
 DEMO_STAGES = ("scout", "plan", "demo-review", "review-correctness", "review-maintainability", "synthesis")
 """The stages of the built-in ``demo`` workflow (and its nested ``demo-review``)."""
@@ -53,3 +55,26 @@ def chat_texts(app: LoopcraftApp) -> list[str]:
         text = getattr(block, "text", None)
         out.append(text if isinstance(text, str) else str(getattr(block, "title", "")))
     return out
+
+
+def add_workflow(root: Path, name: str, source: str) -> None:
+    """Write ``source`` as the repository's ``.loopcraft/workflows/<name>.py``."""
+    folder = root / ".loopcraft" / "workflows"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(source)
+
+
+async def run_to_gate(pilot: Any, controller: Any, name: str, cards: int = 1, timeout: float = 10.0) -> str:
+    """Start workflow ``name`` from the app's workflow ``controller`` and wait until the prompts pane
+    shows ``cards`` cards (its gate's among them); returns the run id."""
+    run_id: str = await controller.run(name, {})
+    await wait_for(pilot, lambda: len(pilot.app.query(PromptCard)) == cards, timeout)
+    return run_id
+
+
+async def gated_run(app: LoopcraftApp, pilot: Any, name: str, source: str) -> tuple[Any, str]:
+    """Add workflow ``name`` (``source``), open the app's workflows and run it to its first gate;
+    returns the workflow controller and the run id."""
+    add_workflow(app.root, name, source)
+    controller = await app.open_workflows()
+    return controller, await run_to_gate(pilot, controller, name)

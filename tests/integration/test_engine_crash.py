@@ -7,12 +7,9 @@ answer was already in a stage transcript, and never repeat a side effect whose s
 from __future__ import annotations
 
 import json
-import signal
-import sqlite3
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import pytest
 
 from loopcraft.models.scripted import read_call_log
 from tests.cli_process import install_workflow, spawn_loopcraft
+from tests.engine_helpers import completed_tools, file_lines, journal_rows, kill, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -110,35 +108,20 @@ class Probe:
         self.repo, self.calls = repo, calls
 
     def lines(self, name: str) -> list[str]:
-        path = self.repo / name
-        return path.read_text().splitlines() if path.exists() else []
+        return file_lines(self.repo, name)
 
     def call_entries(self) -> list[dict[str, Any]]:
         return read_call_log(self.calls) if self.calls.exists() else []
 
     def db(self, sql: str) -> list[Any]:
-        db = self.repo / ".loopcraft" / "loopcraft.db"
-        if not db.exists():
-            return []
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute(sql).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            conn.close()
+        return journal_rows(self.repo, sql)
 
     def completed_steps(self) -> int:
         rows = self.db("SELECT COUNT(*) FROM steps WHERE status = 'completed'")
         return rows[0][0] if rows else 0
 
     def completed_tools(self) -> set[str]:
-        return {
-            f"{run}:{key}"
-            for run, key in self.db(
-                "SELECT run_id, key FROM steps WHERE kind = 'tool' AND status = 'completed'"
-            )
-        }
+        return completed_tools(self.repo)
 
     def recorded_turns(self) -> set[tuple[str, int]]:
         """(stage, turn) pairs whose answer is in a stage transcript."""
@@ -163,20 +146,6 @@ class Probe:
         return found
 
 
-def wait_for(
-    proc: subprocess.Popen[str], measure: Callable[[], int], start: int, timeout: float = 20
-) -> bool:
-    """Wait until ``measure()`` grows past ``start``; False when the process ended first."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            return False
-        if measure() > start:
-            return True
-        time.sleep(0.01)
-    return proc.poll() is None
-
-
 def test_sigkill_at_many_points_then_resume(git_repo: Path, tmp_path: Path) -> None:
     repo = git_repo
     calls = tmp_path / "calls.jsonl"
@@ -199,12 +168,11 @@ def test_sigkill_at_many_points_then_resume(git_repo: Path, tmp_path: Path) -> N
             "after_step": probe.completed_steps,
         }
         measure = measures[kind]
-        alive = wait_for(proc, measure, measure())
+        alive = wait_until(proc, measure, measure() + 1, timeout=20, pause=0.01)
         if alive and kind == "mid_stream":
             time.sleep(0.05)
         if alive and proc.poll() is None and len(kills) < 22:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            kill(proc)
             kills.append(kind)
             snapshots.append(
                 (

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from loopcraft.config import Config
 from loopcraft.engine.service import Engine
 from loopcraft.tui.panes.graph import model_from_graph
 from tests.cli_process import install_workflow, spawn_loopcraft
+from tests.engine_helpers import completed_tools, file_lines, journal_rows, kill, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -60,36 +58,8 @@ SCRIPT = {
 }
 
 
-def _db(repo: Path, sql: str) -> list[Any]:
-    db = repo / ".loopcraft" / "loopcraft.db"
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-
-
 def _effects(repo: Path) -> list[str]:
-    path = repo / "effects.log"
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def _completed_tools(repo: Path) -> set[str]:
-    rows = _db(repo, "SELECT run_id, key FROM steps WHERE kind = 'tool' AND status = 'completed'")
-    return {f"{run}:{key}" for run, key in rows}
-
-
-def _wait_effects(proc: subprocess.Popen[str], repo: Path, count: int, timeout: float = 60) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and proc.poll() is None:
-        if len(_effects(repo)) >= count:
-            return True
-        time.sleep(0.002)
-    return proc.poll() is None
+    return file_lines(repo, "effects.log")
 
 
 def test_sigkill_mid_run_repeats_no_completed_step_and_loses_nothing_a_reader_needs(
@@ -101,11 +71,12 @@ def test_sigkill_mid_run_repeats_no_completed_step_and_loses_nothing_a_reader_ne
     proc = spawn_loopcraft(repo, env, "run", "lean", "--model", "scripted/lean", "--json")
     run_id = None
     for target in (40, 120, 200, 290, STEPS + 6):
-        assert _wait_effects(proc, repo, target), proc.communicate()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        snapshots.append((len(_effects(repo)), _completed_tools(repo)))
-        run_id = run_id or _db(repo, "SELECT id FROM runs")[0][0]
+        assert wait_until(proc, lambda: len(_effects(repo)), target, timeout=60, pause=0.002), (
+            proc.communicate()
+        )
+        kill(proc)
+        snapshots.append((len(_effects(repo)), completed_tools(repo)))
+        run_id = run_id or journal_rows(repo, "SELECT id FROM runs")[0][0]
         proc = spawn_loopcraft(repo, env, "resume", run_id, "--json")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
@@ -117,9 +88,9 @@ def test_sigkill_mid_run_repeats_no_completed_step_and_loses_nothing_a_reader_ne
         again = set(effects[before:]) & done
         assert not again, f"steps completed before a kill ran again: {sorted(again)[:5]}"
     assert len(set(effects)) == STEPS + BRANCHES
-    assert _completed_tools(repo) == set(effects)
+    assert completed_tools(repo) == set(effects)
 
-    stored = {t for (t,) in _db(repo, "SELECT DISTINCT type FROM events")}
+    stored = {t for (t,) in journal_rows(repo, "SELECT DISTINCT type FROM events")}
     assert "stage_event" in stored  # the agents' events, which no step row holds
     assert not stored & {"run_status", "stage_added", "stage_status", "usage"}
 

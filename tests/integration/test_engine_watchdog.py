@@ -15,9 +15,10 @@ import pytest
 from loopcraft import Context, workflow
 from loopcraft.config import BudgetConfig, Config, EngineConfig, ModelOptions, NotifyConfig, RetryConfig
 from loopcraft.engine.activity import load_waits
-from loopcraft.engine.events import BudgetNotice, EngineEvent, Heartbeat, StageFlag
+from loopcraft.engine.events import BudgetNotice, Heartbeat, StageFlag
 from loopcraft.engine.service import Engine
 from loopcraft.headless import graph_lines
+from tests.engine_helpers import collect_events, flag_raised, watched_engine
 from tests.fakes import OpenAIServer, openai_server
 from tests.integration.test_agent_support import scripted_model, tool_call
 
@@ -39,18 +40,12 @@ async def one(ctx: Context) -> str:
     return (await ctx.task("work", prompt="work")).text
 
 
-def _events(engine: Engine) -> list[EngineEvent]:
-    seen: list[EngineEvent] = []
-    engine.bus.subscribe(seen.append)
-    return seen
-
-
 async def test_a_budget_at_80_percent_gives_one_notice_kept_across_a_resume(git_repo: Path) -> None:
     work = [{"tool_calls": [tool_call("ls", path=f"d{n}")], "usage": TURN} for n in range(2)]
     model = scripted_model([*work, {"text": "done", "usage": TURN}])  # 900 of 1,000 tokens
-    engine = await Engine.open(git_repo, Config(model=model, budget=BudgetConfig(warn_at=0.8)))
-    engine.register(spend)
-    seen = _events(engine)
+    engine, seen = await watched_engine(
+        git_repo, Config(model=model, budget=BudgetConfig(warn_at=0.8)), spend
+    )
     engine.stop_at_gates = True
     info = await engine.run("spend", {}, budget={"tokens": 1000})
     assert info.status == "needs_human", info.error
@@ -72,15 +67,9 @@ async def test_a_budget_at_80_percent_gives_one_notice_kept_across_a_resume(git_
 async def test_a_hung_model_is_marked_stalled_then_cleared_and_shown(git_repo: Path) -> None:
     model = scripted_model([{"delay": 1.2, "text": "finally"}])
     config = Config(model=model, engine=EngineConfig(stall_after=0.3))
-    engine = await Engine.open(git_repo, config)
-    engine.register(one)
-    seen = _events(engine)
+    engine, seen = await watched_engine(git_repo, config, one)
     run_id = await engine.start("one", {})
-    for _ in range(100):
-        if any(isinstance(e, StageFlag) and e.flag == "stalled" for e in seen):
-            break
-        await asyncio.sleep(0.02)
-    stalled = next(e for e in seen if isinstance(e, StageFlag) and e.flag == "stalled")
+    stalled = await flag_raised(seen, "stalled", polls=100)
     assert "no model or tool activity" in stalled.detail and "model call (turn 1)" in stalled.detail
     await asyncio.sleep(0.15)  # the flag reaches the journal
     _, graph = await engine.live_view(run_id)
@@ -102,9 +91,7 @@ async def test_a_hung_model_is_marked_stalled_then_cleared_and_shown(git_repo: P
 async def test_a_long_run_posts_heartbeats(git_repo: Path) -> None:
     model = scripted_model([{"delay": 1.0, "text": "done", "usage": TURN}])
     config = Config(model=model, notify=NotifyConfig(heartbeat_minutes=0.005))  # every 0.3 s
-    engine = await Engine.open(git_repo, config)
-    engine.register(one)
-    seen = _events(engine)
+    engine, seen = await watched_engine(git_repo, config, one)
     info = await engine.run("one", {})
     assert info.status == "completed", info.error
     beats = [e for e in seen if isinstance(e, Heartbeat)]
@@ -127,16 +114,10 @@ async def test_a_429_with_retry_after_waits_and_carries_on(
     git_repo: Path, openai_server: OpenAIServer
 ) -> None:
     openai_server.fail(429, retry_after=2).respond(text="after the wait")
-    engine = await Engine.open(git_repo, _http_config(openai_server))
-    engine.register(one)
-    seen = _events(engine)
+    engine, seen = await watched_engine(git_repo, _http_config(openai_server), one)
     started = time.time()
     run_id = await engine.start("one", {})
-    for _ in range(150):
-        if any(isinstance(e, StageFlag) and e.flag == "waiting" for e in seen):
-            break
-        await asyncio.sleep(0.02)
-    waiting = next(e for e in seen if isinstance(e, StageFlag) and e.flag == "waiting")
+    waiting = await flag_raised(seen, "waiting")
     assert waiting.until is not None and 1.5 <= waiting.until - started <= 3.5
     assert waiting.detail == f"rate limit on {HTTP_MODEL}"
     _, graph = await engine.live_view(run_id)
@@ -159,9 +140,7 @@ async def test_a_429_with_openai_reset_headers_waits_for_the_exhausted_limit(
         "x-ratelimit-reset-tokens": "1.5s",
     }
     openai_server.fail(429, headers=resets).respond(text="tokens are back")
-    engine = await Engine.open(git_repo, _http_config(openai_server))
-    engine.register(one)
-    seen = _events(engine)
+    engine, seen = await watched_engine(git_repo, _http_config(openai_server), one)
     info = await engine.run("one", {})
     assert info.status == "completed" and info.output == "tokens are back", info.error
     assert [e.flag for e in seen if isinstance(e, StageFlag)] == ["waiting", None]
@@ -199,22 +178,16 @@ async def test_a_wait_past_the_seconds_budget_stops_at_once(
 async def test_the_wait_deadline_is_journaled_and_kept_across_a_crash(git_repo: Path) -> None:
     model = scripted_model([{"faults": [{"kind": "rate_limit", "retry_after": 1.5}], "text": "later"}])
     config = Config(model=model, retry=RetryConfig(max_retries=0))
-    engine = await Engine.open(git_repo, config)
-    engine.register(one)
-    seen = _events(engine)
+    engine, seen = await watched_engine(git_repo, config, one)
     run_id = await engine.start("one", {})
-    for _ in range(150):
-        if any(isinstance(e, StageFlag) and e.flag == "waiting" for e in seen):
-            break
-        await asyncio.sleep(0.02)
-    first = next(e for e in seen if isinstance(e, StageFlag) and e.flag == "waiting")
+    first = await flag_raised(seen, "waiting")
     await engine.close()  # the process goes away mid-wait
 
     engine = await Engine.open(git_repo, config)
     engine.register(one)
     waits = await load_waits(engine.journal, run_id)
     assert list(waits.values()) == [(pytest.approx(first.until), f"rate limit on {model}")]
-    seen = _events(engine)
+    seen = collect_events(engine)
     info = await engine.resume(run_id)
     assert info.status == "completed" and info.output == "later", info.error
     again = [e for e in seen if isinstance(e, StageFlag) and e.flag == "waiting"]

@@ -15,6 +15,7 @@ from loopcraft.engine.steps.protocol import Runtime, Scope, check_step, run_step
 from loopcraft.engine.steps.task import task_request
 from loopcraft.engine.tasks import (
     CORRECTION_PREFIX,
+    DelegatingSession,
     TaskSession,
     TaskSpec,
     build_prompt,
@@ -192,24 +193,12 @@ def sent_prompt_state(entries: list[dict[str, Any]], earlier: int) -> tuple[bool
 
 
 @dataclass
-class _Prompted:
+class _Prompted(DelegatingSession):
     """A session view for one prompt of a long-lived stage: resumes a half-done turn, else prompts anew."""
 
-    session: TaskSession
+    inner: TaskSession
     started: bool = False
     corrections: int = 0
-
-    async def run(self, prompt: str | None) -> Any:
-        return await self.session.run(prompt)
-
-    def steer(self, text: str) -> None:
-        self.session.steer(text)
-
-    def follow_up(self, text: str) -> None:
-        self.session.follow_up(text)
-
-    def interrupt(self) -> None:
-        self.session.interrupt()
 
     def close(self) -> None:
         pass  # the stage's session outlives its prompts
