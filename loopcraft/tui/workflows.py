@@ -99,6 +99,7 @@ class WorkflowController:
         self._wake = asyncio.Event()
         self._follow: Any = None  # the timer of :meth:`_follow_journal`
         self.notices = RunNotices()  # what the chat said of each run's lifecycle
+        self._sourced: set[str] = set()  # runs whose trigger (or none) has been looked up
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -111,6 +112,7 @@ class WorkflowController:
         self.app.run_worker(self._pump(), group="workflow-events", exit_on_error=False)
         runs = await self.engine.runs()
         self.runs_pane.set_runs(runs)
+        await self._read_sources(runs)
         if runs:
             self.app.show_side()
             await self.select(runs[0].id, picked=False)
@@ -130,6 +132,7 @@ class WorkflowController:
         except Exception as exc:  # a busy or closing journal: try again next tick
             self.app.log.warning(f"re-reading the journal failed: {exc!r}")
             return
+        await self._read_sources(runs)
         for run in runs:
             known = self.runs_pane.runs.get(run.id)
             if known is None or (known.status, known.updated) != (run.status, run.updated):
@@ -141,6 +144,22 @@ class WorkflowController:
         for prompt in pending:
             await self._offer(prompt)
         self._status()
+
+    async def _read_sources(self, runs: list[Any]) -> None:
+        """Look up which trigger started each run not looked up yet (the trigger inbox records it
+        before the run exists, so once is enough) and mark those runs in the runs pane."""
+        new = {run.id for run in runs} - self._sourced
+        if not new or self.engine is None:
+            return
+        from loopcraft.triggers.inbox import run_sources
+
+        try:
+            sources = await asyncio.to_thread(run_sources, self.engine.journal.path)
+        except LoopcraftError as exc:  # a busy inbox: try again next tick
+            self.app.log.warning(f"reading the trigger inbox failed: {exc}")
+            return
+        self._sourced |= new
+        self.runs_pane.set_sources({rid: s["trigger"] for rid, s in sources.items() if rid in new})
 
     async def _offer(self, prompt: PendingPrompt) -> None:
         """Show a newly pending prompt (once) and call the user to it."""
