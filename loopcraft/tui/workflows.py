@@ -49,6 +49,9 @@ class LoopcraftApp(Protocol):
     @property
     def input(self) -> PromptInput: ...
 
+    @property
+    def focused(self) -> Widget | None: ...
+
     def query_one(self, selector: str, expect_type: type[W]) -> W: ...
 
     def run_worker(self, work: Any, *, group: str = ..., exit_on_error: bool = ...) -> Any: ...
@@ -535,10 +538,14 @@ class WorkflowController:
         )
 
     async def detach(self) -> None:
+        focused = self.app.focused
+        inside = focused is not None and self.transcript_pane in focused.ancestors_with_self
         self.attached = None
         await self.transcript_pane.detach()
         self.app.input.remove_class("attached")
         self.app.show_hints()
+        if inside:  # the pane is hidden now: back to the prompt, not to no focus at all
+            self.app.input.focus()
 
     async def pause(self, run_id: str | None = None) -> str:
         rid = self._run_or_selected(run_id)
