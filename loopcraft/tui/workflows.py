@@ -224,6 +224,7 @@ class WorkflowController:
                 model.nodes.setdefault(key, node)
         self.graphs[run_id] = model
         run = self.runs_pane.runs.get(run_id)
+        model.hold(run is not None and run.status == "needs_human")
         self.graph_pane.show(model, _graph_title(run) if run else short_id(run_id))
         if run is not None:
             self._retitle(run_id)
@@ -358,6 +359,9 @@ class WorkflowController:
             if run.id in self.graphs:
                 self.graphs[run.id].run_ended(run.status)
                 self._graph_changed(run.id)
+        elif run.id in self.graphs:  # needs_human: nobody executes it, its gates' clocks stop
+            self.graphs[run.id].hold(run.status == "needs_human")
+            self._graph_changed(run.id)
         self._status()
 
     def _retitle(self, run_id: str) -> None:
