@@ -14,6 +14,8 @@ parallel branches see it too.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from contextvars import ContextVar
 from typing import Any
 
@@ -73,15 +75,25 @@ def check_budget(budget: dict[str, Any] | None, source: str = "budget") -> dict[
     return _checked([(str(k), v) for k, v in budget.items()], source)
 
 
-_AS_RUN_KEYS = {"max_tokens=": "tokens=", "max_dollars=": "dollars=", "wall_time=": "seconds="}
+_AGENT_KEYS = {
+    "max_turns": "turns",
+    "max_tool_calls": "tool_calls",
+    "max_tokens": "tokens",
+    "max_dollars": "dollars",
+    "wall_time": "seconds",
+}
+_AGENT_LIMIT = re.compile(r"\b(" + "|".join(_AGENT_KEYS) + r")=([0-9.e+]+)s?")
 
 
-def as_budget_key(limit: str) -> str:
-    """An agent limit's text (``max_tokens=10``) in ``--budget`` terms (``tokens=10``)."""
-    for agent_key, run_key in _AS_RUN_KEYS.items():
-        if limit.startswith(agent_key):
-            return run_key + limit.removeprefix(agent_key).removesuffix("s" if run_key == "seconds=" else "")
-    return limit
+def as_budget_key(text: str, keys: Collection[str] = BUDGET_KEYS) -> str:
+    """``text`` with each agent limit (``max_tokens=10``, ``wall_time=60s``) named as the user
+    wrote it in a budget (``tokens=10``, ``seconds=60``), for the budget keys among ``keys``."""
+
+    def named(match: re.Match[str]) -> str:
+        key = _AGENT_KEYS[match[1]]
+        return f"{key}={match[2]}" if key in keys else match[0]
+
+    return _AGENT_LIMIT.sub(named, text)
 
 
 class RunBudget(Budget):
@@ -128,7 +140,7 @@ class RunBudget(Budget):
             self.parent.add_tool_calls(count)
 
     def exceeded(self, *, counts: bool = True) -> str | None:
-        limit = super().exceeded(counts=counts)
+        limit = _run_key(super().exceeded(counts=counts))
         if limit is None and self.max_stages is not None and self.stages > self.max_stages:
             limit = f"stages={self.max_stages}"
         if limit is None and self.parent is not None:
@@ -137,7 +149,7 @@ class RunBudget(Budget):
 
     def _stage_limit(self) -> str | None:
         """The exhausted limit that forbids one more stage here or above (nothing counted)."""
-        limit = super().exceeded()
+        limit = _run_key(super().exceeded())
         if limit is None and self.max_stages is not None and self.stages >= self.max_stages:
             limit = f"stages={self.max_stages}"
         if limit is None and self.parent is not None:
@@ -156,6 +168,10 @@ class RunBudget(Budget):
         self.stages += 1
         if self.parent is not None:
             self.parent.count_stage()
+
+
+def _run_key(limit: str | None) -> str | None:
+    return None if limit is None else as_budget_key(limit)
 
 
 _scoped: ContextVar[RunBudget | None] = ContextVar("loopcraft_budget", default=None)

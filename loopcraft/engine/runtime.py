@@ -21,7 +21,7 @@ from loopcraft.config import Config
 from loopcraft.engine import worktrees
 from loopcraft.engine.activity import load_waits
 from loopcraft.engine.artifacts import RunFiles, write_durably
-from loopcraft.engine.budgets import RunBudget, as_budget_key, current_budget
+from loopcraft.engine.budgets import RunBudget, current_budget
 from loopcraft.engine.context import Context
 from loopcraft.engine.control import RunControl, RunKilled
 from loopcraft.engine.definition import Workflow
@@ -226,7 +226,7 @@ class Execution:
             output = self.files.store_output("output", self.workflow.validate_output(value))
             limit = self.budget.exceeded(counts=False)
             if limit is not None:  # the last call overshot a budget smaller than it (output kept)
-                why = f"run budget exceeded ({as_budget_key(limit)}) by its last stage's model call"
+                why = f"run budget exceeded ({limit}) by its last stage's model call"
                 return "budget_exceeded", output, why
             return "completed", output, None
         except WorkflowExit as exc:

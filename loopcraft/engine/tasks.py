@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ValidationError
 
 from loopcraft.engine.artifacts import RunFiles
+from loopcraft.engine.budgets import as_budget_key
 from loopcraft.engine.results import StageResult
 from loopcraft.errors import LoopcraftError
 from loopcraft.models.scripted import EXHAUSTED_MARK
@@ -288,7 +289,7 @@ def correction_prompt(error: str) -> str:
 
 def _outcome_failure(spec: TaskSpec, outcome: TaskOutcome) -> StageFailure:
     status = {"budget_exceeded": "budget_exceeded", "blocked": "blocked"}.get(outcome.status, "failed")
-    reason = f": {outcome.reason}" if outcome.reason else ""
+    reason = f": {as_budget_key(outcome.reason, spec.budget or ())}" if outcome.reason else ""
     return StageFailure(f"stage {spec.name!r} ended {outcome.status}{reason}", run_status=status)
 
 

@@ -75,8 +75,8 @@ class LoopcraftApp(App[None]):
             "interrupt",
             "interrupt",
             show=False,
-            tooltip="interrupt the working agent; when it is idle and a transcript is attached, "
-            "detach it (back to the chat); on a focused permission prompt: reject",
+            tooltip="in every pane: interrupt the chat's working agent; when it is idle and a "
+            "transcript is attached, detach it; on a focused permission prompt: reject",
         ),
         Binding("f1", "show_keys", "keys", show=False, tooltip="show these keys"),
         Binding(

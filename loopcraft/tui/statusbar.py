@@ -61,7 +61,7 @@ def render_status(info: StatusInfo) -> Text:
         text.append(f" (+{info.queued} queued)")
     text.append(f" │ {format_tokens(info.tokens)} tok │ ${info.cost:.4f} │ ctx {info.context_pct:.0f}%")
     text.append(f" │ {info.permission_mode}")
-    text.append(f" │ runs {info.active_runs}")
+    text.append(f" │ active {info.active_runs}")  # runs pending, running, paused or awaiting input
     prompts = f" │ prompts {info.pending_prompts} "
     text.append(prompts, style="bold reverse" if info.pending_prompts else "")
     return text

@@ -51,6 +51,9 @@ class LoopcraftApp(Protocol):
     @property
     def input(self) -> PromptInput: ...
 
+    @property
+    def focused(self) -> Widget | None: ...
+
     def query_one(self, selector: str, expect_type: type[W]) -> W: ...
 
     def run_worker(self, work: Any, *, group: str = ..., exit_on_error: bool = ...) -> Any: ...
@@ -102,6 +105,7 @@ class WorkflowController:
         self._follow: Any = None  # the timer of :meth:`_follow_journal`
         self._closing = False  # close() began: a tick still in flight must not touch the panes
         self.notices = RunNotices()  # what the chat said of each run's lifecycle
+        self._sourced: set[str] = set()  # runs whose trigger (or none) has been looked up
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -114,6 +118,7 @@ class WorkflowController:
         self.app.run_worker(self._pump(), group="workflow-events", exit_on_error=False)
         runs = await self.engine.runs()
         self.runs_pane.set_runs(runs)
+        await self._read_sources(runs)
         if runs:
             self.app.show_side()
             await self.select(runs[0].id, picked=False)
@@ -141,6 +146,7 @@ class WorkflowController:
     async def _show_journal(self, runs: list[RunInfo], pending: list[PendingPrompt]) -> None:
         if self._closing:
             return
+        await self._read_sources(runs)
         for run in runs:
             known = self.runs_pane.runs.get(run.id)
             if known is None or (known.status, known.updated) != (run.status, run.updated):
@@ -152,6 +158,22 @@ class WorkflowController:
         for prompt in pending:
             await self._offer(prompt)
         self._status()
+
+    async def _read_sources(self, runs: list[Any]) -> None:
+        """Look up which trigger started each run not looked up yet (the trigger inbox records it
+        before the run exists, so once is enough) and mark those runs in the runs pane."""
+        new = {run.id for run in runs} - self._sourced
+        if not new or self.engine is None:
+            return
+        from loopcraft.triggers.inbox import run_sources
+
+        try:
+            sources = await asyncio.to_thread(run_sources, self.engine.journal.path)
+        except LoopcraftError as exc:  # a busy inbox: try again next tick
+            self.app.log.warning(f"reading the trigger inbox failed: {exc}")
+            return
+        self._sourced |= new
+        self.runs_pane.set_sources({rid: s["trigger"] for rid, s in sources.items() if rid in new})
 
     async def _offer(self, prompt: PendingPrompt) -> None:
         """Show a newly pending prompt (once) and call the user to it."""
@@ -214,6 +236,7 @@ class WorkflowController:
                 model.nodes.setdefault(key, node)
         self.graphs[run_id] = model
         run = self.runs_pane.runs.get(run_id)
+        model.hold(run is not None and run.status == "needs_human")
         self.graph_pane.show(model, _graph_title(run) if run else short_id(run_id))
         if run is not None:
             self._retitle(run_id)
@@ -348,6 +371,9 @@ class WorkflowController:
             if run.id in self.graphs:
                 self.graphs[run.id].run_ended(run.status)
                 self._graph_changed(run.id)
+        elif run.id in self.graphs:  # needs_human: nobody executes it, its gates' clocks stop
+            self.graphs[run.id].hold(run.status == "needs_human")
+            self._graph_changed(run.id)
         self._status()
 
     def _retitle(self, run_id: str) -> None:
@@ -528,10 +554,14 @@ class WorkflowController:
         )
 
     async def detach(self) -> None:
+        focused = self.app.focused
+        inside = focused is not None and self.transcript_pane in focused.ancestors_with_self
         self.attached = None
         await self.transcript_pane.detach()
         self.app.input.remove_class("attached")
         self.app.show_hints()
+        if inside:  # the pane is hidden now: back to the prompt, not to no focus at all
+            self.app.input.focus()
 
     async def pause(self, run_id: str | None = None) -> str:
         rid = self._run_or_selected(run_id)

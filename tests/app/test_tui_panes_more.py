@@ -281,3 +281,46 @@ async def test_a_journal_tick_in_flight_when_the_panes_go_is_harmless(git_repo: 
         await tick  # returns quietly
         assert tick.exception() is None
         await pilot.pause()
+
+
+async def test_escape_does_the_same_in_every_pane(git_repo: Path) -> None:
+    """Esc in the chat, runs, graph, prompts or transcript pane: with the agent idle and a
+    transcript attached it detaches (the stage is not stopped; the focus stays put, or from the
+    transcript, now hidden, goes to the prompt); with nothing attached it does nothing. The
+    README's key table says so for each pane."""
+    from loopcraft.tui.keys import key_table
+
+    _workflows(git_repo, "alpha")
+    app = make_app(git_repo, "scripted/demo")
+    async with app.run_test(size=SIZE) as pilot:
+        controller = await app.open_workflows()
+        run_id = await controller.run("alpha", {})
+        await wait_for(pilot, lambda: controller.runs_pane.runs[run_id].status == "completed", FIRST_CALL_S)
+        panes = {
+            "chat": lambda: app.chat_view.focus(),
+            "runs": lambda: app.action_focus_pane("runs"),
+            "graph": lambda: app.action_focus_pane("graph"),
+            "prompts": lambda: app.action_focus_pane("prompts"),
+            "transcript": lambda: next(
+                w for w in controller.transcript_pane.query("*") if w.can_focus
+            ).focus(),
+        }
+        for name, focus in panes.items():
+            await app.run_command(f"/workflow attach {run_id} alpha-stage")
+            assert controller.attached is not None
+            focus()
+            await pilot.pause(0.1)
+            focused = app.focused
+            assert focused is not None, name
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: controller.attached is None)
+            if name == "transcript":  # the pane is hidden: the focus goes back to the prompt
+                focused = app.input
+            assert app.focused is focused, name  # Esc detached and left the focus where it was
+            await pilot.press("escape")  # nothing attached, nothing running: nothing happens
+            await pilot.pause(0.1)
+            assert app.focused is focused and controller.runs_pane.runs[run_id].status == "completed", name
+    assert "in every pane" in next(row.does for row in key_table() if row.keys == "Esc")
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    said = readme[readme.index("**Esc** does the same in the") :].split("\n\n")[0]
+    assert all(name in said for name in panes) and "detaches" in said, said

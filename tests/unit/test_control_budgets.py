@@ -9,6 +9,8 @@ import pytest
 
 from loopcraft import Context, workflow
 from loopcraft.engine.budgets import BudgetError, RunBudget, parse_budget
+from loopcraft.engine.tasks import TaskOutcome, TaskSpec, _outcome_failure
+from loopcraft.models.types import Usage
 from tests.control_fakes import SteppedRunner, open_control_engine
 
 
@@ -39,10 +41,33 @@ def test_run_budget_counts_stages_and_tokens() -> None:
     budget = RunBudget({"tokens": 1000, "stages": 1})
     assert budget.stage_allowed() is None
     assert budget.stage_allowed() == "stages=1"
-    from loopcraft.models.types import Usage
 
     budget.charge(Usage(1000, 0))
-    assert budget.exceeded() == "max_tokens=1000"
+    assert budget.exceeded() == "tokens=1000"  # named as the user writes it (--budget tokens=...)
+
+
+def test_budget_limits_are_named_by_their_budget_keys() -> None:
+    now = [0.0]
+    budget = RunBudget({"seconds": 5, "dollars": 0.5})
+    budget._clock, budget.started = (lambda: now[0]), 0.0
+    budget.charge(Usage(0, 0, cost_usd=0.5))
+    assert budget.exceeded() == "dollars=0.5"
+    assert budget.stage_allowed() == "dollars=0.5"
+    budget = RunBudget({"seconds": 5})
+    budget._clock, budget.started = (lambda: now[0]), 0.0
+    now[0] = 6.0
+    assert budget.exceeded() == "seconds=5"
+
+
+def test_task_budget_stop_names_the_task_budget_key() -> None:
+    spec = TaskSpec(name="fix", prompt="p", budget={"turns": 3, "tokens": 100})
+    for agent, user in (("max_turns=3", "turns=3"), ("max_tokens=100", "tokens=100")):
+        outcome = TaskOutcome("", status="budget_exceeded", reason=f"budget exceeded: {agent}")
+        failure = _outcome_failure(spec, outcome)
+        assert str(failure) == f"stage 'fix' ended budget_exceeded: budget exceeded: {user}"
+    # a limit the task's budget did not set comes from the agent config (agent.max_tool_calls)
+    outcome = TaskOutcome("", status="budget_exceeded", reason="budget exceeded: max_tool_calls=9")
+    assert str(_outcome_failure(spec, outcome)).endswith("max_tool_calls=9")
 
 
 async def test_budget_exhausted_in_fan_out_stops_every_branch(git_repo: Path) -> None:

@@ -183,10 +183,11 @@ def test_status_line_shows_every_field() -> None:
         "12.3k tok",
         "$0.5000",
         "ctx 42%",
-        "runs 2",
+        "active 2",
         "prompts 1",
     ):
         assert part in text
+    assert "runs 2" not in text  # it counts active runs only, and says so
     assert format_tokens(999) == "999" and format_tokens(2_500_000) == "2.5M"
 
 

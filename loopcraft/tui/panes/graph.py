@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from loopcraft.engine.activity import ago, flag_text
+from loopcraft.engine.activity import ago, clock, flag_text
 from loopcraft.engine.graph import (
     KILLED_MESSAGE,
     check_outcome,
@@ -78,6 +78,8 @@ class StageNode:
     flag: str | None = None  # "stalled" or "waiting" (for a limit to reset at ``until``)
     flag_detail: str = ""
     until: float | None = None
+    since: float | None = None  # epoch seconds it started (running or awaiting input), if known
+    held: bool = False  # awaiting input in a run no process executes (needs_human): no clock
 
     def live_elapsed(self, now: float | None = None) -> float:
         if self.status in TICKING and self.started is not None:
@@ -146,7 +148,9 @@ def _details(node: StageNode, now: float | None, joins: int) -> list[str]:
     """A node's time, tokens and join (the model is added after them, to be cut first)."""
     details = []
     elapsed = node.live_elapsed(now)
-    if node.status in TICKING and node.started is not None:  # whole seconds: one redraw a second
+    if node.held and node.since is not None:  # nobody runs it: when it began, not a clock
+        details.append(f"since {clock(node.since)}")
+    elif node.status in TICKING and node.started is not None:  # whole seconds: one redraw a second
         details.append(f"{int(elapsed)}s" if elapsed < 60 else format_elapsed(elapsed))
     elif elapsed:
         details.append(format_elapsed(elapsed))
@@ -230,6 +234,19 @@ class GraphModel:
             name = branch.get("name") or f"branch {index + 1}"
             self.nodes[bkey] = StageNode(bkey, name, branch.get("kind") or "task", "queued")
 
+    def hold(self, held: bool) -> None:
+        """The run stopped needing a human (``held``: no process executes it, so its open gates
+        wait with no clock; they show since when) or is executed again (their clocks go on)."""
+        now = time.monotonic()
+        for node in self.nodes.values():
+            if held and node.status in TICKING and not node.held:
+                if node.started is not None:
+                    node.elapsed += now - node.started
+                node.started, node.held = None, True
+            elif not held and node.held:
+                node.held = False
+                node.started = now if node.status in TICKING else None
+
     def run_ended(self, run_status: str = "failed") -> None:
         """The run ended: branches still queued will never start (a plain coroutine's placeholder,
         whose stages show on their own, goes); a gate still awaiting input or a stage still running
@@ -266,7 +283,7 @@ class GraphModel:
         node = self.nodes.get(key) or self.add(key, _name_from_key(key))
         now = time.monotonic()
         if status in TICKING and node.status not in TICKING:
-            node.started = now
+            node.started, node.held, node.since = now, False, time.time()
         elif node.status in TICKING and status not in TICKING and node.started is not None:
             node.elapsed += now - node.started
             node.started = None
@@ -400,6 +417,7 @@ def model_from_graph(run_id: str, graph: Any) -> GraphModel:
             node.flag = getattr(item, "flag", None)
             node.flag_detail = getattr(item, "flag_detail", "") or ""
             node.until = getattr(item, "until", None)
+            node.since = getattr(item, "started", None)
             if node.status in TICKING:
                 node.started = time.monotonic()
             visit(getattr(item, "children", None), item.key)
@@ -476,7 +494,7 @@ class GraphPane(Vertical):
 
     def _flush(self) -> None:
         """Redraw changed labels and add new nodes (at most every ``FLUSH_S``)."""
-        ticking = any(n.status in TICKING for n in self.model.nodes.values())
+        ticking = any(n.status in TICKING and not n.held for n in self.model.nodes.values())
         if not (self._dirty or ticking):
             return
         self._dirty = False

@@ -1,4 +1,5 @@
-"""The runs pane: every run with status, elapsed time and cost; Enter selects one."""
+"""The runs pane: every run with status, elapsed time and cost; Enter selects one. A run a
+trigger started shows the trigger after its workflow's name (``fix ⏰ nightly``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ GAP = " "  # ends each cell: the table's own padding (one cell each side) cost 1
 HEADERS = (*(h + GAP for h in ("run", "workflow", "status", "time")), "cost")
 NARROW_HEADERS = (HEADERS[0], "name" + GAP, *HEADERS[2:])  # too narrow for the word "workflow"
 MIN_NAME = 4  # a workflow's name keeps at least this many cells
+TRIGGER_MARK = "⏰"  # before the name of the trigger that started a run
 EMPTY_RUNS = "no runs yet — try /workflow run demo (/workflow list shows every workflow)"
 
 
@@ -49,6 +51,7 @@ class RunsPane(Vertical):
         super().__init__(**kwargs)
         self.runs: dict[str, Any] = {}
         self.selected: str | None = None
+        self.sources: dict[str, str] = {}  # run id -> the trigger that started it
         self._drawn_room = 0  # the names' room when the rows were last drawn
 
     def compose(self) -> ComposeResult:
@@ -79,6 +82,12 @@ class RunsPane(Vertical):
         else:
             self._redraw()
 
+    def set_sources(self, sources: dict[str, str]) -> None:
+        """Note which trigger started which run (runs started by hand are not in ``sources``)."""
+        if any(self.sources.get(run_id) != trigger for run_id, trigger in sources.items()):
+            self.sources.update(sources)
+            self._redraw()
+
     def active_count(self) -> int:
         return sum(1 for run in self.runs.values() if run.status in ACTIVE_STATES)
 
@@ -92,17 +101,29 @@ class RunsPane(Vertical):
         """The row of ``run``: its short handle (commands accept it, the full id or a unique prefix).
         One space ends each cell (the table pads none); the workflow's name is shortened to
         :meth:`_name_room`, so a narrow pane keeps the elapsed time and cost."""
-        room = self._name_room()
-        name = str(run.workflow)
-        if len(name) > room:
-            name = name[: max(1, room - 1)] + "…"
         return (
             short_id(run.id) + GAP,
-            name + GAP,
+            self._name_cell(run),
             Text(run.status + GAP, style=STATUS_STYLE.get(run.status, "")),
             format_elapsed(live_elapsed(run, now)) + GAP,
             f"${float(run.cost or 0.0):.4f}",
         )
+
+    def _name_cell(self, run: Any) -> str | Text:
+        """The workflow's name, then the trigger that started the run (if one did), both fitted to
+        :meth:`_name_room` (the name shortened first, down to :data:`MIN_NAME`)."""
+        room = self._name_room()
+        name = str(run.workflow)
+        trigger = self.sources.get(run.id)
+        mark = Text(f" {TRIGGER_MARK} {trigger}", style="magenta") if trigger else None
+        fit = room if mark is None else max(MIN_NAME, room - mark.cell_len)
+        if len(name) > fit:
+            name = name[: max(1, fit - 1)] + "…"
+        if mark is None:
+            return name + GAP
+        cell = Text(name) + mark
+        cell.truncate(room, overflow="ellipsis")
+        return cell + GAP
 
     def _name_room(self) -> int:
         """Cells left for the workflow's name once the other columns (at their widest) fit."""
