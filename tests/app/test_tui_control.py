@@ -84,6 +84,12 @@ async def _slow_run(root: Path, pace: float = 0.02) -> AsyncIterator[tuple[Any, 
         yield app, pilot, await _start(app, pilot, "slow")
 
 
+async def _armed(pilot: Any, app: Any, card: PromptCard) -> None:
+    """Wait until ``card`` takes keys: its answer widget has the focus and the grace period is over."""
+    await wait_for(pilot, lambda: app.focused is not None and card in app.focused.ancestors_with_self)
+    await wait_for(pilot, card._ready)
+
+
 async def _user_messages(app: Any, run_id: str, stage: str) -> list[str]:
     entries = await app.workflows.eng.stage_transcript(run_id, stage)
     return [
@@ -175,7 +181,7 @@ async def test_prompts_pane_answers_select_and_input_from_the_keyboard(git_repo:
         run_id = card.prompt.run_id
         assert card.prompt.kind == "select" and app.status.info.pending_prompts == 1
         await pilot.press("f4")
-        await pilot.pause(0.6)  # past the grace period
+        await _armed(pilot, app, card)  # focused and past the grace period
         await pilot.press("down", "enter")
         card = await wait_for(
             pilot,
@@ -184,7 +190,7 @@ async def test_prompts_pane_answers_select_and_input_from_the_keyboard(git_repo:
             ),
         )
         await pilot.press("f4")
-        await pilot.pause(0.6)
+        await _armed(pilot, app, card)
         await pilot.press(*"widget", "enter")
         await _wait_status(pilot, app, run_id, "completed")
         assert (await controller.eng.get_run(run_id)).output == "large:widget"

@@ -44,9 +44,13 @@ async def test_tab_completes_with_a_trailing_space_and_workflow_input_keys(git_r
         await pilot.press("tab")
         assert app.input.value == "/help " and app.focused is app.input
         app.input.value = ""
-        await pilot.press(*"/workflow run de", "tab")
+        await pilot.press(*"/workflow run de")
+        await wait_for(pilot, lambda: bool(app.input.suggestion))  # suggestions come from a worker
+        await pilot.press("tab")
         assert app.input.value == "/workflow run demo "
-        await pilot.press(*"to", "tab")
+        await pilot.press(*"to")
+        await wait_for(pilot, lambda: bool(app.input.suggestion))
+        await pilot.press("tab")
         assert app.input.value == "/workflow run demo topic="  # no space: the value comes next
         await pilot.press(*"docs", "tab")  # nothing more to complete: Tab stays in the prompt
         assert app.focused is app.input and app.input.value == "/workflow run demo topic=docs"
