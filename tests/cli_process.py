@@ -35,3 +35,20 @@ def install_workflow(
     (repo / ".loopcraft" / "scripts").mkdir(exist_ok=True)
     (repo / ".loopcraft" / "scripts" / f"{name}.yaml").write_text(yaml.safe_dump(script))
     return {**os.environ, "LOOPCRAFT_SCRIPTED_CALL_LOG": str(calls), "PYTHONUNBUFFERED": "1"}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE ARGS`` in a fresh interpreter with this checkout's loopcraft first on the path
+    (a probe of what a process imports or does); output captured as text, no stdin."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -20,6 +20,7 @@ import pytest
 from loopcraft.config import Config
 from loopcraft.engine.definition import Workflow
 from loopcraft.engine.events import EngineEvent, StageFlag
+from loopcraft.engine.schema import MIGRATIONS
 from loopcraft.engine.service import Engine
 from loopcraft.models.litellm_client import LiteLLMClient
 from loopcraft.models.types import CompletionRequest, CompletionResult, DeltaCallback
@@ -132,3 +133,16 @@ def kill(proc: subprocess.Popen[str]) -> None:
     """SIGKILL ``proc`` (no chance to clean up) and reap it."""
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+def old_journal(db: Path, version: int, *statements: str) -> None:
+    """A journal file at schema ``version`` (its first migrations only) holding what ``statements``
+    insert: what an older loopcraft left behind, for a migration test."""
+    conn = sqlite3.connect(db)
+    for migration in MIGRATIONS[:version]:
+        conn.executescript(migration)
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.close()

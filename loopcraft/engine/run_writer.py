@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loopcraft.engine.journal import Journal, StepRow
@@ -109,20 +110,21 @@ class RunWriter:
 
     async def set_step_status(self, run_id: str, pos: str, status: str) -> None:
         row = self._recorded.get(pos)
-        if row is None:
-            await self._lease.ensure()
-            await self.flush()
-            await self._journal.set_step_status(run_id, pos, status)
-            return
-        row.status = status
-        await self._commit(row)
+        await self._set_status(row, status, lambda: self._journal.set_step_status(run_id, pos, status))
 
     async def set_stage_status(self, run_id: str, key: str, status: str) -> None:
         row = next((r for r in self._recorded.values() if r.key == key), None)
+        await self._set_status(row, status, lambda: self._journal.set_stage_status(run_id, key, status))
+
+    async def _set_status(
+        self, row: StepRow | None, status: str, in_journal: Callable[[], Awaitable[None]]
+    ) -> None:
+        """A step this writer holds gets ``status`` in its next commit; any other is updated in the
+        journal directly, after what is queued (``in_journal``), under the lease."""
         if row is None:
             await self._lease.ensure()
             await self.flush()
-            await self._journal.set_stage_status(run_id, key, status)
+            await in_journal()
             return
         row.status = status
         await self._commit(row)

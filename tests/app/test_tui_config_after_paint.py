@@ -7,8 +7,6 @@ before the first frame imports pydantic (fresh interpreter)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +17,7 @@ from loopcraft.errors import ConfigError
 from loopcraft.trust import trust
 from loopcraft.tui.app import LoopcraftApp
 from tests.app.tui_support import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli_process import run_python
 
 
 def _repo_config(root: Path, text: str) -> None:
@@ -85,12 +82,5 @@ def test_nothing_before_the_first_frame_imports(module: str, tmp_path: Path) -> 
         "from loopcraft.tui.app import run_app\n"
         f"print({module!r} in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_python(probe, cwd=tmp_path, timeout=60)
     assert done.stdout.strip() == "False", done.stderr[-2000:]

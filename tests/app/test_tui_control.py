@@ -13,7 +13,7 @@ from typing import Any
 from loopcraft.engine.names import short_id
 from loopcraft.tui.chat import UserMessage
 from loopcraft.tui.panes.prompts import PromptCard
-from tests.app.tui_support import chat_texts, make_app, scripted, wait_for
+from tests.app.tui_support import add_workflow, chat_texts, make_app, scripted, wait_for
 
 SLOW = """
 from loopcraft import Context, workflow
@@ -33,12 +33,6 @@ async def gates(ctx: Context) -> str:
     name = await ctx.ui.input("Name it:")
     return f"{size}:{name}"
 """
-
-
-def _workflow(root: Path, name: str, source: str) -> None:
-    folder = root / ".loopcraft" / "workflows"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.py").write_text(source)
 
 
 def _said(app: Any, text: str) -> bool:
@@ -78,7 +72,7 @@ async def _start(app: Any, pilot: Any, name: str) -> str:
 async def _slow_run(root: Path, pace: float = 0.02) -> AsyncIterator[tuple[Any, Any, str]]:
     """The app with the ``slow`` workflow started and its stage streaming: (app, pilot, run id)."""
     _slow_model(pace)
-    _workflow(root, "slow", SLOW)
+    add_workflow(root, "slow", SLOW)
     app = make_app(root, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
         yield app, pilot, await _start(app, pilot, "slow")
@@ -172,7 +166,7 @@ async def test_typing_while_attached_steers_and_alt_enter_follows_up(git_repo: P
 
 
 async def test_prompts_pane_answers_select_and_input_from_the_keyboard(git_repo: Path) -> None:
-    _workflow(git_repo, "gates", GATES)
+    add_workflow(git_repo, "gates", GATES)
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
         controller = await app.open_workflows()

@@ -8,7 +8,7 @@ from typing import Any
 
 from loopcraft.config import load_config
 from loopcraft.engine.service import Engine
-from tests.app.tui_support import make_app, wait_for
+from tests.app.tui_support import add_workflow, make_app, wait_for
 
 GATE = """
 from loopcraft import Context, workflow
@@ -25,9 +25,7 @@ def _labels(app: Any) -> list[str]:
 
 
 async def test_a_needs_human_runs_gate_does_not_tick(git_repo: Path) -> None:
-    folder = git_repo / ".loopcraft" / "workflows"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "gate.py").write_text(GATE)
+    add_workflow(git_repo, "gate", GATE)
     async with await Engine.open(git_repo, load_config(git_repo)) as headless:  # e.g. `loopcraft run` in CI
         headless.stop_at_gates = True
         info = await headless.run("gate", {})

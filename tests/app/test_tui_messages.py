@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from loopcraft.engine.names import short_id
-from tests.app.tui_support import chat_texts, make_app, wait_for
+from tests.app.tui_support import add_workflow, chat_texts, make_app, wait_for
 
 ONE_TASK = """
 from loopcraft import Context, workflow
@@ -33,9 +33,7 @@ async def test_an_unknown_workflow_hints_reload(git_repo: Path) -> None:
 
 
 async def test_attaching_to_a_finished_stage_does_not_promise_steering(git_repo: Path) -> None:
-    folder = git_repo / ".loopcraft" / "workflows"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "one.py").write_text(ONE_TASK)
+    add_workflow(git_repo, "one", ONE_TASK)
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
         controller = await app.open_workflows()

@@ -5,12 +5,9 @@ Checked in a fresh interpreter, since the test process may already hold litellm.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli_process import run_python
 
 PROBE = r"""
 import asyncio, json, os, sys, threading, time
@@ -55,15 +52,7 @@ asyncio.run(main())
 
 
 def test_litellm_is_imported_by_a_worker_after_the_first_paint(git_repo: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(git_repo)],
-        cwd=git_repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    done = run_python(PROBE, str(git_repo), cwd=git_repo, timeout=90)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["after_construct"] is False  # building the app (and importing it) does not load litellm

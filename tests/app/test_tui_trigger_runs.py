@@ -8,7 +8,7 @@ from pathlib import Path
 from loopcraft.engine.service import new_run_id
 from loopcraft.triggers.inbox import Inbox
 from loopcraft.tui.panes.runs import TRIGGER_MARK
-from tests.app.tui_support import make_app, wait_for
+from tests.app.tui_support import add_workflow, make_app, wait_for
 
 GATE = """
 from loopcraft import Context, workflow
@@ -21,9 +21,7 @@ async def gate(ctx: Context) -> str:
 
 
 async def test_a_triggered_run_shows_its_trigger_in_the_runs_pane(git_repo: Path) -> None:
-    folder = git_repo / ".loopcraft" / "workflows"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "gate.py").write_text(GATE)
+    add_workflow(git_repo, "gate", GATE)
     app = make_app(git_repo, "scripted/demo")
     async with app.run_test(size=(160, 45)) as pilot:
         controller = await app.open_workflows()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from loopcraft.cli import needs_model
+from tests.cli_process import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,15 +45,7 @@ print(json.dumps(seen))
 
 
 def _probe(cwd: Path, *args: str) -> dict[str, dict[str, object]]:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_python(PROBE, *args, cwd=cwd)
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 

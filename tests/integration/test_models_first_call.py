@@ -7,15 +7,11 @@ already hold these modules."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from loopcraft.models.litellm_client import input_chars
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli_process import run_python
 
 PROBE = r"""
 import asyncio, json, sys
@@ -42,14 +38,7 @@ print(json.dumps(out))
 
 
 def test_first_call_skips_the_mcp_gateway_and_warming_loads_what_it_names(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python(PROBE, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["warmed"] == []  # each module warm_litellm names was imported

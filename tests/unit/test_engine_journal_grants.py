@@ -7,19 +7,17 @@ import sqlite3
 from pathlib import Path
 
 from loopcraft.engine.journal import Journal, StepRow
-from loopcraft.engine.schema import MIGRATIONS, SCHEMA_VERSION
+from loopcraft.engine.schema import SCHEMA_VERSION
+from tests.engine_helpers import old_journal
 
 
 async def test_a_schema_1_journal_is_migrated_and_keeps_its_steps(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
-    conn = sqlite3.connect(db)
-    conn.executescript(MIGRATIONS[0])
-    conn.execute(
-        "INSERT INTO steps (run_id, key, pos, kind, name, status) VALUES ('r1', 'k', 'p', 'task', 'old', 'completed')"
+    old_journal(
+        db,
+        1,
+        "INSERT INTO steps (run_id, key, pos, kind, name, status) VALUES ('r1', 'k', 'p', 'task', 'old', 'completed')",
     )
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
     journal = await Journal.open(db)
     try:
         (old,) = await journal.load_steps("r1")

@@ -13,22 +13,19 @@ import pytest
 from loopcraft import Context, workflow
 from loopcraft.config import Config, EngineConfig
 from loopcraft.engine.journal import Journal, JournalError, StepRow
-from loopcraft.engine.schema import MIGRATIONS, SCHEMA_VERSION
+from loopcraft.engine.schema import SCHEMA_VERSION
 from loopcraft.engine.service import Engine
+from tests.engine_helpers import old_journal
 
 
 async def test_a_schema_2_journal_is_migrated_and_keeps_its_steps(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
-    conn = sqlite3.connect(db)
-    conn.executescript(MIGRATIONS[0])
-    conn.executescript(MIGRATIONS[1])
-    conn.execute(
+    old_journal(
+        db,
+        2,
         "INSERT INTO steps (run_id, key, pos, kind, name, status, output, parents, seq, grants) "
-        "VALUES ('r1', 'root/0:tool:a', 'root/0', 'tool', 'a', 'completed', 'null', '[]', 1, '[\"network\"]')"
+        "VALUES ('r1', 'root/0:tool:a', 'root/0', 'tool', 'a', 'completed', 'null', '[]', 1, '[\"network\"]')",
     )
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
     journal = await Journal.open(db)
     try:
         (old,) = await journal.load_steps("r1")
